@@ -1,0 +1,159 @@
+"""Input checks shared by every entry point.
+
+Every check runs before any numerical work and raises a ``ValueError`` or
+``TypeError`` whose message names the argument and the problem (for negative
+or non-finite data: the position of the first offending entry).
+"""
+
+from __future__ import annotations
+
+import numbers
+from collections.abc import Iterable
+
+import numpy as np
+
+__all__ = [
+    "check_data_matrix",
+    "check_factor",
+    "check_rank",
+    "check_choice",
+    "check_positive_int",
+    "check_nonnegative_float",
+    "resolve_dtype",
+]
+
+_FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+def _first_position(mask: np.ndarray) -> tuple[int, ...]:
+    """Index of the first True entry of ``mask`` in C order."""
+    flat = int(np.argmax(mask.ravel()))
+    return tuple(int(i) for i in np.unravel_index(flat, mask.shape))
+
+
+def resolve_dtype(dtype, data_dtype: np.dtype) -> np.dtype:
+    """Floating dtype of a fit.
+
+    ``dtype=None`` keeps float32 and float64 input as it is and promotes every
+    other numeric input (integers, booleans, float16) to float64.
+    """
+    if dtype is None:
+        return data_dtype if data_dtype in _FLOAT_DTYPES else np.dtype(np.float64)
+    try:
+        resolved = np.dtype(dtype)
+    except TypeError as exc:
+        raise TypeError(f"dtype must be float32 or float64, got {dtype!r}") from exc
+    if resolved not in _FLOAT_DTYPES:
+        raise TypeError(f"dtype must be float32 or float64, got {resolved}")
+    return resolved
+
+
+def _as_numeric_array(X, name: str) -> np.ndarray:
+    if hasattr(X, "tocsr") or type(X).__module__.startswith("scipy.sparse"):
+        raise TypeError(
+            f"{name} is a scipy.sparse matrix; this version of nmflab needs a dense "
+            "array (convert with .toarray() if it fits in memory)"
+        )
+    try:
+        arr = np.asarray(X)
+    except Exception as exc:  # ragged lists and the like
+        raise TypeError(f"{name} could not be converted to a numeric array: {exc}") from exc
+    if arr.dtype == object or arr.dtype.kind not in "biuf":
+        raise TypeError(
+            f"{name} must hold real numbers, got an array of dtype {arr.dtype}"
+        )
+    return arr
+
+
+def check_data_matrix(X, name: str = "V", dtype=None) -> np.ndarray:
+    """Validate a data matrix and return it as a C-contiguous float array.
+
+    Parameters
+    ----------
+    X : array_like, shape (n_samples, n_features)
+        Non-negative, finite, two-dimensional, with at least one entry.
+    name : str
+        Name used in error messages.
+    dtype : None, float32 or float64
+        Target dtype; see :func:`resolve_dtype`.
+
+    Returns
+    -------
+    numpy.ndarray
+        A validated copy or view of ``X`` in the resolved dtype.
+    """
+    arr = _as_numeric_array(X, name)
+    if arr.ndim != 2:
+        raise ValueError(
+            f"{name} must be a 2-D array (n_samples, n_features), got {arr.ndim}-D "
+            f"with shape {arr.shape}"
+        )
+    if arr.shape[0] == 0 or arr.shape[1] == 0:
+        raise ValueError(f"{name} is empty: shape {arr.shape}; it needs at least one row and one column")
+    target = resolve_dtype(dtype, arr.dtype)
+    arr = np.ascontiguousarray(arr, dtype=target)
+    finite = np.isfinite(arr)
+    if not finite.all():
+        pos = _first_position(~finite)
+        raise ValueError(
+            f"{name} contains {int((~finite).sum())} non-finite entries (NaN or Inf); "
+            f"the first is {arr[pos]!r} at {pos}. Remove them, or pass them as a mask of "
+            "missing entries once masks are supported"
+        )
+    negative = arr < 0
+    if negative.any():
+        pos = _first_position(negative)
+        raise ValueError(
+            f"{name} must be non-negative: {int(negative.sum())} negative entries, the "
+            f"first is {arr[pos]!r} at {pos}"
+        )
+    return arr
+
+
+def check_factor(X, name: str, shape: tuple[int, int], dtype: np.dtype) -> np.ndarray:
+    """Validate a user-supplied starting factor (``W0`` or ``H0``)."""
+    arr = _as_numeric_array(X, name)
+    if arr.shape != tuple(shape):
+        raise ValueError(f"{name} must have shape {tuple(shape)}, got {arr.shape}")
+    arr = np.array(arr, dtype=dtype, copy=True)
+    finite = np.isfinite(arr)
+    if not finite.all():
+        pos = _first_position(~finite)
+        raise ValueError(f"{name} contains a non-finite entry {arr[pos]!r} at {pos}")
+    if (arr < 0).any():
+        pos = _first_position(arr < 0)
+        raise ValueError(f"{name} must be non-negative; first negative entry {arr[pos]!r} at {pos}")
+    return arr
+
+
+def check_positive_int(value, name: str, minimum: int = 1) -> int:
+    """Return ``value`` as an int if it is an integer >= ``minimum``."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an integer, got {value!r} of type {type(value).__name__}")
+    if value < minimum:
+        raise ValueError(f"{name} must be at least {minimum}, got {value}")
+    return int(value)
+
+
+def check_rank(rank, shape: tuple[int, int]) -> int:
+    """Validate the factorization rank (an integer >= 1)."""
+    return check_positive_int(rank, "rank", 1)
+
+
+def check_nonnegative_float(value, name: str, *, strictly: bool = False) -> float:
+    """Return ``value`` as a float if it is a finite real >= 0 (> 0 if ``strictly``)."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a real number, got {value!r}")
+    value = float(value)
+    if not np.isfinite(value) or value < 0 or (strictly and value == 0):
+        bound = "> 0" if strictly else ">= 0"
+        raise ValueError(f"{name} must be finite and {bound}, got {value}")
+    return value
+
+
+def check_choice(value, name: str, options: Iterable[str]) -> str:
+    """Check that ``value`` is one of ``options`` (strings)."""
+    options = tuple(options)
+    if not isinstance(value, str) or value not in options:
+        raise ValueError(f"unknown {name} {value!r}; choose one of {', '.join(map(repr, options))}")
+    return value

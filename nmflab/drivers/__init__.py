@@ -1,0 +1,34 @@
+"""Drivers own iteration: they call a rule's ``update`` until the shared
+stopping predicate says stop, and record the objective at every check.
+
+Each driver returns one :class:`RunRecord` per restart (NumPy arrays).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+__all__ = ["RunRecord", "BACKENDS", "n_checks"]
+
+BACKENDS = ("numpy", "jax")
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """What one restart produced, in the driver's (scaled) units."""
+
+    W: np.ndarray
+    H: np.ndarray
+    initial_objective: float
+    objective: np.ndarray
+    iterations: np.ndarray
+    times: np.ndarray | None
+    n_iter: int
+    status: int
+
+
+def n_checks(max_iter: int, check_every: int) -> int:
+    """Number of checks a run of ``max_iter`` iterations can make."""
+    return -(-max_iter // check_every)

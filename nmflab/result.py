@@ -1,0 +1,131 @@
+"""The vocabulary of a fit: why it stopped (:class:`Status`) and what it found (:class:`Result`)."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+
+import numpy as np
+
+__all__ = ["Status", "Result"]
+
+
+class Status(enum.IntEnum):
+    """Why a fit stopped.
+
+    The integer values are what the drivers carry inside their loops
+    (``RUNNING`` while iterating); :attr:`message` says it in words.
+    """
+
+    RUNNING = 0
+    CONVERGED = 1
+    MAX_ITER = 2
+    NONFINITE = 3
+
+    @property
+    def message(self) -> str:
+        return _MESSAGES[self]
+
+
+_MESSAGES = {
+    Status.RUNNING: "still iterating",
+    Status.CONVERGED: "converged: the relative decrease of the objective between two checks fell below tol",
+    Status.MAX_ITER: "stopped at max_iter before the convergence test was met",
+    Status.NONFINITE: "stopped: the objective or the factors became non-finite (NaN or Inf)",
+}
+
+
+@dataclass(frozen=True, eq=False)
+class Result:
+    """Outcome of :func:`nmflab.nmf`.
+
+    Orientation: ``V`` is ``(n_samples, n_features)`` and ``V ≈ W @ H`` with
+    ``W`` of shape ``(n_samples, rank)`` (per-sample weights) and ``H`` of
+    shape ``(rank, n_features)`` (the parts). All arrays are NumPy arrays,
+    whatever backend ran the fit.
+
+    Attributes
+    ----------
+    W, H : numpy.ndarray
+        Factors of the winning restart.
+    objective : numpy.ndarray, shape (n_checks,)
+        Objective of the winning restart at each check: after iterations
+        ``iterations[0], iterations[1], ...`` (every ``check_every`` iterations
+        and after the last one). Frobenius: ``0.5 * ||V - WH||_F**2``;
+        KL: ``sum(V log(V / WH) - V + WH)``.
+    iterations : numpy.ndarray of int, shape (n_checks,)
+        Iteration number of each entry of ``objective``.
+    times : numpy.ndarray or None
+        Wall-clock seconds since the start of the iterations at each check
+        (NumPy driver); ``None`` where the driver cannot observe it (JAX runs
+        the whole loop as one compiled call; see ``wall_time``).
+    n_iter : int
+        Iterations run by the winning restart.
+    status : Status
+        Why the winning restart stopped; ``status.message`` says it in words.
+    best_restart : int
+        Index of the winning restart (lowest final objective).
+    restart_objectives, restart_n_iter, restart_status : numpy.ndarray
+        Final objective, iteration count and status code of every restart.
+    loss, method, rule : str
+        Loss name, method name and ``repr`` of the update rule used.
+    backend : str
+        ``"numpy"`` or ``"jax"``.
+    dtype : str
+        Floating dtype of the computation.
+    seed : int
+        Seed of the random start (drawn and recorded when none was given).
+    init : str
+        Name of the initialization.
+    wall_time : float
+        Seconds for the iterations of all restarts (compilation included on JAX).
+    initial_objective : float
+        Objective at the start of the winning restart.
+    data_scale : float
+        Power of two by which ``V`` was divided internally (see :func:`nmflab.nmf`).
+    """
+
+    W: np.ndarray
+    H: np.ndarray
+    objective: np.ndarray
+    iterations: np.ndarray
+    n_iter: int
+    status: Status
+    best_restart: int
+    restart_objectives: np.ndarray
+    restart_n_iter: np.ndarray
+    restart_status: np.ndarray
+    loss: str
+    method: str
+    rule: str
+    backend: str
+    dtype: str
+    seed: int
+    init: str
+    wall_time: float
+    data_scale: float = 1.0
+    times: np.ndarray | None = field(default=None)
+    initial_objective: float = float("nan")
+
+    @property
+    def message(self) -> str:
+        """Why the winning restart stopped, in words."""
+        return self.status.message
+
+    @property
+    def final_objective(self) -> float:
+        """Objective after the last iteration of the winning restart."""
+        return float(self.objective[-1])
+
+    @property
+    def converged(self) -> bool:
+        """True if the winning restart met its convergence test."""
+        return self.status == Status.CONVERGED
+
+    def __repr__(self) -> str:
+        return (
+            f"Result(loss={self.loss!r}, method={self.method!r}, rank={self.W.shape[1]}, "
+            f"n_iter={self.n_iter}, objective={self.final_objective:.6g}, "
+            f"status={self.status.name}, backend={self.backend!r}, dtype={self.dtype!r}, "
+            f"restarts={len(self.restart_objectives)}, best_restart={self.best_restart})"
+        )
