@@ -97,15 +97,15 @@ def check_data_matrix(X, name: str = "V", dtype=None) -> np.ndarray:
         pos = _first_position(~finite)
         raise ValueError(
             f"{name} contains {int((~finite).sum())} non-finite entries (NaN or Inf); "
-            f"the first is {arr[pos]!r} at {pos}. Remove them, or pass them as a mask of "
+            f"the first is {float(arr[pos])!r} at {pos}. Remove them, or pass them as a mask of "
             "missing entries once masks are supported"
         )
     negative = arr < 0
     if negative.any():
         pos = _first_position(negative)
         raise ValueError(
-            f"{name} must be non-negative: {int(negative.sum())} negative entries, the "
-            f"first is {arr[pos]!r} at {pos}"
+            f"Negative values in data passed as {name}: NMF needs non-negative data; "
+            f"{int(negative.sum())} entries are negative, the first is {float(arr[pos])!r} at {pos}"
         )
     return arr
 
@@ -119,10 +119,10 @@ def check_factor(X, name: str, shape: tuple[int, int], dtype: np.dtype) -> np.nd
     finite = np.isfinite(arr)
     if not finite.all():
         pos = _first_position(~finite)
-        raise ValueError(f"{name} contains a non-finite entry {arr[pos]!r} at {pos}")
+        raise ValueError(f"{name} contains a non-finite entry {float(arr[pos])!r} at {pos}")
     if (arr < 0).any():
         pos = _first_position(arr < 0)
-        raise ValueError(f"{name} must be non-negative; first negative entry {arr[pos]!r} at {pos}")
+        raise ValueError(f"{name} must be non-negative; first negative entry {float(arr[pos])!r} at {pos}")
     return arr
 
 

@@ -1,0 +1,231 @@
+"""A scikit-learn estimator around :func:`nmflab.nmf`.
+
+The estimator is a thin wrapper: ``__init__`` stores parameters,
+:meth:`NMF.fit` calls :func:`nmflab.nmf`, :meth:`NMF.transform` calls
+:func:`nmflab.fit_weights` with the learned parts fixed.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+
+try:
+    from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.utils import check_random_state
+    from sklearn.utils.validation import check_is_fitted, validate_data
+except ImportError as exc:  # pragma: no cover - exercised only without scikit-learn
+    raise ImportError(
+        "nmflab.NMF needs scikit-learn; install it with `pip install 'nmflab[sklearn]'`"
+    ) from exc
+
+from . import _validation as val
+from .api import fit_weights, nmf
+from .result import Status
+
+__all__ = ["NMF"]
+
+
+class NMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
+    """Non-negative matrix factorization ``X ≈ W @ H`` as a scikit-learn transformer.
+
+    ``X`` is ``(n_samples, n_features)``; :meth:`fit_transform` returns
+    ``W`` ``(n_samples, n_components)`` and ``components_`` holds ``H``
+    ``(n_components, n_features)``.
+
+    Parameters
+    ----------
+    n_components : int or None
+        Rank; ``None`` uses ``n_features``.
+    loss : {"frobenius", "kl"}
+    method : str
+        ``"auto"`` or a method from :func:`nmflab.methods`.
+    init : {"random", "nndsvd", "nndsvda", "nndsvdar"} or None
+        ``None`` uses ``"nndsvda"`` when ``n_components <= min(X.shape)``,
+        else ``"random"``.
+    restarts : int
+        Random restarts; the best is kept.
+    max_iter, tol, eps, check_every, stop, backend
+        As in :func:`nmflab.nmf`.
+    random_state : int, RandomState instance or None
+        Seed of the random starts.
+
+    Attributes
+    ----------
+    components_ : ndarray, shape (n_components, n_features)
+        The parts ``H``.
+    n_components_ : int
+    n_iter_ : int
+    reconstruction_err_ : float
+        As in scikit-learn: ``||X - WH||_F`` for Frobenius and
+        ``sqrt(2 * KL(X | WH))`` for KL.
+    result_ : nmflab.Result
+        The full result of the fit (trace, status, restarts).
+    n_features_in_ : int
+    """
+
+    def __init__(
+        self,
+        n_components=None,
+        *,
+        loss="frobenius",
+        method="auto",
+        init=None,
+        restarts=1,
+        max_iter=1000,
+        tol=1e-4,
+        eps=1e-9,
+        check_every=10,
+        stop="tol",
+        backend="numpy",
+        random_state=None,
+    ):
+        self.n_components = n_components
+        self.loss = loss
+        self.method = method
+        self.init = init
+        self.restarts = restarts
+        self.max_iter = max_iter
+        self.tol = tol
+        self.eps = eps
+        self.check_every = check_every
+        self.stop = stop
+        self.backend = backend
+        self.random_state = random_state
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.positive_only = True
+        tags.transformer_tags.preserves_dtype = ["float64", "float32"]
+        return tags
+
+    def _validated(self, X, reset):
+        X = validate_data(self, X, reset=reset, dtype=[np.float64, np.float32], accept_sparse=False)
+        return val.check_data_matrix(X, "X")
+
+    def _rank(self, X):
+        if self.n_components is None:
+            return X.shape[1]
+        return val.check_rank(self.n_components, X.shape)
+
+    def _warn_if_not_converged(self, result, what):
+        if result.status == Status.MAX_ITER and self.stop == "tol":
+            warnings.warn(
+                f"{what} stopped at max_iter={self.max_iter} before converging (tol={self.tol}); "
+                "raise max_iter or tol",
+                ConvergenceWarning,
+                stacklevel=3,
+            )
+
+    def fit_transform(self, X, y=None, W=None, H=None):
+        """Learn the parts from ``X`` and return the weights ``W``.
+
+        The weights are those of :meth:`transform` on ``X`` with the learned
+        parts fixed (a convex subproblem, solved from a start that depends
+        on each row alone), so ``fit_transform(X)`` equals
+        ``fit(X).transform(X)``. The jointly fitted ``W`` stays in
+        ``result_.W``: multiplicative updates can leave it short of the
+        best weights for the final parts (an entry that heads for zero
+        moves ever more slowly).
+
+        Parameters
+        ----------
+        X : array_like, shape (n_samples, n_features)
+        y : ignored
+        W, H : array_like, optional
+            A custom start (both must be given).
+
+        Returns
+        -------
+        W : ndarray, shape (n_samples, n_components)
+        """
+        X = self._validated(X, reset=True)
+        rank = self._rank(X)
+        if (W is None) != (H is None):
+            raise ValueError("a custom start needs both W and H")
+        if W is not None:
+            init = (W, H)
+        elif self.init is None:
+            init = "nndsvda" if rank <= min(X.shape) else "random"
+        else:
+            init = self.init
+        seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
+        result = nmf(
+            X,
+            rank,
+            loss=self.loss,
+            method=self.method,
+            init=init,
+            restarts=self.restarts,
+            max_iter=self.max_iter,
+            tol=self.tol,
+            eps=self.eps,
+            check_every=self.check_every,
+            stop=self.stop,
+            backend=self.backend,
+            seed=seed,
+        )
+        self._warn_if_not_converged(result, "NMF fit")
+        self.result_ = result
+        self.components_ = result.H
+        self.n_components_ = rank
+        self.n_iter_ = result.n_iter
+        self._n_features_out = rank
+        weights = self._weights(X)
+        self.reconstruction_err_ = float(np.sqrt(2.0 * max(weights.final_objective, 0.0)))
+        return weights.W
+
+    def fit(self, X, y=None, **params):
+        """Learn the parts from ``X``; returns ``self``."""
+        self.fit_transform(X, y, **params)
+        return self
+
+    def transform(self, X):
+        """Weights of ``X`` on the learned parts (``components_`` fixed).
+
+        Returns
+        -------
+        W : ndarray, shape (n_samples, n_components)
+        """
+        check_is_fitted(self)
+        return self._weights(self._validated(X, reset=False)).W
+
+    def _weights(self, X):
+        """Solve for the weights of validated ``X`` with ``components_`` fixed."""
+        result = fit_weights(
+            X,
+            self.components_,
+            loss=self.loss,
+            method=self.method,
+            max_iter=self.max_iter,
+            tol=self.tol,
+            eps=self.eps,
+            check_every=self.check_every,
+            stop=self.stop,
+            backend=self.backend,
+            dtype=X.dtype,
+        )
+        self._warn_if_not_converged(result, "NMF transform")
+        return result
+
+    def inverse_transform(self, X):
+        """Data from weights: ``X @ components_``.
+
+        Parameters
+        ----------
+        X : array_like, shape (n_samples, n_components)
+            Weights ``W``.
+
+        Returns
+        -------
+        ndarray, shape (n_samples, n_features)
+        """
+        check_is_fitted(self)
+        W = np.asarray(X)
+        if W.ndim != 2 or W.shape[1] != self.components_.shape[0]:
+            raise ValueError(
+                f"inverse_transform expects weights of shape (n_samples, {self.components_.shape[0]}), got {W.shape}"
+            )
+        return W @ self.components_
