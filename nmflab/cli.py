@@ -1,0 +1,118 @@
+"""The ``nmflab`` command line.
+
+``nmflab demo [--reference]``
+    The seed demonstration (see :mod:`nmflab.demo`).
+``nmflab fit FILE --rank R [options]``
+    Fit a matrix read from a file; write ``W``, ``H`` and the trace to
+    ``OUT.npz`` and a summary to ``OUT.json``.
+
+Errors in the input (a bad file, negative data, an impossible rank) print
+one line on standard error and exit with status 2; nothing is written.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+__all__ = ["main", "build_parser"]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from . import __version__
+    from .api import LOSSES, STOPS
+    from .init import INITS
+
+    parser = argparse.ArgumentParser(prog="nmflab", description="Non-negative matrix factorization V ≈ W H.")
+    parser.add_argument("--version", action="version", version=f"nmflab {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    demo = sub.add_parser("demo", help="the seed demonstration: planted parts, monotone descent, figures")
+    demo.add_argument("--reference", action="store_true", help="replay the R reference run from shared/data/seed_demo")
+    demo.add_argument("--data", default=None, help="folder of the R reference data (default: found beside the checkout)")
+    demo.add_argument("--out", default="out/demo", help="folder for the figures (default: out/demo)")
+    demo.add_argument("--backend", default="numpy", choices=("numpy", "jax"))
+    demo.add_argument("--seed", type=int, default=42)
+    demo.add_argument("--no-figures", action="store_true", help="print the numbers only")
+
+    fit = sub.add_parser("fit", help="factorize a matrix read from a file")
+    fit.add_argument("file", help="data: .csv .tsv .txt .npy .npz .mtx; rows are samples")
+    fit.add_argument("--rank", "-r", type=int, required=True)
+    fit.add_argument("--loss", default="frobenius", choices=LOSSES)
+    fit.add_argument("--method", default="auto")
+    fit.add_argument("--init", default="random", choices=INITS)
+    fit.add_argument("--restarts", type=int, default=1)
+    fit.add_argument("--max-iter", type=int, default=1000)
+    fit.add_argument("--tol", type=float, default=1e-4)
+    fit.add_argument("--eps", type=float, default=1e-9)
+    fit.add_argument("--check-every", type=int, default=10)
+    fit.add_argument("--stop", default="tol", choices=STOPS)
+    fit.add_argument("--backend", default="numpy", choices=("numpy", "jax"))
+    fit.add_argument("--seed", type=int, default=None)
+    fit.add_argument("--dtype", default=None, choices=("float32", "float64"))
+    fit.add_argument("--key", default=None, help="array name inside an .npz file")
+    fit.add_argument("--skip-header", action="store_true", help="skip the first line of a text file")
+    fit.add_argument("--transpose", action="store_true", help="the file has samples in columns (R's orientation)")
+    fit.add_argument("--out", "-o", default=None, help="output prefix (default: FILE without extension + '.nmf')")
+    fit.add_argument("--overwrite", action="store_true", help="replace existing output files")
+    return parser
+
+
+def _fit(args) -> int:
+    from pathlib import Path
+
+    from .api import nmf
+    from .io import read_matrix, write_result
+
+    V = read_matrix(args.file, key=args.key, skip_header=args.skip_header)
+    if args.transpose:
+        V = V.T
+    prefix = args.out or str(Path(args.file).with_suffix("")) + ".nmf"
+    result = nmf(
+        V,
+        args.rank,
+        loss=args.loss,
+        method=args.method,
+        init=args.init,
+        restarts=args.restarts,
+        max_iter=args.max_iter,
+        tol=args.tol,
+        eps=args.eps,
+        check_every=args.check_every,
+        stop=args.stop,
+        backend=args.backend,
+        seed=args.seed,
+        dtype=args.dtype,
+    )
+    npz_path, json_path = write_result(
+        result, prefix, overwrite=args.overwrite, extra={"input": str(args.file), "transposed": bool(args.transpose)}
+    )
+    print(repr(result))
+    print(f"wrote {npz_path} and {json_path}")
+    return 0
+
+
+def _demo(args) -> int:
+    from .demo import run_demo, run_reference
+
+    if args.reference:
+        run_reference(args.data, backend=args.backend)
+    else:
+        run_demo(args.out, seed=args.seed, backend=args.backend, figures=not args.no_figures)
+    return 0
+
+
+def main(argv=None) -> int:
+    """Entry point of the ``nmflab`` command; returns the exit status."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    handlers = {"fit": _fit, "demo": _demo}
+    try:
+        return handlers[args.command](args)
+    except (ValueError, TypeError, FileNotFoundError, FileExistsError, ImportError) as exc:
+        print(f"nmflab {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

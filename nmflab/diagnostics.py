@@ -1,0 +1,160 @@
+"""Diagnostics of a fit: pure functions of a :class:`~nmflab.Result` or of ``(V, W, H)``.
+
+Orientation as everywhere in nmflab: ``V ≈ W @ H``, ``W`` is
+``(n_samples, rank)``, ``H`` is ``(rank, n_features)``; the parts are the
+rows of ``H``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+__all__ = [
+    "Descent",
+    "monotone_descent",
+    "relative_error",
+    "normalize",
+    "center_of_mass_order",
+    "align_parts",
+    "recovery_score",
+]
+
+
+@dataclass(frozen=True)
+class Descent:
+    """How monotone an objective trace is.
+
+    Attributes
+    ----------
+    max_increase : float
+        Largest ``f[k+1] - f[k]`` over the trace (negative when the objective
+        fell at every step; the seed chapter prints this number).
+    max_relative_increase : float
+        Largest ``(f[k+1] - f[k]) / |f[k]|``.
+    tolerance : float
+        Relative increase attributed to rounding.
+    monotone : bool
+        ``max_relative_increase <= tolerance``.
+    """
+
+    max_increase: float
+    max_relative_increase: float
+    tolerance: float
+    monotone: bool
+
+
+def monotone_descent(objective, *, initial: float | None = None, rtol: float | None = None, dtype=np.float64) -> Descent:
+    """Check that an objective trace never increases beyond rounding.
+
+    Parameters
+    ----------
+    objective : array_like, 1-D
+        The trace (e.g. ``Result.objective``).
+    initial : float, optional
+        Objective at the start, prepended to the trace.
+    rtol : float, optional
+        Relative increase tolerated as rounding; default ``1e3 * eps`` of
+        ``dtype`` (the objective is a sum of many rounded terms).
+    dtype : numpy dtype
+        Precision the trace was computed in.
+
+    Returns
+    -------
+    Descent
+    """
+    f = np.asarray(objective, dtype=np.float64)
+    if initial is not None:
+        f = np.concatenate([[initial], f])
+    tol = 1e3 * float(np.finfo(dtype).eps) if rtol is None else float(rtol)
+    if f.size < 2:
+        return Descent(-np.inf, -np.inf, tol, True)
+    diff = np.diff(f)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        rel = np.where(f[:-1] != 0, diff / np.abs(f[:-1]), np.where(diff > 0, np.inf, 0.0))
+    max_rel = float(np.max(rel))
+    return Descent(float(np.max(diff)), max_rel, tol, bool(max_rel <= tol))
+
+
+def relative_error(V, W, H) -> float:
+    """``||V - W H||_F / ||V||_F`` (``0`` for ``V = 0`` fitted exactly)."""
+    V = np.asarray(V)
+    residual = np.linalg.norm(V - np.asarray(W) @ np.asarray(H))
+    norm = np.linalg.norm(V)
+    return float(residual / norm) if norm > 0 else float(residual)
+
+
+def normalize(W, H, norm: str = "sum"):
+    """Rescale so that each part (row of ``H``) has unit sum or unit 2-norm.
+
+    ``W`` is rescaled by the inverse factors, so ``W @ H`` is unchanged.
+    Parts that are all zero are left as they are.
+
+    Parameters
+    ----------
+    W : ndarray, shape (n_samples, rank)
+    H : ndarray, shape (rank, n_features)
+    norm : {"sum", "l2"}
+
+    Returns
+    -------
+    W, H : ndarray
+    """
+    W = np.asarray(W, dtype=float)
+    H = np.asarray(H, dtype=float)
+    if norm == "sum":
+        scale = H.sum(axis=1)
+    elif norm == "l2":
+        scale = np.linalg.norm(H, axis=1)
+    else:
+        raise ValueError(f"unknown norm {norm!r}; choose 'sum' or 'l2'")
+    scale = np.where(scale > 0, scale, 1.0)
+    return W * scale[None, :], H / scale[:, None]
+
+
+def center_of_mass_order(H) -> np.ndarray:
+    """Permutation ordering the parts (rows of ``H``) by their centre of mass over the features."""
+    H = np.asarray(H, dtype=float)
+    mass = H.sum(axis=1)
+    positions = np.arange(H.shape[1])
+    centers = np.where(mass > 0, H @ positions / np.where(mass > 0, mass, 1), np.inf)
+    return np.argsort(centers, kind="stable")
+
+
+def _cosines(A, B) -> np.ndarray:
+    A = np.asarray(A, dtype=float)
+    B = np.asarray(B, dtype=float)
+    na = np.linalg.norm(A, axis=1, keepdims=True)
+    nb = np.linalg.norm(B, axis=1, keepdims=True)
+    return (A / np.where(na > 0, na, 1)) @ (B / np.where(nb > 0, nb, 1)).T
+
+
+def align_parts(H, H_ref):
+    """Match the parts of ``H`` to those of ``H_ref`` by the Hungarian method.
+
+    Maximizes the total cosine similarity between matched rows
+    (Kuhn 1955; scipy's ``linear_sum_assignment``).
+
+    Parameters
+    ----------
+    H : ndarray, shape (rank, n_features)
+    H_ref : ndarray, shape (rank_ref, n_features)
+
+    Returns
+    -------
+    permutation : ndarray of int, shape (min(rank, rank_ref),)
+        ``H[permutation[k]]`` is matched with ``H_ref[k]``.
+    cosines : ndarray, shape (min(rank, rank_ref),)
+        Cosine similarity of each matched pair.
+    """
+    from scipy.optimize import linear_sum_assignment
+
+    C = _cosines(H_ref, H)
+    rows, cols = linear_sum_assignment(C, maximize=True)
+    return cols, C[rows, cols]
+
+
+def recovery_score(H, H_ref) -> float:
+    """Mean cosine similarity of the parts of ``H`` matched to ``H_ref`` (1 is perfect recovery)."""
+    return float(np.mean(align_parts(H, H_ref)[1]))
