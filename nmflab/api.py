@@ -316,10 +316,13 @@ def _assemble(records, rule, backend, dtype, seed, init_name, wall, scale) -> Re
     finals = np.array([r.objective[-1] if len(r.objective) else r.initial_objective for r in records])
     best = int(np.argmin(np.where(np.isfinite(finals), finals, np.inf)))
     rec = records[best]
+    # scale is 2**k: ldexp multiplies by 2**(k*d) exactly, overflowing to inf
+    # only where the objective itself does, and keeps zeros zero.
+    exponent = HOMOGENEITY[rule.loss] * (int(np.frexp(scale)[1]) - 1)
     with np.errstate(over="ignore", under="ignore"):
-        unit = np.float64(scale) ** HOMOGENEITY[rule.loss]
-        objective = rec.objective * unit
-        restart_objectives = finals * unit
+        objective = np.ldexp(rec.objective, exponent)
+        restart_objectives = np.ldexp(finals, exponent)
+        initial_objective = float(np.ldexp(rec.initial_objective, exponent))
     return Result(
         W=rec.W * dtype.type(scale),
         H=rec.H,
@@ -341,7 +344,7 @@ def _assemble(records, rule, backend, dtype, seed, init_name, wall, scale) -> Re
         wall_time=wall,
         data_scale=scale,
         times=rec.times,
-        initial_objective=float(rec.initial_objective * unit),
+        initial_objective=initial_objective,
     )
 
 

@@ -14,6 +14,7 @@ import numpy as np
 __all__ = [
     "Descent",
     "monotone_descent",
+    "objective_noise",
     "relative_error",
     "normalize",
     "center_of_mass_order",
@@ -45,7 +46,51 @@ class Descent:
     monotone: bool
 
 
-def monotone_descent(objective, *, initial: float | None = None, rtol: float | None = None, dtype=np.float64) -> Descent:
+def objective_noise(V, loss: str, objective, dtype=np.float64):
+    """Absolute rounding noise of a computed objective value.
+
+    A fit that has reached its floor shows objective changes of this size
+    in either direction; they are rounding, not ascent. Bounds, with ``u``
+    the unit roundoff of ``dtype`` and a safety factor of 16 for the
+    several roundings per entry:
+
+    * Frobenius, ``f = 0.5 * ||R||^2`` with ``R = V - WH``: each entry of
+      ``WH`` carries an error ``d_ij`` of order ``u |V_ij|``, which moves
+      ``f`` by ``R_ij d_ij + d_ij^2 / 2``; summed, at most
+      ``u sqrt(2f) ||V|| + u^2 ||V||^2 / 2``.
+    * KL: each summand ``V log(V/WH) - V + WH`` is computed with an error of
+      order ``u V_ij``; summed, ``u sum(V)``.
+
+    Plus ``16 u f`` for the rounding of the sum itself.
+
+    Parameters
+    ----------
+    V : array_like
+        The data (in the units of the objective).
+    loss : {"frobenius", "kl"}
+    objective : float or array_like
+    dtype : numpy dtype
+        Precision of the computation.
+
+    Returns
+    -------
+    float or ndarray
+    """
+    u = float(np.finfo(dtype).eps)
+    f = np.abs(np.asarray(objective, dtype=np.float64))
+    V = np.asarray(V, dtype=np.float64)
+    if loss == "frobenius":
+        norm = np.linalg.norm(V)
+        data_term = np.sqrt(2.0 * f) * norm + u * norm**2
+    elif loss == "kl":
+        data_term = float(V.sum())
+    else:
+        raise ValueError(f"unknown loss {loss!r}")
+    return 16.0 * u * (f + data_term)
+
+
+def monotone_descent(objective, *, initial: float | None = None, noise=None, rtol: float | None = None,
+                     dtype=np.float64) -> Descent:
     """Check that an objective trace never increases beyond rounding.
 
     Parameters
@@ -54,27 +99,37 @@ def monotone_descent(objective, *, initial: float | None = None, rtol: float | N
         The trace (e.g. ``Result.objective``).
     initial : float, optional
         Objective at the start, prepended to the trace.
+    noise : float or array_like, optional
+        Absolute rounding noise of each value (see :func:`objective_noise`);
+        an increase up to the noise of the value it starts from is rounding.
     rtol : float, optional
-        Relative increase tolerated as rounding; default ``1e3 * eps`` of
-        ``dtype`` (the objective is a sum of many rounded terms).
+        Relative increase tolerated as rounding when ``noise`` is not given;
+        default ``1e3 * eps`` of ``dtype``.
     dtype : numpy dtype
         Precision the trace was computed in.
 
     Returns
     -------
     Descent
+        ``tolerance`` is the relative tolerance used (``noise`` divided by the
+        objective, at its largest, when ``noise`` is given).
     """
     f = np.asarray(objective, dtype=np.float64)
     if initial is not None:
         f = np.concatenate([[initial], f])
-    tol = 1e3 * float(np.finfo(dtype).eps) if rtol is None else float(rtol)
     if f.size < 2:
-        return Descent(-np.inf, -np.inf, tol, True)
+        return Descent(-np.inf, -np.inf, 0.0, True)
     diff = np.diff(f)
+    base = np.abs(f[:-1])
     with np.errstate(divide="ignore", invalid="ignore"):
-        rel = np.where(f[:-1] != 0, diff / np.abs(f[:-1]), np.where(diff > 0, np.inf, 0.0))
-    max_rel = float(np.max(rel))
-    return Descent(float(np.max(diff)), max_rel, tol, bool(max_rel <= tol))
+        rel = np.where(base > 0, diff / base, np.where(diff > 0, np.inf, 0.0))
+        if noise is None:
+            tol = 1e3 * float(np.finfo(dtype).eps) if rtol is None else float(rtol)
+            allowed = tol * base
+        else:
+            allowed = np.broadcast_to(np.asarray(noise, dtype=np.float64), f.shape)[:-1]
+            tol = float(np.max(np.where(base > 0, allowed / base, 0.0)))
+    return Descent(float(np.max(diff)), float(np.max(rel)), tol, bool(np.all(diff <= allowed)))
 
 
 def relative_error(V, W, H) -> float:

@@ -45,6 +45,22 @@ def _T(xp, X):
     return xp.matrix_transpose(X)
 
 
+def _divide(xp, numerator, denominator, eps: float, where_zero: float):
+    """``numerator / (denominator + eps)``; with ``eps == 0``, ``where_zero`` where the denominator is 0.
+
+    ``eps > 0`` is the chapter's and R's guard. It perturbs the rule: near a
+    fixed point, where ``numerator - denominator`` is below ``eps``, a step
+    can move the wrong way and raise the objective by O(eps^2). ``eps = 0``
+    is the exact Lee–Seung rule, monotone up to rounding; a zero
+    denominator then means the entry (or its whole column) is zero and
+    cannot move, which ``where_zero`` expresses.
+    """
+    if eps > 0:
+        return numerator / (denominator + eps)
+    positive = denominator > 0
+    return xp.where(positive, numerator / xp.where(positive, denominator, 1.0), where_zero)
+
+
 @dataclass(frozen=True)
 class MultiplicativeFrobenius:
     """Lee–Seung multiplicative updates for ``0.5 * ||V - WH||_F**2``.
@@ -56,7 +72,8 @@ class MultiplicativeFrobenius:
     Parameters
     ----------
     eps : float
-        Added to every denominator.
+        Added to every denominator (see :func:`_divide`; ``0`` gives the
+        exact rule, with 0/0 steps leaving the entry unchanged).
     update_h, update_w : bool
         Which factors the rule updates.
     """
@@ -82,11 +99,11 @@ class MultiplicativeFrobenius:
         if self.update_h:
             WtV = _T(xp, W) @ V
             WtW = _T(xp, W) @ W
-            H = H * WtV / (WtW @ H + self.eps)
+            H = H * _divide(xp, WtV, WtW @ H, self.eps, 1.0)
             # With H fixed the products from init stay valid.
             state = {"VHt": V @ _T(xp, H), "HHt": H @ _T(xp, H)}
         if self.update_w:
-            W = W * state["VHt"] / (W @ state["HHt"] + self.eps)
+            W = W * _divide(xp, state["VHt"], W @ state["HHt"], self.eps, 1.0)
         return W, H, state
 
     def objective(self, xp, V, W, H, state, consts):
@@ -133,14 +150,14 @@ class MultiplicativeKL:
     def update(self, xp, V, W, H, state, consts):
         WH = state["WH"]
         if self.update_h:
-            ratio = V / (WH + self.eps)
+            ratio = _divide(xp, V, WH, self.eps, 0.0)
             column_sums = xp.sum(W, axis=-2)[..., :, None]
-            H = H * (_T(xp, W) @ ratio) / (column_sums + self.eps)
+            H = H * _divide(xp, _T(xp, W) @ ratio, column_sums, self.eps, 1.0)
             WH = W @ H
         if self.update_w:
-            ratio = V / (WH + self.eps)
+            ratio = _divide(xp, V, WH, self.eps, 0.0)
             row_sums = xp.sum(H, axis=-1)[..., None, :]
-            W = W * (ratio @ _T(xp, H)) / (row_sums + self.eps)
+            W = W * _divide(xp, ratio @ _T(xp, H), row_sums, self.eps, 1.0)
             WH = W @ H
         return W, H, {"WH": WH}
 

@@ -1,0 +1,162 @@
+"""NumPy and JAX drivers: same stopping point, same factors, batched = separate, no retrace."""
+
+import numpy as np
+import pytest
+
+import nmflab
+from nmflab.result import Status
+
+from ._problems import random_problem
+from .conftest import HAVE_JAX
+
+needs_jax = pytest.mark.skipif(not HAVE_JAX, reason="jax not installed")
+
+
+@needs_jax
+@pytest.mark.parametrize("loss", ["frobenius", "kl"])
+@pytest.mark.parametrize("check_every", [1, 10])
+def test_numpy_and_jax_stop_at_the_same_iteration_with_the_same_factors(loss, check_every):
+    rng = np.random.default_rng(11)
+    V, W0, H0 = random_problem(rng, 20, 15, 4, noise=0.2)
+    kw = dict(loss=loss, init=(W0, H0), max_iter=3000, tol=1e-6, check_every=check_every)
+    a = nmflab.nmf(V, 4, backend="numpy", **kw)
+    b = nmflab.nmf(V, 4, backend="jax", **kw)
+    assert a.status == b.status == Status.CONVERGED
+    assert a.n_iter == b.n_iter
+    assert b.dtype == "float64" and b.W.dtype == np.float64
+    np.testing.assert_array_equal(a.iterations, b.iterations)
+    np.testing.assert_allclose(a.W, b.W, atol=1e-10, rtol=0)
+    np.testing.assert_allclose(a.H, b.H, atol=1e-10, rtol=0)
+    np.testing.assert_allclose(a.objective, b.objective, rtol=1e-10)
+
+
+@needs_jax
+def test_jax_float64_without_global_x64_flag():
+    import jax
+
+    assert not jax.config.jax_enable_x64, "the test suite must not switch x64 on globally"
+    rng = np.random.default_rng(0)
+    V, W0, H0 = random_problem(rng)
+    res = nmflab.nmf(V, 3, init=(W0, H0), backend="jax", max_iter=5, stop="max_iter")
+    assert res.W.dtype == np.float64 and res.H.dtype == np.float64
+    assert not jax.config.jax_enable_x64
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_dtype_is_kept(backend, dtype):
+    rng = np.random.default_rng(0)
+    V, _, _ = random_problem(rng)
+    res = nmflab.nmf(V.astype(dtype), 3, seed=0, backend=backend, max_iter=50)
+    assert res.W.dtype == res.H.dtype == np.dtype(dtype)
+    assert res.dtype == dtype
+
+
+@needs_jax
+@pytest.mark.parametrize("loss", ["frobenius", "kl"])
+def test_batched_restarts_equal_separate_runs(loss):
+    rng = np.random.default_rng(5)
+    V, _, _ = random_problem(rng, 25, 12, 3, noise=0.3)
+    batched = nmflab.nmf(V, 3, loss=loss, restarts=4, seed=9, backend="jax", max_iter=2000, tol=1e-5)
+    separate = nmflab.nmf(V, 3, loss=loss, restarts=4, seed=9, backend="numpy", max_iter=2000, tol=1e-5)
+    np.testing.assert_array_equal(batched.restart_n_iter, separate.restart_n_iter)
+    assert len(set(batched.restart_n_iter)) > 1, "restarts should stop at different iterations here"
+    np.testing.assert_allclose(batched.restart_objectives, separate.restart_objectives, rtol=1e-10)
+    assert batched.best_restart == separate.best_restart
+    np.testing.assert_allclose(batched.W, separate.W, atol=1e-10)
+
+
+def test_restart_k_is_the_same_whatever_the_number_of_restarts(backend):
+    rng = np.random.default_rng(6)
+    V, _, _ = random_problem(rng, 15, 10, 3)
+    many = nmflab.nmf(V, 3, restarts=3, seed=4, backend=backend, max_iter=100)
+    one = nmflab.nmf(V, 3, restarts=1, seed=4, backend=backend, max_iter=100)
+    assert many.restart_objectives[0] == pytest.approx(one.restart_objectives[0], rel=1e-12)
+
+
+def test_restarts_keep_the_best(backend):
+    rng = np.random.default_rng(3)
+    V, _, _ = random_problem(rng, 15, 10, 4, noise=0.5)
+    res = nmflab.nmf(V, 4, restarts=5, seed=1, backend=backend, max_iter=30, stop="max_iter")
+    assert res.best_restart == int(np.argmin(res.restart_objectives))
+    assert res.final_objective == pytest.approx(res.restart_objectives.min())
+    assert res.restart_objectives.max() > res.restart_objectives.min()
+
+
+def test_same_seed_same_start_on_both_backends():
+    pytest.importorskip("jax")
+    rng = np.random.default_rng(1)
+    V, _, _ = random_problem(rng)
+    for init in ("random", "nndsvdar"):
+        a = nmflab.nmf(V, 3, init=init, seed=123, backend="numpy", max_iter=1, stop="max_iter")
+        b = nmflab.nmf(V, 3, init=init, seed=123, backend="jax", max_iter=1, stop="max_iter")
+        assert a.initial_objective == pytest.approx(b.initial_objective, rel=1e-13)
+        np.testing.assert_allclose(a.W, b.W, rtol=1e-12)
+
+
+def test_seed_makes_a_fit_reproducible_and_is_recorded(backend):
+    rng = np.random.default_rng(2)
+    V, _, _ = random_problem(rng)
+    a = nmflab.nmf(V, 3, seed=77, backend=backend, max_iter=40)
+    b = nmflab.nmf(V, 3, seed=77, backend=backend, max_iter=40)
+    np.testing.assert_array_equal(a.W, b.W)
+    drawn = nmflab.nmf(V, 3, backend=backend, max_iter=40)
+    again = nmflab.nmf(V, 3, seed=drawn.seed, backend=backend, max_iter=40)
+    np.testing.assert_array_equal(drawn.W, again.W)
+
+
+@pytest.mark.parametrize("max_iter,check_every", [(1, 1), (37, 10), (40, 10), (5, 50)])
+def test_stop_max_iter_runs_exactly_max_iter(backend, max_iter, check_every):
+    rng = np.random.default_rng(4)
+    V, W0, H0 = random_problem(rng)
+    res = nmflab.nmf(V, 3, init=(W0, H0), max_iter=max_iter, check_every=check_every, stop="max_iter", backend=backend)
+    assert res.n_iter == max_iter
+    assert res.status == Status.MAX_ITER
+    expected = list(range(check_every, max_iter + 1, check_every))
+    if not expected or expected[-1] != max_iter:
+        expected.append(max_iter)
+    np.testing.assert_array_equal(res.iterations, expected)
+
+
+def test_tol_stops_when_the_relative_change_falls_below_it(backend):
+    rng = np.random.default_rng(8)
+    V, W0, H0 = random_problem(rng, 20, 10, 3)
+    res = nmflab.nmf(V, 3, init=(W0, H0), max_iter=5000, tol=1e-5, check_every=5, backend=backend)
+    assert res.status == Status.CONVERGED
+    f = np.concatenate([[res.initial_objective], res.objective])
+    change = np.abs(np.diff(f)) / np.abs(f[:-1])
+    assert change[-1] <= 1e-5 * (1 + 1e-9)
+    assert np.all(change[:-1] > 1e-5)
+
+
+def test_numpy_driver_records_times():
+    rng = np.random.default_rng(4)
+    V, _, _ = random_problem(rng)
+    res = nmflab.nmf(V, 3, seed=0, max_iter=30, stop="max_iter")
+    assert res.times is not None and len(res.times) == len(res.objective)
+    assert np.all(np.diff(res.times) >= 0)
+
+
+@needs_jax
+def test_repeated_calls_do_not_recompile():
+    from nmflab.drivers import jax as jax_driver
+
+    rng = np.random.default_rng(12)
+    V, _, _ = random_problem(rng, 13, 7, 2)
+    kw = dict(loss="kl", restarts=3, max_iter=50, tol=1e-6, check_every=5, backend="jax")
+    nmflab.nmf(V, 2, seed=1, **kw)
+    before = jax_driver.trace_count()
+    for seed in range(2, 6):
+        nmflab.nmf(V * (1 + seed), 2, seed=seed, **kw)
+    assert jax_driver.trace_count() == before
+    nmflab.nmf(V, 2, seed=1, **{**kw, "check_every": 7})  # a new configuration compiles once
+    assert jax_driver.trace_count() == before + 1
+
+
+def test_nonfinite_objective_is_reported(backend):
+    """An overflow to Inf stops the run with the non-finite status, never a silent result."""
+    V = np.full((4, 3), 1.0)
+    W0 = np.full((4, 2), 1e200)
+    H0 = np.full((2, 3), 1e200)
+    res = nmflab.nmf(V, 2, init=(W0, H0), max_iter=20, backend=backend)
+    assert res.status == Status.NONFINITE
+    assert "non-finite" in res.message
