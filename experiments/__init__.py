@@ -1,0 +1,1 @@
+"""Seeded experiment scripts: ``python -m experiments.<name> [--quick]`` writes ``results/<name>/``."""
