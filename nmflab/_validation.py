@@ -92,16 +92,20 @@ def check_data_matrix(X, name: str = "V", dtype=None) -> np.ndarray:
         raise ValueError(f"{name} is empty: shape {arr.shape}; it needs at least one row and one column")
     target = resolve_dtype(dtype, arr.dtype)
     arr = np.ascontiguousarray(arr, dtype=target)
-    finite = np.isfinite(arr)
-    if not finite.all():
+    # min and max propagate NaN and expose +-Inf and negatives in two passes
+    # without temporaries; the slow search for the first bad entry runs only
+    # when there is one.
+    lowest, highest = arr.min(), arr.max()
+    if not (np.isfinite(lowest) and np.isfinite(highest)):
+        finite = np.isfinite(arr)
         pos = _first_position(~finite)
         raise ValueError(
             f"{name} contains {int((~finite).sum())} non-finite entries (NaN or Inf); "
             f"the first is {float(arr[pos])!r} at {pos}. Remove them, or pass them as a mask of "
             "missing entries once masks are supported"
         )
-    negative = arr < 0
-    if negative.any():
+    if lowest < 0:
+        negative = arr < 0
         pos = _first_position(negative)
         raise ValueError(
             f"Negative values in data passed as {name}: NMF needs non-negative data; "

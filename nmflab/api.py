@@ -80,6 +80,11 @@ def _data_scale(V: np.ndarray) -> float:
     return float(2.0 ** np.floor(np.log2(vmax)))
 
 
+def _rescaled(V: np.ndarray, scale: float) -> np.ndarray:
+    """``V / scale`` without a copy when ``scale == 1``."""
+    return V if scale == 1.0 else V / V.dtype.type(scale)
+
+
 def _random_starts(V, rank, init, restarts, seed):
     """Starting factors of every restart for a named init."""
     W0s, H0s = [], []
@@ -231,7 +236,7 @@ def nmf(
     if seed is None:
         seed = int(np.random.SeedSequence().entropy % (2**63))
     scale = _data_scale(V)
-    V_scaled = V / V.dtype.type(scale)
+    V_scaled = _rescaled(V, scale)
     if isinstance(init, str):
         W0s, H0s = _random_starts(V_scaled, rank, init, restarts, seed)
         init_name = init
@@ -294,7 +299,7 @@ def fit_weights(
     H = val.check_factor(H_arr, "H", H_arr.shape, V.dtype)
     driver = _driver(backend)
     scale = _data_scale(V)
-    V_scaled = V / V.dtype.type(scale)
+    V_scaled = _rescaled(V, scale)
     parts_sum = H.sum(axis=0)
     denom = float(parts_sum @ parts_sum)
     weights = V_scaled @ parts_sum / denom if denom > 0 else np.zeros(V.shape[0], V.dtype)

@@ -7,9 +7,69 @@ sklearn = pytest.importorskip("sklearn")
 from sklearn.utils.estimator_checks import parametrize_with_checks  # noqa: E402
 
 import nmflab  # noqa: E402
+import nmflab.losses  # noqa: E402
 from nmflab import NMF  # noqa: E402
 
 
 @parametrize_with_checks([NMF(), NMF(loss="kl")])
 def test_sklearn_common_checks(estimator, check):
     check(estimator)
+
+
+def test_every_parameter_reaches_the_function(monkeypatch):
+    """The estimator is a thin wrapper: each constructor argument arrives in nmflab.nmf."""
+    from nmflab import estimator as est
+
+    seen = {}
+    real = est.nmf
+
+    def spy(V, rank, **kwargs):
+        seen.update(kwargs, rank=rank)
+        return real(V, rank, **kwargs)
+
+    monkeypatch.setattr(est, "nmf", spy)
+    params = dict(n_components=2, loss="kl", method="mu", init="nndsvdar", restarts=2, max_iter=33, tol=1e-3,
+                  eps=1e-7, check_every=3, stop="max_iter", backend="numpy", random_state=5)
+    X = np.random.default_rng(0).uniform(0, 1, (9, 6))
+    NMF(**params).fit(X)
+    for name, value in params.items():
+        if name == "n_components":
+            assert seen["rank"] == value
+        elif name == "random_state":
+            assert isinstance(seen["seed"], int)
+        else:
+            assert seen[name] == value, name
+
+
+def test_estimator_agrees_with_the_function():
+    X = np.random.default_rng(1).uniform(0, 1, (20, 8))
+    model = NMF(3, init="nndsvda", max_iter=400, tol=1e-6).fit(X)
+    res = nmflab.nmf(X, 3, init="nndsvda", max_iter=400, tol=1e-6)
+    np.testing.assert_allclose(model.components_, res.H, rtol=1e-12)
+    assert model.n_iter_ == res.n_iter and model.n_components_ == 3
+    W = model.transform(X)
+    assert model.reconstruction_err_ == pytest.approx(np.linalg.norm(X - W @ model.components_), rel=1e-6)
+    np.testing.assert_allclose(model.inverse_transform(W), W @ res.H, rtol=1e-12)
+
+
+def test_transform_rows_are_independent():
+    X = np.random.default_rng(2).uniform(0, 1, (15, 6))
+    model = NMF(3, max_iter=500, stop="max_iter", random_state=0).fit(X)
+    full = model.transform(X)
+    np.testing.assert_allclose(model.transform(X[4:9]), full[4:9], rtol=1e-12)
+
+
+def test_convergence_warning_at_max_iter():
+    from sklearn.exceptions import ConvergenceWarning
+
+    X = np.random.default_rng(3).uniform(0, 1, (10, 5))
+    with pytest.warns(ConvergenceWarning, match="max_iter=3"):
+        NMF(2, max_iter=3, random_state=0).fit(X)
+
+
+def test_reconstruction_err_matches_scikit_learn_definition_for_kl():
+    X = np.random.default_rng(4).uniform(0.1, 1, (12, 7))
+    model = NMF(3, loss="kl", max_iter=300, random_state=0).fit(X)
+    W = model.transform(X)
+    kl = nmflab.losses.kl_divergence(np, X, W @ model.components_)
+    assert model.reconstruction_err_ == pytest.approx(np.sqrt(2 * kl), rel=1e-6)
