@@ -15,7 +15,6 @@ import numpy as np
 __all__ = [
     "check_data_matrix",
     "check_factor",
-    "check_rank",
     "check_choice",
     "check_positive_int",
     "check_nonnegative_float",
@@ -137,11 +136,6 @@ def check_positive_int(value, name: str, minimum: int = 1) -> int:
     if value < minimum:
         raise ValueError(f"{name} must be at least {minimum}, got {value}")
     return int(value)
-
-
-def check_rank(rank, shape: tuple[int, int]) -> int:
-    """Validate the factorization rank (an integer >= 1)."""
-    return check_positive_int(rank, "rank", 1)
 
 
 def check_nonnegative_float(value, name: str, *, strictly: bool = False) -> float:

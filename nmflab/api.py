@@ -66,6 +66,18 @@ def _driver(backend: str):
     return driver
 
 
+def _solver_setup(loss, method, backend, stop, max_iter, tol, eps, check_every):
+    """Validate the options every entry point shares; return ``(rule, criteria, check_every)``."""
+    val.check_choice(backend, "backend", BACKENDS)
+    val.check_choice(stop, "stop", STOPS)
+    max_iter = val.check_positive_int(max_iter, "max_iter")
+    check_every = val.check_positive_int(check_every, "check_every")
+    tol = val.check_nonnegative_float(tol, "tol")
+    eps = val.check_nonnegative_float(eps, "eps")
+    rule = make_rule(loss, method, eps)
+    return rule, StopCriteria(max_iter=max_iter, tol=tol, use_tol=(stop == "tol")), check_every
+
+
 def _data_scale(V: np.ndarray) -> float:
     """Power of two bringing ``max(V)`` into ``[1, 2)`` (1 for an all-zero ``V``).
 
@@ -203,17 +215,10 @@ def nmf(
     ((30, 3), (3, 20))
     """
     # Arguments first, data second: nothing is computed before all are valid.
-    val.check_choice(loss, "loss", LOSSES)
-    val.check_choice(method, "method", methods()[loss])
-    val.check_choice(backend, "backend", BACKENDS)
-    val.check_choice(stop, "stop", STOPS)
+    rule, criteria, check_every = _solver_setup(loss, method, backend, stop, max_iter, tol, eps, check_every)
     if isinstance(init, str):
         val.check_choice(init, "init", _init.INITS)
     restarts = val.check_positive_int(restarts, "restarts")
-    max_iter = val.check_positive_int(max_iter, "max_iter")
-    check_every = val.check_positive_int(check_every, "check_every")
-    tol = val.check_nonnegative_float(tol, "tol")
-    eps = val.check_nonnegative_float(eps, "eps")
     if seed is not None:
         seed = val.check_positive_int(seed, "seed", minimum=0)
     if restarts > 1 and _init.is_deterministic(init):
@@ -223,12 +228,7 @@ def nmf(
             "identical; use init='random' or 'nndsvdar' for restarts"
         )
     V = val.check_data_matrix(V, "V", dtype=dtype)
-    rank = val.check_rank(rank, V.shape)
-    if isinstance(init, str) and init.startswith("nndsvd") and rank > min(V.shape):
-        raise ValueError(
-            f"init={init!r} needs rank <= min(n_samples, n_features) = {min(V.shape)}, got rank={rank}; "
-            "use init='random' for a rank this large"
-        )
+    rank = val.check_positive_int(rank, "rank")
     if not isinstance(init, str):
         custom = _custom_start(init, V.shape, rank, V.dtype)
     driver = _driver(backend)
@@ -243,8 +243,6 @@ def nmf(
     else:
         W0s, H0s = [custom[0] / V.dtype.type(scale)], [custom[1]]
         init_name = "custom"
-    rule = make_rule(loss, method, eps)
-    criteria = StopCriteria(max_iter=max_iter, tol=tol, use_tol=(stop == "tol"))
     return _run(driver, rule, criteria, check_every, V_scaled, W0s, H0s, backend, seed, init_name, scale)
 
 
@@ -282,14 +280,8 @@ def fit_weights(
     Result
         ``Result.W`` holds the weights; ``Result.H`` is ``H``.
     """
-    val.check_choice(loss, "loss", LOSSES)
-    val.check_choice(method, "method", methods()[loss])
-    val.check_choice(backend, "backend", BACKENDS)
-    val.check_choice(stop, "stop", STOPS)
-    max_iter = val.check_positive_int(max_iter, "max_iter")
-    check_every = val.check_positive_int(check_every, "check_every")
-    tol = val.check_nonnegative_float(tol, "tol")
-    eps = val.check_nonnegative_float(eps, "eps")
+    rule, criteria, check_every = _solver_setup(loss, method, backend, stop, max_iter, tol, eps, check_every)
+    rule = with_fixed(rule, h=True)
     V = val.check_data_matrix(V, "V", dtype=dtype)
     H_arr = np.asarray(H)
     if H_arr.ndim != 2 or H_arr.shape[1] != V.shape[1]:
@@ -304,8 +296,6 @@ def fit_weights(
     denom = float(parts_sum @ parts_sum)
     weights = V_scaled @ parts_sum / denom if denom > 0 else np.zeros(V.shape[0], V.dtype)
     W0 = np.repeat(weights[:, None], H.shape[0], axis=1).astype(V.dtype)
-    rule = with_fixed(make_rule(loss, method, eps), h=True)
-    criteria = StopCriteria(max_iter=max_iter, tol=tol, use_tol=(stop == "tol"))
     return _run(driver, rule, criteria, check_every, V_scaled, [W0], [H], backend, 0, "fixed-H", scale)
 
 

@@ -108,7 +108,7 @@ class NMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
     def _rank(self, X):
         if self.n_components is None:
             return X.shape[1]
-        return val.check_rank(self.n_components, X.shape)
+        return val.check_positive_int(self.n_components, "n_components")
 
     def _warn_if_not_converged(self, result, what):
         if result.status == Status.MAX_ITER and self.stop == "tol":
