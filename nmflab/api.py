@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import time
+import warnings
 from dataclasses import replace
 
 import numpy as np
@@ -13,44 +14,120 @@ from . import init as _init
 from .drivers import BACKENDS
 from .losses import HOMOGENEITY
 from .result import Result, Status
-from .rules import MultiplicativeFrobenius, MultiplicativeKL
-from .stopping import StopCriteria
+from .rules import BrunetKL, LeeFrobenius, MultiplicativeFrobenius, MultiplicativeKL
+from .stopping import RULES, StopCriteria
 
-__all__ = ["nmf", "fit_weights", "methods", "make_rule", "LOSSES", "STOPS"]
+__all__ = ["nmf", "fit_weights", "methods", "make_rule", "ZeroLockingWarning", "LOSSES"]
 
 LOSSES = ("frobenius", "kl")
-STOPS = ("tol", "max_iter")
 
 # (loss, method) -> rule class. "auto" resolves through _AUTO.
 _RULES = {
     ("frobenius", "mu"): MultiplicativeFrobenius,
     ("kl", "mu"): MultiplicativeKL,
+    ("kl", "brunet"): BrunetKL,
+    ("frobenius", "lee"): LeeFrobenius,
 }
 # The fastest rule available for each loss.
 _AUTO = {"frobenius": "mu", "kl": "mu"}
+# Methods that fix their loss, and the defaults they bring (R's NMF package:
+# maxIter = 2000, connectivity checked every 10 iterations, stopconv = 40).
+_PRESETS = {
+    "brunet": {"loss": "kl", "max_iter": 2000, "check_every": 10, "stop": ("connectivity",)},
+    "lee": {"loss": "frobenius", "max_iter": 2000, "check_every": 10, "stop": ("connectivity",)},
+}
+_DEFAULTS = {"max_iter": 1000, "check_every": 10, "stop": ("objective",)}
+# Rules whose multiplicative steps can never move an exact zero.
+_ZERO_LOCKING = (MultiplicativeFrobenius, MultiplicativeKL)
+
+
+class ZeroLockingWarning(UserWarning):
+    """A multiplicative rule was started from exact zeros, which it can never move."""
 
 
 def methods() -> dict[str, tuple[str, ...]]:
     """Methods available for each loss, ``"auto"`` first.
+
+    ``"mu"``: Lee–Seung multiplicative updates; ``"brunet"`` and ``"lee"``:
+    R NMF's algorithms of those names, reproduced iterate for iterate (see
+    :class:`nmflab.rules.BrunetKL`, :class:`nmflab.rules.LeeFrobenius`).
 
     Returns
     -------
     dict
         ``{loss: ("auto", method, ...)}``; ``"auto"`` picks the fastest.
     """
-    out = {}
-    for loss in LOSSES:
-        out[loss] = ("auto",) + tuple(m for (l_, m) in _RULES if l_ == loss)
-    return out
+    return {loss: ("auto",) + tuple(m for (l_, m) in _RULES if l_ == loss) for loss in LOSSES}
 
 
-def make_rule(loss: str, method: str, eps: float):
-    """The rule object for ``(loss, method)``; ``method="auto"`` picks the fastest."""
+def _resolve_loss(loss, method) -> str:
+    preset = _PRESETS.get(method)
+    if loss is None:
+        return preset["loss"] if preset else "frobenius"
     val.check_choice(loss, "loss", LOSSES)
+    if preset and preset["loss"] != loss:
+        raise ValueError(f"method {method!r} minimizes the {preset['loss']!r} loss, not {loss!r}")
+    return loss
+
+
+def make_rule(loss: str | None, method: str, eps: float | None = None):
+    """The rule object for ``(loss, method)``; ``method="auto"`` picks the fastest.
+
+    ``eps=None`` keeps the rule's own default (the denominator guard of
+    ``"mu"`` and ``"lee"``, the periodic floor of ``"brunet"``).
+    """
+    loss = _resolve_loss(loss, method)
     val.check_choice(method, "method", methods()[loss])
     if method == "auto":
         method = _AUTO[loss]
-    return _RULES[(loss, method)](eps=eps)
+    cls = _RULES[(loss, method)]
+    if eps is None:
+        return cls()
+    eps = val.check_nonnegative_float(eps, "eps")
+    return cls(floor=eps) if cls is BrunetKL else cls(eps=eps)
+
+
+def with_fixed(rule, *, h: bool = False, w: bool = False):
+    """A copy of ``rule`` that leaves ``H`` (``h=True``) or ``W`` (``w=True``) unchanged."""
+    return replace(rule, update_h=not h, update_w=not w)
+
+
+def _stop_rules(stop) -> tuple[str, ...]:
+    """``stop`` as a tuple of rule names (empty for ``"max_iter"``)."""
+    names = (stop,) if isinstance(stop, str) else tuple(stop)
+    if not names:
+        raise ValueError("stop needs at least one rule, or 'max_iter'")
+    for name in names:
+        val.check_choice(name, "stop rule", RULES + ("max_iter",))
+    if "max_iter" in names:
+        if len(names) > 1:
+            raise ValueError("stop='max_iter' switches every other rule off and cannot be combined")
+        return ()
+    return tuple(r for r in RULES if r in names)
+
+
+def _solver_setup(loss, method, backend, stop, max_iter, tol, eps, check_every, iterate_tol, kkt_tol, patience,
+                  time_limit):
+    """Validate the options every entry point shares; return ``(rule, criteria, check_every)``."""
+    rule = make_rule(loss, method, eps)
+    defaults = _PRESETS.get(rule.method, _DEFAULTS)
+    val.check_choice(backend, "backend", BACKENDS)
+    max_iter = val.check_positive_int(defaults["max_iter"] if max_iter is None else max_iter, "max_iter")
+    check_every = val.check_positive_int(defaults["check_every"] if check_every is None else check_every,
+                                         "check_every")
+    rules = _stop_rules(defaults["stop"] if stop is None else stop)
+    if time_limit is not None:
+        time_limit = val.check_nonnegative_float(time_limit, "time_limit", strictly=True)
+    criteria = StopCriteria(
+        max_iter=max_iter,
+        rules=rules,
+        tol=val.check_nonnegative_float(tol, "tol"),
+        iterate_tol=val.check_nonnegative_float(iterate_tol, "iterate_tol"),
+        kkt_tol=val.check_nonnegative_float(kkt_tol, "kkt_tol"),
+        patience=val.check_positive_int(patience, "patience", minimum=0),
+        time_limit=None if not rules else time_limit,
+    )
+    return rule, criteria, check_every
 
 
 def _driver(backend: str):
@@ -66,20 +143,8 @@ def _driver(backend: str):
     return driver
 
 
-def _solver_setup(loss, method, backend, stop, max_iter, tol, eps, check_every):
-    """Validate the options every entry point shares; return ``(rule, criteria, check_every)``."""
-    val.check_choice(backend, "backend", BACKENDS)
-    val.check_choice(stop, "stop", STOPS)
-    max_iter = val.check_positive_int(max_iter, "max_iter")
-    check_every = val.check_positive_int(check_every, "check_every")
-    tol = val.check_nonnegative_float(tol, "tol")
-    eps = val.check_nonnegative_float(eps, "eps")
-    rule = make_rule(loss, method, eps)
-    return rule, StopCriteria(max_iter=max_iter, tol=tol, use_tol=(stop == "tol")), check_every
-
-
-def _data_scale(V: np.ndarray) -> float:
-    """Power of two bringing ``max(V)`` into ``[1, 2)`` (1 for an all-zero ``V``).
+def _data_scale(V: np.ndarray, rule) -> float:
+    """Power of two bringing ``max(V)`` into ``[1, 2)``; 1 for an all-zero ``V`` or a rule that is not scale-free.
 
     Dividing by a power of two is exact in binary floating point, so the fit
     of ``V / s`` is the fit of ``V`` with every intermediate rescaled; it
@@ -87,7 +152,7 @@ def _data_scale(V: np.ndarray) -> float:
     data anywhere from 1e-300 to 1e300.
     """
     vmax = float(V.max())
-    if vmax == 0:
+    if vmax == 0 or not rule.scale_free:
         return 1.0
     return float(2.0 ** np.floor(np.log2(vmax)))
 
@@ -123,19 +188,37 @@ def _custom_start(init, shape, rank, dtype):
     return val.check_factor(W0, "W0", (n, rank), dtype), val.check_factor(H0, "H0", (rank, p), dtype)
 
 
+def _warn_zero_locking(rule, W0s, H0s, init_name):
+    if not isinstance(rule, _ZERO_LOCKING):
+        return
+    zeros = int(sum(int((W == 0).sum()) + int((H == 0).sum()) for W, H in zip(W0s, H0s)))
+    if zeros:
+        warnings.warn(
+            f"the start (init={init_name!r}) has {zeros} exact zeros in W and H; multiplicative updates "
+            "can never move an exact zero (zero-locking), so those entries stay 0 for the whole fit. "
+            "Use init='nndsvda' or 'nndsvdar', or method='brunet', whose periodic floor revives them",
+            ZeroLockingWarning,
+            stacklevel=3,
+        )
+
+
 def nmf(
     V,
     rank,
     *,
-    loss: str = "frobenius",
+    loss: str | None = None,
     method: str = "auto",
     init="random",
     restarts: int = 1,
-    max_iter: int = 1000,
+    max_iter: int | None = None,
     tol: float = 1e-4,
-    eps: float = 1e-9,
-    check_every: int = 10,
-    stop: str = "tol",
+    eps: float | None = None,
+    check_every: int | None = None,
+    stop=None,
+    iterate_tol: float = 1e-5,
+    kkt_tol: float = 1e-4,
+    patience: int = 40,
+    time_limit: float | None = None,
     backend: str = "numpy",
     seed: int | None = None,
     dtype=None,
@@ -145,8 +228,8 @@ def nmf(
     Orientation: rows of ``V`` are observations. ``V`` is
     ``(n_samples, n_features)``, ``W`` is ``(n_samples, rank)`` (weights of
     each sample), ``H`` is ``(rank, n_features)`` (the parts). The textbook
-    convention, columns as observations, is ``nmf(V.T, r)`` with the factors
-    transposed and swapped.
+    and R convention, columns as observations (``V_R = W_R H_R``), is
+    ``nmf(V_R.T, r)``, which returns ``W = H_R.T`` and ``H = W_R.T``.
 
     Parameters
     ----------
@@ -154,33 +237,49 @@ def nmf(
         Non-negative finite data.
     rank : int
         Number of components, at least 1.
-    loss : {"frobenius", "kl"}
+    loss : {"frobenius", "kl"}, optional
         ``"frobenius"``: ``0.5 * ||V - WH||_F**2``; ``"kl"``: the generalized
-        Kullback–Leibler divergence ``sum(V log(V/WH) - V + WH)``.
+        Kullback–Leibler divergence ``sum(V log(V/WH) - V + WH)``. Default:
+        the method's loss (``"brunet"``: KL), else Frobenius.
     method : str
         ``"auto"`` (the fastest rule for the loss) or a name from
-        :func:`methods` (``"mu"``: Lee–Seung multiplicative updates).
+        :func:`methods`: ``"mu"`` (Lee–Seung multiplicative updates, H then
+        W), ``"brunet"`` and ``"lee"`` (R NMF's algorithms, iterate for
+        iterate; they bring R's defaults: ``max_iter=2000``,
+        ``check_every=10``, connectivity stopping with ``patience=40``).
     init : {"random", "nndsvd", "nndsvda", "nndsvdar"} or (W0, H0)
-        Starting point; see :mod:`nmflab.init`.
+        Starting point; see :mod:`nmflab.init`. A start with exact zeros
+        (``"nndsvd"``) under ``"mu"`` raises a :class:`ZeroLockingWarning`.
     restarts : int
         Number of random starts; the one with the lowest final objective wins.
         Only for random starts (``"random"``, ``"nndsvdar"``).
-    max_iter : int
-        Largest number of iterations (one iteration updates H, then W).
+    max_iter : int, optional
+        Largest number of iterations. Default 1000 (2000 for R's methods).
     tol : float
-        Convergence when the objective changes by at most ``tol`` relative
-        between two checks.
-    eps : float
-        Added to every denominator of the updates. It acts on the data scaled
-        by a power of two so that ``max(V)`` lies in ``[1, 2)`` (see Notes).
-    check_every : int
-        Iterations between two checks of the objective (and of the stopping
-        rule). ``check_every=1`` records the objective after every iteration.
-    stop : {"tol", "max_iter"}
-        ``"max_iter"`` switches every test but the iteration count off: the
-        fit runs exactly ``max_iter`` iterations (unless it turns non-finite).
+        Threshold of the ``"objective"`` rule: stop when the objective changes
+        by at most ``tol`` relative between two checks.
+    eps : float, optional
+        ``"mu"``: added to every denominator (default 1e-9; ``0`` is the exact
+        rule). It acts on the data scaled by a power of two so that
+        ``max(V)`` lies in ``[1, 2)`` (see Notes). ``"lee"``: R's ``eps``
+        (1e-9). ``"brunet"``: R's periodic floor (machine epsilon).
+    check_every : int, optional
+        Iterations between two checks of the objective and the stopping rules
+        (default 10). ``check_every=1`` records the traces after every
+        iteration.
+    stop : str or sequence of str, optional
+        Stopping rules (see :mod:`nmflab.stopping`): any of ``"objective"``
+        (default), ``"iterate"``, ``"kkt"``, ``"connectivity"``; the first
+        one met stops the fit and is named in ``Result.status``.
+        ``"max_iter"`` alone switches every rule off: the fit runs exactly
+        ``max_iter`` iterations (unless it turns non-finite).
+    iterate_tol, kkt_tol, patience : float, float, int
+        Thresholds of the ``"iterate"``, ``"kkt"`` and ``"connectivity"`` rules.
+    time_limit : float, optional
+        Wall-time budget in seconds for the whole call (all restarts); the fit
+        stops at the first check past it with ``Status.TIME_LIMIT``.
     backend : {"numpy", "jax"}
-        The driver. JAX compiles the whole fit and batches restarts.
+        The driver. JAX compiles the fit and batches restarts.
     seed : int, optional
         Seed of the random starts; one is drawn (and recorded in the result)
         when none is given. Restart ``k`` uses the ``k``-th child of
@@ -193,18 +292,20 @@ def nmf(
     Returns
     -------
     Result
-        Factors of the best restart in NumPy arrays, the objective trace, the
-        status and the provenance of the fit.
+        Factors of the best restart in NumPy arrays, the traces, the status
+        and the provenance of the fit; ``Result.summary()`` reports on its
+        stability.
 
     Notes
     -----
-    The drivers work on ``V / s`` where ``s`` is a power of two (recorded as
-    ``Result.data_scale``); the returned ``W`` and the objective are in the
-    units of ``V``. Division by a power of two is exact, so this changes no
-    digit of a fit whose intermediates stay in range, and keeps fits of data
-    at scales from 1e-300 to 1e300 finite. The reported objective is the
-    loss in the units of ``V``, which may itself overflow (Frobenius for
-    entries near 1e300) although the fit does not.
+    The ``"mu"`` drivers work on ``V / s`` where ``s`` is a power of two
+    (recorded as ``Result.data_scale``); the returned ``W`` and the
+    objective are in the units of ``V``. Division by a power of two is
+    exact, so this changes no digit of a fit whose intermediates stay in
+    range, and keeps fits of data at scales from 1e-300 to 1e300 finite. The
+    reported objective is the loss in the units of ``V``, which may itself
+    overflow (Frobenius for entries near 1e300) although the fit does not.
+    R's methods run on ``V`` as given, to match R's arithmetic.
 
     Examples
     --------
@@ -215,7 +316,8 @@ def nmf(
     ((30, 3), (3, 20))
     """
     # Arguments first, data second: nothing is computed before all are valid.
-    rule, criteria, check_every = _solver_setup(loss, method, backend, stop, max_iter, tol, eps, check_every)
+    rule, criteria, check_every = _solver_setup(loss, method, backend, stop, max_iter, tol, eps, check_every,
+                                                iterate_tol, kkt_tol, patience, time_limit)
     if isinstance(init, str):
         val.check_choice(init, "init", _init.INITS)
     restarts = val.check_positive_int(restarts, "restarts")
@@ -235,7 +337,7 @@ def nmf(
 
     if seed is None:
         seed = int(np.random.SeedSequence().entropy % (2**63))
-    scale = _data_scale(V)
+    scale = _data_scale(V, rule)
     V_scaled = _rescaled(V, scale)
     if isinstance(init, str):
         W0s, H0s = _random_starts(V_scaled, rank, init, restarts, seed)
@@ -243,20 +345,25 @@ def nmf(
     else:
         W0s, H0s = [custom[0] / V.dtype.type(scale)], [custom[1]]
         init_name = "custom"
-    return _run(driver, rule, criteria, check_every, V_scaled, W0s, H0s, backend, seed, init_name, scale)
+    _warn_zero_locking(rule, W0s, H0s, init_name)
+    return _run(driver, rule, criteria, check_every, V, V_scaled, W0s, H0s, backend, seed, init_name, scale)
 
 
 def fit_weights(
     V,
     H,
     *,
-    loss: str = "frobenius",
+    loss: str | None = None,
     method: str = "auto",
-    max_iter: int = 1000,
+    max_iter: int | None = None,
     tol: float = 1e-4,
-    eps: float = 1e-9,
-    check_every: int = 10,
-    stop: str = "tol",
+    eps: float | None = None,
+    check_every: int | None = None,
+    stop=None,
+    iterate_tol: float = 1e-5,
+    kkt_tol: float = 1e-4,
+    patience: int = 40,
+    time_limit: float | None = None,
     backend: str = "numpy",
     dtype=None,
 ) -> Result:
@@ -272,7 +379,7 @@ def fit_weights(
     V : array_like, shape (n_samples, n_features)
     H : array_like, shape (rank, n_features)
         The parts, non-negative.
-    loss, method, max_iter, tol, eps, check_every, stop, backend, dtype
+    loss, method, max_iter, tol, eps, check_every, stop, iterate_tol, kkt_tol, patience, time_limit, backend, dtype
         As in :func:`nmf`.
 
     Returns
@@ -280,7 +387,8 @@ def fit_weights(
     Result
         ``Result.W`` holds the weights; ``Result.H`` is ``H``.
     """
-    rule, criteria, check_every = _solver_setup(loss, method, backend, stop, max_iter, tol, eps, check_every)
+    rule, criteria, check_every = _solver_setup(loss, method, backend, stop, max_iter, tol, eps, check_every,
+                                                iterate_tol, kkt_tol, patience, time_limit)
     rule = with_fixed(rule, h=True)
     V = val.check_data_matrix(V, "V", dtype=dtype)
     H_arr = np.asarray(H)
@@ -290,24 +398,20 @@ def fit_weights(
         )
     H = val.check_factor(H_arr, "H", H_arr.shape, V.dtype)
     driver = _driver(backend)
-    scale = _data_scale(V)
+    scale = _data_scale(V, rule)
     V_scaled = _rescaled(V, scale)
     parts_sum = H.sum(axis=0)
     denom = float(parts_sum @ parts_sum)
     weights = V_scaled @ parts_sum / denom if denom > 0 else np.zeros(V.shape[0], V.dtype)
     W0 = np.repeat(weights[:, None], H.shape[0], axis=1).astype(V.dtype)
-    return _run(driver, rule, criteria, check_every, V_scaled, [W0], [H], backend, 0, "fixed-H", scale)
+    return _run(driver, rule, criteria, check_every, V, V_scaled, [W0], [H], backend, 0, "fixed-H", scale)
 
 
-def _run(driver, rule, criteria, check_every, V_scaled, W0s, H0s, backend, seed, init_name, scale) -> Result:
+def _run(driver, rule, criteria, check_every, V, V_scaled, W0s, H0s, backend, seed, init_name, scale) -> Result:
     """Run ``driver`` on every start and assemble the Result in the units of ``V``."""
     start = time.perf_counter()
     records = driver.run(rule, V_scaled, W0s, H0s, criteria, check_every)
     wall = time.perf_counter() - start
-    return _assemble(records, rule, backend, V_scaled.dtype, seed, init_name, wall, scale)
-
-
-def _assemble(records, rule, backend, dtype, seed, init_name, wall, scale) -> Result:
     finals = np.array([r.objective[-1] if len(r.objective) else r.initial_objective for r in records])
     best = int(np.argmin(np.where(np.isfinite(finals), finals, np.inf)))
     rec = records[best]
@@ -318,6 +422,7 @@ def _assemble(records, rule, backend, dtype, seed, init_name, wall, scale) -> Re
         objective = np.ldexp(rec.objective, exponent)
         restart_objectives = np.ldexp(finals, exponent)
         initial_objective = float(np.ldexp(rec.initial_objective, exponent))
+    dtype = V.dtype
     return Result(
         W=rec.W * dtype.type(scale),
         H=rec.H,
@@ -340,9 +445,10 @@ def _assemble(records, rule, backend, dtype, seed, init_name, wall, scale) -> Re
         data_scale=scale,
         times=rec.times,
         initial_objective=initial_objective,
+        w_change=rec.w_change,
+        h_change=rec.h_change,
+        kkt=rec.kkt,
+        stop_rules=criteria.rules,
+        data_norm=float(np.sqrt(np.vdot(V, V))),
+        data_sum=float(V.sum(dtype=np.float64)),
     )
-
-
-def with_fixed(rule, *, h: bool = False, w: bool = False):
-    """A copy of ``rule`` that leaves ``H`` (``h=True``) or ``W`` (``w=True``) unchanged."""
-    return replace(rule, update_h=not h, update_w=not w)

@@ -20,8 +20,9 @@ __all__ = ["main", "build_parser"]
 
 def build_parser() -> argparse.ArgumentParser:
     from . import __version__
-    from .api import LOSSES, STOPS
+    from .api import LOSSES
     from .init import INITS
+    from .stopping import RULES
 
     parser = argparse.ArgumentParser(prog="nmflab", description="Non-negative matrix factorization V ≈ W H.")
     parser.add_argument("--version", action="version", version=f"nmflab {__version__}")
@@ -38,15 +39,20 @@ def build_parser() -> argparse.ArgumentParser:
     fit = sub.add_parser("fit", help="factorize a matrix read from a file")
     fit.add_argument("file", help="data: .csv .tsv .txt .npy .npz .mtx; rows are samples")
     fit.add_argument("--rank", "-r", type=int, required=True)
-    fit.add_argument("--loss", default="frobenius", choices=LOSSES)
-    fit.add_argument("--method", default="auto")
+    fit.add_argument("--loss", default=None, choices=LOSSES, help="default: the method's loss, else frobenius")
+    fit.add_argument("--method", default="auto", help="auto, mu, brunet, lee (see nmflab.methods())")
     fit.add_argument("--init", default="random", choices=INITS)
     fit.add_argument("--restarts", type=int, default=1)
-    fit.add_argument("--max-iter", type=int, default=1000)
-    fit.add_argument("--tol", type=float, default=1e-4)
-    fit.add_argument("--eps", type=float, default=1e-9)
-    fit.add_argument("--check-every", type=int, default=10)
-    fit.add_argument("--stop", default="tol", choices=STOPS)
+    fit.add_argument("--max-iter", type=int, default=None, help="default 1000 (2000 for brunet and lee)")
+    fit.add_argument("--tol", type=float, default=1e-4, help="threshold of the objective rule")
+    fit.add_argument("--eps", type=float, default=None)
+    fit.add_argument("--check-every", type=int, default=None, help="iterations between checks (default 10)")
+    fit.add_argument("--stop", nargs="+", default=None, choices=RULES + ("max_iter",),
+                     help="stopping rules, one or several (default: objective; connectivity for brunet and lee)")
+    fit.add_argument("--iterate-tol", type=float, default=1e-5)
+    fit.add_argument("--kkt-tol", type=float, default=1e-4)
+    fit.add_argument("--patience", type=int, default=40, help="connectivity rule: unchanged checks before stopping")
+    fit.add_argument("--time-limit", type=float, default=None, help="wall-time budget in seconds")
     fit.add_argument("--backend", default="numpy", choices=("numpy", "jax"))
     fit.add_argument("--seed", type=int, default=None)
     fit.add_argument("--dtype", default=None, choices=("float32", "float64"))
@@ -80,6 +86,10 @@ def _fit(args) -> int:
         eps=args.eps,
         check_every=args.check_every,
         stop=args.stop,
+        iterate_tol=args.iterate_tol,
+        kkt_tol=args.kkt_tol,
+        patience=args.patience,
+        time_limit=args.time_limit,
         backend=args.backend,
         seed=args.seed,
         dtype=args.dtype,
@@ -88,6 +98,7 @@ def _fit(args) -> int:
         result, prefix, overwrite=args.overwrite, extra={"input": str(args.file), "transposed": bool(args.transpose)}
     )
     print(repr(result))
+    print(result.summary(V))
     print(f"wrote {npz_path} and {json_path}")
     return 0
 

@@ -20,6 +20,12 @@ __all__ = [
     "center_of_mass_order",
     "align_parts",
     "recovery_score",
+    "kkt_residual",
+    "zero_counts",
+    "dead_components",
+    "svd_floor",
+    "Summary",
+    "summarize",
 ]
 
 
@@ -213,3 +219,164 @@ def align_parts(H, H_ref):
 def recovery_score(H, H_ref) -> float:
     """Mean cosine similarity of the parts of ``H`` matched to ``H_ref`` (1 is perfect recovery)."""
     return float(np.mean(align_parts(H, H_ref)[1]))
+
+
+def kkt_residual(V, W, H, loss: str = "frobenius") -> float:
+    """Relative KKT residual of ``(W, H)`` for ``loss`` (0 at a stationary point).
+
+    The norm of ``min(X, grad_X)`` over ``X`` in ``{W, H}``, on the problem
+    scaled to ``||V||_F = 1`` with balanced components; see
+    :func:`nmflab.losses.kkt_residual`.
+    """
+    from . import losses
+
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return float(losses.kkt_residual(np, loss, np.asarray(V, float), np.asarray(W, float), np.asarray(H, float)))
+
+
+def zero_counts(W, H) -> tuple[int, int]:
+    """Entries of ``W`` and of ``H`` that are exactly zero.
+
+    Under multiplicative updates an exact zero never moves again
+    (zero-locking); a count that only grows over a fit is the symptom.
+    """
+    return int(np.count_nonzero(np.asarray(W) == 0)), int(np.count_nonzero(np.asarray(H) == 0))
+
+
+def dead_components(W, H, rtol: float = 1e-8) -> np.ndarray:
+    """Components that contribute nothing: ``||W[:, k]|| * ||H[k, :]|| <= rtol * max_j (...)``.
+
+    A column of ``W`` or a row of ``H`` that is all zero makes its component
+    dead; the test is invariant under the ``W D, D^-1 H`` rescaling.
+
+    Returns
+    -------
+    ndarray of int
+        Indices of the dead components (all of them if every one is zero).
+    """
+    mass = np.linalg.norm(np.asarray(W, float), axis=0) * np.linalg.norm(np.asarray(H, float), axis=1)
+    top = mass.max() if mass.size else 0.0
+    return np.flatnonzero(mass <= rtol * top)
+
+
+def svd_floor(V, rank: int) -> tuple[float, float]:
+    """The Eckart–Young floor that no rank-``rank`` NMF can beat.
+
+    Returns
+    -------
+    objective : float
+        ``0.5 * sum_{i > rank} sigma_i**2``, the least Frobenius objective of
+        any rank-``rank`` matrix (non-negative or not).
+    relative_error : float
+        ``sqrt(sum_{i > rank} sigma_i**2) / ||V||_F``.
+    """
+    V = np.asarray(V, dtype=float)
+    sigma = np.linalg.svd(V, compute_uv=False)
+    tail = float(np.sum(sigma[rank:] ** 2))
+    total = float(np.sum(sigma**2))
+    return 0.5 * tail, (np.sqrt(tail / total) if total > 0 else 0.0)
+
+
+@dataclass(frozen=True)
+class Summary:
+    """Stability report of one fit; :meth:`format` renders it."""
+
+    status: str
+    message: str
+    n_iter: int
+    rank: int
+    initial_objective: float
+    final_objective: float
+    descent: Descent
+    last_w_change: float
+    last_h_change: float
+    zeros_w: int
+    zeros_h: int
+    size_w: int
+    size_h: int
+    dead: tuple
+    restarts: int
+    best_restart: int
+    restart_spread: float
+    kkt: float | None = None
+    svd_objective: float | None = None
+    svd_relative_error: float | None = None
+    relative_error: float | None = None
+
+    def format(self) -> str:
+        lines = [
+            f"stopped after {self.n_iter} iterations: {self.message}",
+            f"objective: {self.initial_objective:.6g} at the start -> {self.final_objective:.6g}",
+            "monotone descent: "
+            + ("yes" if self.descent.monotone else "NO")
+            + f" (largest relative increase {self.descent.max_relative_increase:.3g}, "
+            f"rounding tolerance {self.descent.tolerance:.3g})",
+            f"last relative change: W {self.last_w_change:.3g}, H {self.last_h_change:.3g}",
+            f"exact zeros: W {self.zeros_w} of {self.size_w}, H {self.zeros_h} of {self.size_h}; "
+            + (f"dead components: {list(self.dead)}" if self.dead else "no dead component"),
+        ]
+        if self.restarts > 1:
+            lines.append(
+                f"restarts: {self.restarts}, best #{self.best_restart}; "
+                f"final objectives spread {self.restart_spread:.3g} relative"
+            )
+        if self.kkt is not None:
+            lines.append(f"KKT residual (relative): {self.kkt:.3g}")
+        if self.svd_objective is not None:
+            lines.append(
+                f"relative error {self.relative_error:.4g}; rank-{self.rank} SVD floor {self.svd_relative_error:.4g} "
+                f"(objective floor {self.svd_objective:.6g})"
+            )
+        return "\n".join(lines)
+
+
+def summarize(result, V=None) -> Summary:
+    """Collect every diagnostic of a :class:`~nmflab.Result` (and of ``V`` if given).
+
+    Without ``V``: the descent check (with the rounding-noise bound from
+    ``result.data_norm`` / ``result.data_sum``), the last iterate change,
+    exact zeros, dead components and the spread over restarts. With ``V``:
+    also the KKT residual, the relative error and the SVD floor.
+    """
+    trace = np.concatenate([[result.initial_objective], result.objective])
+    if result.loss == "frobenius":
+        data_term = np.sqrt(2.0 * np.abs(trace)) * result.data_norm + np.finfo(result.dtype).eps * result.data_norm**2
+    else:
+        data_term = np.full_like(trace, result.data_sum)
+    noise = 16.0 * float(np.finfo(result.dtype).eps) * (np.abs(trace) + data_term)
+    descent = monotone_descent(trace, noise=noise)
+    finals = np.asarray(result.restart_objectives, dtype=float)
+    finite = finals[np.isfinite(finals)]
+    spread = float((finite.max() - finite.min()) / abs(finite.min())) if finite.size and finite.min() != 0 else 0.0
+    zeros_w, zeros_h = zero_counts(result.W, result.H)
+    extra = {}
+    if V is not None:
+        svd_obj, svd_rel = svd_floor(V, result.W.shape[1])
+        extra = {
+            "kkt": kkt_residual(V, result.W, result.H, result.loss),
+            "svd_objective": svd_obj,
+            "svd_relative_error": svd_rel,
+            "relative_error": relative_error(V, result.W, result.H),
+        }
+    w_change = result.w_change if result.w_change is not None and len(result.w_change) else [np.nan]
+    h_change = result.h_change if result.h_change is not None and len(result.h_change) else [np.nan]
+    return Summary(
+        status=result.status.name,
+        message=result.message,
+        n_iter=result.n_iter,
+        rank=result.W.shape[1],
+        initial_objective=result.initial_objective,
+        final_objective=result.final_objective,
+        descent=descent,
+        last_w_change=float(w_change[-1]),
+        last_h_change=float(h_change[-1]),
+        zeros_w=zeros_w,
+        zeros_h=zeros_h,
+        size_w=int(result.W.size),
+        size_h=int(result.H.size),
+        dead=tuple(int(k) for k in dead_components(result.W, result.H)),
+        restarts=len(finals),
+        best_restart=result.best_restart,
+        restart_spread=spread,
+        **extra,
+    )

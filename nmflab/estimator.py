@@ -48,7 +48,7 @@ class NMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
     restarts : int
         Random restarts; the best is kept.
     max_iter, tol, eps, check_every, stop, backend
-        As in :func:`nmflab.nmf`.
+        As in :func:`nmflab.nmf` (``None``: the method's default).
     random_state : int, RandomState instance or None
         Seed of the random starts.
 
@@ -76,9 +76,9 @@ class NMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         restarts=1,
         max_iter=1000,
         tol=1e-4,
-        eps=1e-9,
-        check_every=10,
-        stop="tol",
+        eps=None,
+        check_every=None,
+        stop=None,
         backend="numpy",
         random_state=None,
     ):
@@ -111,10 +111,10 @@ class NMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         return val.check_positive_int(self.n_components, "n_components")
 
     def _warn_if_not_converged(self, result, what):
-        if result.status == Status.MAX_ITER and self.stop == "tol":
+        if result.status == Status.MAX_ITER and result.stop_rules:
             warnings.warn(
-                f"{what} stopped at max_iter={self.max_iter} before converging (tol={self.tol}); "
-                "raise max_iter or tol",
+                f"{what} stopped at max_iter={self.max_iter} before any stopping rule "
+                f"({', '.join(result.stop_rules)}) was met; raise max_iter or loosen the tolerances",
                 ConvergenceWarning,
                 stacklevel=3,
             )

@@ -116,6 +116,9 @@ def write_result(result, prefix, *, overwrite: bool = False, extra: dict | None 
         H=result.H,
         objective=result.objective,
         iterations=result.iterations,
+        w_change=result.w_change,
+        h_change=result.h_change,
+        kkt=result.kkt,
         restart_objectives=result.restart_objectives,
     )
     summary = {
@@ -130,6 +133,7 @@ def write_result(result, prefix, *, overwrite: bool = False, extra: dict | None 
         "init": result.init,
         "n_iter": int(result.n_iter),
         "status": result.status.name,
+        "stop_rules": list(result.stop_rules),
         "message": result.message,
         "initial_objective": float(result.initial_objective),
         "final_objective": float(result.final_objective),

@@ -13,6 +13,8 @@ __all__ = [
     "frobenius",
     "frobenius_from_products",
     "kl_divergence",
+    "gradients",
+    "kkt_residual",
     "HOMOGENEITY",
 ]
 
@@ -63,3 +65,56 @@ def kl_divergence(xp, V, WH):
     safe_V = xp.where(positive, V, 1.0)
     log_term = xp.where(positive, V * xp.log(safe_V / safe_WH), 0.0)
     return _sum2(xp, log_term - V + WH)
+
+
+def gradients(xp, loss: str, V, W, H):
+    """Gradients ``(dW, dH)`` of the loss at ``(W, H)``.
+
+    Frobenius (``0.5 ||V - WH||^2``): ``dW = W (H H^T) - V H^T``,
+    ``dH = (W^T W) H - W^T V``.
+    KL: with ``R = V / WH`` (0 where ``V = 0``), ``dW = (1 - R) H^T``,
+    ``dH = W^T (1 - R)``.
+    """
+    Wt = xp.matrix_transpose(W)
+    Ht = xp.matrix_transpose(H)
+    if loss == "frobenius":
+        return W @ (H @ Ht) - V @ Ht, (Wt @ W) @ H - Wt @ V
+    if loss == "kl":
+        WH = W @ H
+        positive = V > 0
+        ratio = xp.where(positive, V / xp.where(positive, WH, 1.0), 0.0)
+        residual = 1.0 - ratio
+        return residual @ Ht, Wt @ residual
+    raise ValueError(f"unknown loss {loss!r}")
+
+
+def kkt_residual(xp, loss: str, V, W, H):
+    """Relative KKT (stationarity) residual of ``(W, H)``, a scale-free number.
+
+    The KKT conditions of ``min f(W, H) s.t. W, H >= 0`` are
+    ``X >= 0, grad_X >= 0, X * grad_X = 0`` for ``X`` in ``{W, H}``;
+    ``min(X, grad_X) = 0`` entrywise says all three at once (the "natural
+    residual"). To make the number comparable across problems it is
+    computed after removing the two scalings the problem has:
+
+    * the data is scaled to ``||V||_F = 1`` (``W`` and ``H`` by ``||V||^-1/2``);
+    * each component is balanced, ``||W[:, k]|| = ||H[k, :]||`` (the
+      ``W D, D^-1 H`` ambiguity), so the residual cannot be made small by
+      shrinking one factor.
+
+    Returns ``sqrt(||min(W, dW)||^2 + ||min(H, dH)||^2)`` of the normalized
+    problem; 0 exactly at a KKT point.
+    """
+    norm = xp.sqrt(xp.vdot(V, V))
+    norm = xp.where(norm > 0, norm, 1.0)
+    w_norms = xp.sqrt(xp.sum(W * W, axis=-2))
+    h_norms = xp.sqrt(xp.sum(H * H, axis=-1))
+    live = (w_norms > 0) & (h_norms > 0)
+    balance = xp.where(live, xp.sqrt(xp.where(live, h_norms, 1.0) / xp.where(live, w_norms, 1.0)), 1.0)
+    Vn = V / norm
+    Wn = W * balance[..., None, :] / xp.sqrt(norm)
+    Hn = H / balance[..., :, None] / xp.sqrt(norm)
+    dW, dH = gradients(xp, loss, Vn, Wn, Hn)
+    rW = xp.minimum(Wn, dW)
+    rH = xp.minimum(Hn, dH)
+    return xp.sqrt(xp.sum(rW * rW, axis=(-2, -1)) + xp.sum(rH * rH, axis=(-2, -1)))

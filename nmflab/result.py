@@ -21,6 +21,10 @@ class Status(enum.IntEnum):
     CONVERGED = 1
     MAX_ITER = 2
     NONFINITE = 3
+    ITERATES_STALLED = 4
+    KKT = 5
+    CONNECTIVITY = 6
+    TIME_LIMIT = 7
 
     @property
     def message(self) -> str:
@@ -29,10 +33,17 @@ class Status(enum.IntEnum):
 
 _MESSAGES = {
     Status.RUNNING: "still iterating",
-    Status.CONVERGED: "converged: the relative decrease of the objective between two checks fell below tol",
-    Status.MAX_ITER: "stopped at max_iter before the convergence test was met",
+    Status.CONVERGED: "converged (objective rule): the relative change of the objective between two checks fell to tol",
+    Status.MAX_ITER: "stopped at max_iter before any stopping rule was met",
     Status.NONFINITE: "stopped: the objective or the factors became non-finite (NaN or Inf)",
+    Status.ITERATES_STALLED: "converged (iterate rule): the relative change of W and of H between two checks fell to iterate_tol",
+    Status.KKT: "converged (kkt rule): the relative KKT residual fell to kkt_tol",
+    Status.CONNECTIVITY: "converged (connectivity rule): the assignment of samples to components was unchanged for more than patience checks",
+    Status.TIME_LIMIT: "stopped: the wall-time budget (time_limit) ran out",
 }
+
+#: Statuses that mean a stopping rule was met.
+CONVERGED_STATUSES = frozenset({Status.CONVERGED, Status.ITERATES_STALLED, Status.KKT, Status.CONNECTIVITY})
 
 
 @dataclass(frozen=True, eq=False)
@@ -81,6 +92,18 @@ class Result:
         Seconds for the iterations of all restarts (compilation included on JAX).
     initial_objective : float
         Objective at the start of the winning restart.
+    w_change, h_change : numpy.ndarray
+        Relative change ``||X - X_prev||_F / ||X_prev||_F`` of W and of H
+        between consecutive checks (the first against the start).
+    kkt : numpy.ndarray
+        Relative KKT residual at each check (NaN unless the ``"kkt"``
+        stopping rule was on; :func:`nmflab.diagnostics.kkt_residual` computes
+        it for any fit).
+    stop_rules : tuple of str
+        The stopping rules that were active (empty for ``stop="max_iter"``).
+    data_norm, data_sum : float
+        ``||V||_F`` and ``sum(V)``, for the rounding-noise bound of the
+        objective (:func:`nmflab.diagnostics.objective_noise`).
     data_scale : float
         Power of two by which ``V`` was divided internally (see :func:`nmflab.nmf`).
     """
@@ -106,6 +129,12 @@ class Result:
     data_scale: float = 1.0
     times: np.ndarray | None = field(default=None)
     initial_objective: float = float("nan")
+    w_change: np.ndarray | None = None
+    h_change: np.ndarray | None = None
+    kkt: np.ndarray | None = None
+    stop_rules: tuple = ()
+    data_norm: float = float("nan")
+    data_sum: float = float("nan")
 
     @property
     def message(self) -> str:
@@ -119,8 +148,17 @@ class Result:
 
     @property
     def converged(self) -> bool:
-        """True if the winning restart met its convergence test."""
-        return self.status == Status.CONVERGED
+        """True if the winning restart met a stopping rule (not a limit)."""
+        return self.status in CONVERGED_STATUSES
+
+    def summary(self, V=None) -> str:
+        """A report on the fit's stability hazards (see :func:`nmflab.diagnostics.summarize`).
+
+        With the data ``V`` it also gives the KKT residual and the rank-r SVD floor.
+        """
+        from .diagnostics import summarize
+
+        return summarize(self, V).format()
 
     def __repr__(self) -> str:
         return (

@@ -19,6 +19,11 @@ Every method also accepts a leading batch axis on ``W`` and ``H``
 (``(b, n, r)``, ``(b, r, p)``): products use ``@`` and
 ``xp.matrix_transpose``, reductions run over the last two axes.
 
+Class attributes: ``loss`` and ``method`` (names), and ``scale_free``:
+whether the rule may run on ``V`` divided by a power of two (see
+:func:`nmflab.nmf`); rules that reproduce another package's arithmetic
+digit for digit say False.
+
 Fields ``update_h`` and ``update_w`` freeze one factor (``update_h=False``
 is how :meth:`nmflab.NMF.transform` solves for W with the parts fixed).
 
@@ -33,9 +38,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
+import numpy as np
+
 from . import _xp, losses
 
-__all__ = ["MultiplicativeFrobenius", "MultiplicativeKL", "Rule"]
+__all__ = ["MultiplicativeFrobenius", "MultiplicativeKL", "BrunetKL", "LeeFrobenius", "Rule"]
 
 #: Relative accuracy the Frobenius trace identity must reach to be used.
 _IDENTITY_TARGET = 1e-9
@@ -61,6 +68,20 @@ def _divide(xp, numerator, denominator, eps: float, where_zero: float):
     return xp.where(positive, numerator / xp.where(positive, denominator, 1.0), where_zero)
 
 
+def _kl_step_h(xp, V, W, H, WH, eps):
+    """``H * (W^T (V / WH)) / (W^T 1)``, denominators guarded by ``eps``."""
+    ratio = _divide(xp, V, WH, eps, 0.0)
+    column_sums = xp.sum(W, axis=-2)[..., :, None]
+    return H * _divide(xp, _T(xp, W) @ ratio, column_sums, eps, 1.0)
+
+
+def _kl_step_w(xp, V, W, H, WH, eps):
+    """``W * ((V / WH) H^T) / (1 H^T)``, denominators guarded by ``eps``."""
+    ratio = _divide(xp, V, WH, eps, 0.0)
+    row_sums = xp.sum(H, axis=-1)[..., None, :]
+    return W * _divide(xp, ratio @ _T(xp, H), row_sums, eps, 1.0)
+
+
 @dataclass(frozen=True)
 class MultiplicativeFrobenius:
     """Lee–Seung multiplicative updates for ``0.5 * ||V - WH||_F**2``.
@@ -84,6 +105,7 @@ class MultiplicativeFrobenius:
 
     loss: ClassVar[str] = "frobenius"
     method: ClassVar[str] = "mu"
+    scale_free: ClassVar[bool] = True
 
     def prepare(self, xp, V):
         norm_sq = xp.vdot(V, V)  # no n x p temporary on NumPy (BLAS dot)
@@ -140,6 +162,7 @@ class MultiplicativeKL:
 
     loss: ClassVar[str] = "kl"
     method: ClassVar[str] = "mu"
+    scale_free: ClassVar[bool] = True
 
     def prepare(self, xp, V):
         return {}
@@ -150,14 +173,10 @@ class MultiplicativeKL:
     def update(self, xp, V, W, H, state, consts):
         WH = state["WH"]
         if self.update_h:
-            ratio = _divide(xp, V, WH, self.eps, 0.0)
-            column_sums = xp.sum(W, axis=-2)[..., :, None]
-            H = H * _divide(xp, _T(xp, W) @ ratio, column_sums, self.eps, 1.0)
+            H = _kl_step_h(xp, V, W, H, WH, self.eps)
             WH = W @ H
         if self.update_w:
-            ratio = _divide(xp, V, WH, self.eps, 0.0)
-            row_sums = xp.sum(H, axis=-1)[..., None, :]
-            W = W * _divide(xp, ratio @ _T(xp, H), row_sums, self.eps, 1.0)
+            W = _kl_step_w(xp, V, W, H, WH, self.eps)
             WH = W @ H
         return W, H, {"WH": WH}
 
@@ -165,4 +184,113 @@ class MultiplicativeKL:
         return losses.kl_divergence(xp, V, state["WH"])
 
 
-Rule = MultiplicativeFrobenius | MultiplicativeKL
+# ---------------------------------------------------------------------------
+# R NMF package presets (Gaujoux & Seoighe 2010), iterate for iterate.
+#
+# R's orientation is V_R (features x samples) = W_R H_R, with H_R the sample
+# side. nmflab's V is V_R^T, so nmflab's W is H_R^T and nmflab's H is W_R^T.
+# R updates H_R first, then W_R: in nmflab's terms the sample-side factor W
+# first, then H. These rules therefore update W before H, and run on the data
+# as given (``scale_free = False``: no internal power-of-two rescaling), so
+# that every floating-point operation matches R's.
+# ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class BrunetKL:
+    """R NMF's ``"brunet"`` algorithm (Brunet et al. 2004), in nmflab's orientation.
+
+    KL multiplicative updates of the sample side ``W`` then of ``H``, with
+    no ``eps`` in the denominators; after every ``floor_every``-th iteration
+    all entries of ``W`` and ``H`` below ``floor`` are raised to ``floor``
+    (R: ``.Machine$double.eps``). The floor revives entries that the
+    multiplicative updates had driven to zero (zero-locking), at the price of
+    a tiny, periodic departure from monotone descent.
+
+    References
+    ----------
+    J.-P. Brunet, P. Tamayo, T. R. Golub and J. P. Mesirov, "Metagenes and
+    molecular pattern discovery using matrix factorization", PNAS 101 (2004).
+    R. Gaujoux and C. Seoighe, "A flexible R package for nonnegative matrix
+    factorization", BMC Bioinformatics 11 (2010) 367 (``nmf_update.brunet``).
+    """
+
+    floor: float = float(np.finfo(np.float64).eps)
+    floor_every: int = 10
+    update_h: bool = True
+    update_w: bool = True
+
+    loss: ClassVar[str] = "kl"
+    method: ClassVar[str] = "brunet"
+    scale_free: ClassVar[bool] = False
+
+    def prepare(self, xp, V):
+        return {}
+
+    def init(self, xp, V, W, H, consts):
+        return {"WH": W @ H, "iteration": xp.asarray(0)}
+
+    def update(self, xp, V, W, H, state, consts):
+        iteration = state["iteration"] + 1
+        if self.update_w:
+            W = _kl_step_w(xp, V, W, H, state["WH"], 0.0)
+        if self.update_h:
+            H = _kl_step_h(xp, V, W, H, W @ H, 0.0)
+        floor_now = iteration % self.floor_every == 0
+        if self.update_w:
+            W = xp.where(floor_now & (W < self.floor), self.floor, W)
+        if self.update_h:
+            H = xp.where(floor_now & (H < self.floor), self.floor, H)
+        return W, H, {"WH": W @ H, "iteration": iteration}
+
+    def objective(self, xp, V, W, H, state, consts):
+        return losses.kl_divergence(xp, V, state["WH"])
+
+
+@dataclass(frozen=True)
+class LeeFrobenius:
+    """R NMF's ``"lee"`` algorithm (Lee & Seung 2001 as R implements it), in nmflab's orientation.
+
+    ``W <- max(W * (V H^T), eps) / (W H H^T + eps)``, then
+    ``H <- max(H * (W^T V), eps) / (W^T W H + eps)``, then (``rescale``)
+    each row of ``H`` divided by its sum (R rescales the columns of its
+    basis ``W_R = H^T`` without compensating the other factor). The floor
+    ``eps`` on the numerators keeps every entry positive: no zero-locking,
+    but no monotone-descent guarantee either.
+
+    References
+    ----------
+    R. Gaujoux and C. Seoighe (2010), ``nmf_update.lee`` in R's NMF package.
+    """
+
+    eps: float = 1e-9
+    rescale: bool = True
+    update_h: bool = True
+    update_w: bool = True
+
+    loss: ClassVar[str] = "frobenius"
+    method: ClassVar[str] = "lee"
+    scale_free: ClassVar[bool] = False
+
+    def prepare(self, xp, V):
+        return {}
+
+    def init(self, xp, V, W, H, consts):
+        return {}
+
+    def update(self, xp, V, W, H, state, consts):
+        if self.update_w:
+            Ht = _T(xp, H)
+            W = xp.maximum(W * (V @ Ht), self.eps) / (W @ (H @ Ht) + self.eps)
+        if self.update_h:
+            Wt = _T(xp, W)
+            H = xp.maximum(H * (Wt @ V), self.eps) / ((Wt @ W) @ H + self.eps)
+            if self.rescale:
+                H = H / xp.sum(H, axis=-1)[..., :, None]
+        return W, H, state
+
+    def objective(self, xp, V, W, H, state, consts):
+        return losses.frobenius(xp, V, W, H)
+
+
+Rule = MultiplicativeFrobenius | MultiplicativeKL | BrunetKL | LeeFrobenius

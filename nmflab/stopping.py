@@ -1,7 +1,26 @@
-"""The stopping predicate, shared by every driver.
+"""Stopping rules, shared by every driver.
 
-Both drivers call :func:`stop_code` after each check with the same inputs,
-so a fit stops at the same iteration on NumPy and on JAX.
+After each check both drivers call :func:`check` with the same inputs, so
+a fit stops at the same iteration on NumPy and on JAX. The rules:
+
+``"objective"``
+    ``|f_prev - f| <= tol * |f_prev|`` between two consecutive checks.
+``"iterate"``
+    ``||W - W_prev|| <= iterate_tol * ||W_prev||`` and the same for ``H``
+    (the objective can stall while the factors still move).
+``"kkt"``
+    The relative KKT residual (:func:`nmflab.losses.kkt_residual`) is at
+    most ``kkt_tol``.
+``"connectivity"``
+    The assignment of each sample to its dominant component (the argmax of
+    its row of ``W``) has not changed, as a partition, for more than
+    ``patience`` consecutive checks: R's NMF and Brunet et al. (2004) check
+    every 10 iterations and stop after more than 40 unchanged checks.
+
+``max_iter`` always applies; ``stop="max_iter"`` switches every other rule
+off. A wall-time budget (``time_limit``) is enforced by the drivers between
+checks, since only the host sees the clock. A non-finite objective always
+stops the run.
 """
 
 from __future__ import annotations
@@ -10,55 +29,132 @@ from dataclasses import dataclass
 
 from .result import Status
 
-__all__ = ["StopCriteria", "stop_code"]
+__all__ = ["RULES", "StopCriteria", "start_monitor", "check", "assignment", "relative_change"]
+
+#: Stopping rules that can be combined (``stop=("objective", "kkt")``).
+RULES = ("objective", "iterate", "kkt", "connectivity")
 
 
 @dataclass(frozen=True)
 class StopCriteria:
-    """When a fit stops.
+    """When a fit stops (hashable: a static argument of the JAX driver).
 
     Parameters
     ----------
     max_iter : int
         Hard limit on iterations.
-    tol : float
-        The fit has converged when ``|f_prev - f| <= tol * |f_prev|`` between
-        two consecutive checks. ``tol=0`` never converges early.
-    use_tol : bool
-        False for ``stop="max_iter"``: every test but the iteration count
-        (and the non-finite guard) is switched off.
+    rules : tuple of str
+        Active rules from :data:`RULES`; empty for ``stop="max_iter"``.
+    tol, iterate_tol, kkt_tol : float
+        Thresholds of the ``"objective"``, ``"iterate"`` and ``"kkt"`` rules.
+    patience : int
+        The ``"connectivity"`` rule stops after more than ``patience``
+        consecutive unchanged checks.
+    time_limit : float or None
+        Seconds of iterations after which the driver stops the fit.
     """
 
     max_iter: int
+    rules: tuple = ("objective",)
     tol: float = 1e-4
-    use_tol: bool = True
+    iterate_tol: float = 1e-5
+    kkt_tol: float = 1e-4
+    patience: int = 40
+    time_limit: float | None = None
+
+    @property
+    def needs_kkt(self) -> bool:
+        return "kkt" in self.rules
 
 
-def stop_code(xp, previous, current, iteration, criteria: StopCriteria):
-    """Status code after a check (``Status.RUNNING`` to go on).
+def assignment(xp, W):
+    """Each sample's dominant component, canonically relabelled.
+
+    Sample ``i`` gets the index of the first sample that shares its dominant
+    component, so two assignments are equal exactly when they define the same
+    partition (the connectivity matrices agree), whatever the component order.
+    """
+    labels = xp.argmax(W, axis=-1)
+    rank = W.shape[-1]
+    members = labels[None, :] == xp.arange(rank)[:, None]  # (rank, n)
+    first = xp.argmax(members, axis=-1)
+    return first[labels].astype(xp.int32)
+
+
+def relative_change(xp, new, old):
+    """``||new - old||_F / ||old||_F`` (inf if ``old`` is zero and ``new`` is not)."""
+    diff = new - old
+    num = xp.sqrt(xp.sum(diff * diff))
+    den = xp.sqrt(xp.sum(old * old))
+    return xp.where(den > 0, num / xp.where(den > 0, den, 1.0), xp.where(num > 0, xp.inf, 0.0))
+
+
+def start_monitor(xp, W, H, objective):
+    """What the rules remember between checks, at the start of a fit."""
+    return {
+        "objective": objective,
+        "W": W,
+        "H": H,
+        "labels": xp.full((W.shape[-2],), -1, dtype=xp.int32),
+        "unchanged": xp.asarray(0, dtype=xp.int32),
+    }
+
+
+def initial_status(xp, objective):
+    """``RUNNING``, or ``NONFINITE`` if the start's objective is not finite."""
+    return xp.where(xp.isfinite(objective), int(Status.RUNNING), int(Status.NONFINITE)).astype(xp.int32)
+
+
+def check(xp, monitor, W, H, objective, kkt, iteration, criteria: StopCriteria):
+    """Evaluate the rules after a check.
 
     Parameters
     ----------
     xp : module
         Array namespace.
-    previous, current : scalar arrays
-        Objective at the previous check (or at the start) and now.
+    monitor : dict
+        From :func:`start_monitor` or the previous call.
+    W, H : arrays
+        Current factors.
+    objective, kkt : scalar arrays
+        Current objective and KKT residual (``nan`` when not computed).
     iteration : int or scalar array
         Iterations done so far.
     criteria : StopCriteria
 
     Returns
     -------
-    scalar integer array
-        A :class:`~nmflab.result.Status` value; non-finite takes precedence,
-        then convergence, then the iteration limit.
+    code : scalar int32 array
+        A :class:`~nmflab.result.Status` value (``RUNNING`` to go on).
+        Precedence: non-finite, then the rules in :data:`RULES` order, then
+        ``max_iter``.
+    monitor : dict
+        To pass to the next call.
+    changes : tuple
+        Relative change of ``W`` and of ``H`` since the previous check.
     """
-    nonfinite = ~xp.isfinite(current)
-    if criteria.use_tol:
-        converged = xp.abs(previous - current) <= criteria.tol * xp.abs(previous)
-    else:
-        converged = xp.asarray(False)
-    at_limit = iteration >= criteria.max_iter
-    code = xp.where(at_limit, int(Status.MAX_ITER), int(Status.RUNNING))
-    code = xp.where(converged, int(Status.CONVERGED), code)
-    return xp.where(nonfinite, int(Status.NONFINITE), code)
+    w_change = relative_change(xp, W, monitor["W"])
+    h_change = relative_change(xp, H, monitor["H"])
+    labels = assignment(xp, W)
+    same = xp.all(labels == monitor["labels"])
+    unchanged = xp.where(same, monitor["unchanged"] + 1, 0).astype(xp.int32)
+
+    met = {
+        "objective": xp.abs(monitor["objective"] - objective) <= criteria.tol * xp.abs(monitor["objective"]),
+        "iterate": (w_change <= criteria.iterate_tol) & (h_change <= criteria.iterate_tol),
+        "kkt": kkt <= criteria.kkt_tol,
+        "connectivity": unchanged > criteria.patience,
+    }
+    status_of = {
+        "objective": Status.CONVERGED,
+        "iterate": Status.ITERATES_STALLED,
+        "kkt": Status.KKT,
+        "connectivity": Status.CONNECTIVITY,
+    }
+    code = xp.where(iteration >= criteria.max_iter, int(Status.MAX_ITER), int(Status.RUNNING))
+    for rule in reversed(RULES):  # the first rule in RULES order wins
+        if rule in criteria.rules:
+            code = xp.where(met[rule], int(status_of[rule]), code)
+    code = xp.where(xp.isfinite(objective), code, int(Status.NONFINITE)).astype(xp.int32)
+    monitor = {"objective": objective, "W": W, "H": H, "labels": labels, "unchanged": unchanged}
+    return code, monitor, (w_change, h_change)

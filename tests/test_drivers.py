@@ -148,8 +148,10 @@ def test_repeated_calls_do_not_recompile():
     for seed in range(2, 6):
         nmflab.nmf(V * (1 + seed), 2, seed=seed, **kw)
     assert jax_driver.trace_count() == before
-    nmflab.nmf(V, 2, seed=1, **{**kw, "check_every": 7})  # a new configuration compiles once
-    assert jax_driver.trace_count() == before + 1
+    nmflab.nmf(V, 2, seed=1, **{**kw, "check_every": 7})  # a new configuration compiles once:
+    assert jax_driver.trace_count() == before + 2  # the start program and the loop program
+    nmflab.nmf(V, 2, seed=3, **{**kw, "check_every": 7})
+    assert jax_driver.trace_count() == before + 2
 
 
 def test_nonfinite_objective_is_reported(backend):

@@ -17,7 +17,12 @@ BACKENDS = ("numpy", "jax")
 
 @dataclass(frozen=True)
 class RunRecord:
-    """What one restart produced, in the driver's (scaled) units."""
+    """What one restart produced, in the driver's (scaled) units.
+
+    The traces hold one entry per check: objective, iteration number, wall
+    time since the start (or None), relative change of W and of H since the
+    previous check, and the KKT residual (NaN unless the kkt rule is on).
+    """
 
     W: np.ndarray
     H: np.ndarray
@@ -25,6 +30,9 @@ class RunRecord:
     objective: np.ndarray
     iterations: np.ndarray
     times: np.ndarray | None
+    w_change: np.ndarray
+    h_change: np.ndarray
+    kkt: np.ndarray
     n_iter: int
     status: int
 

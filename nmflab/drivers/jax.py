@@ -1,12 +1,18 @@
-"""The JAX driver: the whole fit is one jitted call.
+"""The JAX driver: each fit is compiled; restarts are one batch.
 
 The loop is a ``lax.while_loop`` over checks with a ``lax.fori_loop`` of
-``check_every`` updates inside; restarts are batched with ``jax.vmap``
-(a finished restart's carry is frozen while the others go on, so a batch
-gives the same answer as separate runs). The rule, the stopping criteria
-and ``check_every`` are static arguments: they are frozen dataclasses and
-integers that hash by value, so repeated calls with the same configuration
-and shapes reuse the compiled program.
+``check_every`` updates inside, batched over restarts with ``jax.vmap`` (a
+finished restart's carry is frozen while the others go on, so a batch gives
+the answer of separate runs). The rule, the stopping criteria and
+``check_every`` are static arguments: frozen dataclasses and integers that
+hash by value, so repeated calls with the same configuration and shapes
+reuse the compiled programs.
+
+The loop runs in segments (``_advance`` stops after a given number of
+checks and returns to Python): one segment for the whole fit normally, one
+per check when a wall-time budget is set, so that the host can read the
+clock, record the time of each check and stop the batch when the budget
+runs out.
 
 Float64 needs JAX's x64 mode; the driver switches it on for the duration
 of a float64 call only (``jax.enable_x64``), never globally.
@@ -15,6 +21,7 @@ of a float64 call only (``jax.enable_x64``), never globally.
 from __future__ import annotations
 
 import contextlib
+import time
 from functools import partial
 
 import jax
@@ -22,81 +29,79 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
+from .. import losses
 from ..result import Status
-from ..stopping import StopCriteria, stop_code
+from ..stopping import StopCriteria, check, initial_status, start_monitor
 from . import RunRecord, n_checks
 
 __all__ = ["run", "trace_count"]
 
 _TRACES = {"count": 0}
+_TRACE_NAMES = ("objective", "iterations", "w_change", "h_change", "kkt")
 
 
 def trace_count() -> int:
-    """How many times the fit program has been traced (compiled) so far."""
+    """How many times a fit program has been traced (compiled) so far."""
     return _TRACES["count"]
 
 
-def _fit_one(rule, criteria: StopCriteria, check_every: int, V, consts, W, H):
+def _start_one(rule, criteria: StopCriteria, check_every: int, V, consts, W, H):
     state = rule.init(jnp, V, W, H, consts)
     initial = rule.objective(jnp, V, W, H, state, consts)
     size = n_checks(criteria.max_iter, check_every)
-    trace = jnp.full((size,), jnp.nan, dtype=V.dtype)
-    iterations = jnp.zeros((size,), dtype=jnp.int32)
-    status = stop_code(jnp, initial, initial, 0, StopCriteria(criteria.max_iter, use_tol=False))
-
-    def one_update(_, factors):
-        return rule.update(jnp, V, *factors, consts)
-
-    def running(carry):
-        return carry["status"] == int(Status.RUNNING)
-
-    def check_interval(carry):
-        steps = jnp.minimum(check_every, criteria.max_iter - carry["iteration"])
-        W, H, state = lax.fori_loop(0, steps, one_update, (carry["W"], carry["H"], carry["state"]))
-        iteration = carry["iteration"] + steps
-        current = rule.objective(jnp, V, W, H, state, consts)
-        k = carry["k"]
-        return {
-            "W": W,
-            "H": H,
-            "state": state,
-            "iteration": iteration,
-            "previous": current,
-            "status": stop_code(jnp, carry["previous"], current, iteration, criteria).astype(jnp.int32),
-            "trace": carry["trace"].at[k].set(current),
-            "iterations": carry["iterations"].at[k].set(iteration),
-            "k": k + 1,
-        }
-
-    carry = {
+    nan = jnp.full((size,), jnp.nan, dtype=V.dtype)
+    return {
         "W": W,
         "H": H,
         "state": state,
         "iteration": jnp.int32(0),
-        "previous": initial,
-        "status": status.astype(jnp.int32),
-        "trace": trace,
-        "iterations": iterations,
-        "k": jnp.int32(0),
-    }
-    out = lax.while_loop(running, check_interval, carry)
-    return {
-        "W": out["W"],
-        "H": out["H"],
+        "status": initial_status(jnp, initial),
+        "monitor": start_monitor(jnp, W, H, initial),
         "initial": initial,
-        "trace": out["trace"],
-        "iterations": out["iterations"],
-        "n_checks": out["k"],
-        "n_iter": out["iteration"],
-        "status": out["status"],
+        "k": jnp.int32(0),
+        "objective": nan,
+        "iterations": jnp.zeros((size,), dtype=jnp.int32),
+        "w_change": nan,
+        "h_change": nan,
+        "kkt": nan,
     }
+
+
+def _advance_one(rule, criteria: StopCriteria, check_every: int, V, consts, carry, k_limit):
+    def one_update(_, factors):
+        return rule.update(jnp, V, *factors, consts)
+
+    def running(c):
+        return (c["status"] == int(Status.RUNNING)) & (c["k"] < k_limit)
+
+    def check_interval(c):
+        steps = jnp.minimum(check_every, criteria.max_iter - c["iteration"])
+        W, H, state = lax.fori_loop(0, steps, one_update, (c["W"], c["H"], c["state"]))
+        iteration = c["iteration"] + steps
+        objective = rule.objective(jnp, V, W, H, state, consts)
+        kkt = losses.kkt_residual(jnp, rule.loss, V, W, H) if criteria.needs_kkt else jnp.nan
+        code, monitor, (w_change, h_change) = check(jnp, c["monitor"], W, H, objective, kkt, iteration, criteria)
+        k = c["k"]
+        new = dict(c, W=W, H=H, state=state, iteration=iteration, status=code, monitor=monitor, k=k + 1)
+        for name, value in zip(_TRACE_NAMES, (objective, iteration, w_change, h_change, kkt)):
+            new[name] = c[name].at[k].set(jnp.asarray(value, dtype=c[name].dtype))
+        return new
+
+    return lax.while_loop(running, check_interval, carry)
 
 
 @partial(jax.jit, static_argnames=("rule", "criteria", "check_every"))
-def _fit_batch(V, W0s, H0s, *, rule, criteria, check_every):
+def _start(V, W0s, H0s, *, rule, criteria, check_every):
     _TRACES["count"] += 1  # runs only while tracing
     consts = rule.prepare(jnp, V)
-    return jax.vmap(lambda W, H: _fit_one(rule, criteria, check_every, V, consts, W, H))(W0s, H0s)
+    carry = jax.vmap(lambda W, H: _start_one(rule, criteria, check_every, V, consts, W, H))(W0s, H0s)
+    return consts, carry
+
+
+@partial(jax.jit, static_argnames=("rule", "criteria", "check_every"))
+def _advance(V, consts, carry, k_limit, *, rule, criteria, check_every):
+    _TRACES["count"] += 1
+    return jax.vmap(lambda c: _advance_one(rule, criteria, check_every, V, consts, c, k_limit))(carry)
 
 
 def _precision(dtype: np.dtype):
@@ -106,29 +111,48 @@ def _precision(dtype: np.dtype):
 
 
 def run(rule, V, W0s, H0s, criteria: StopCriteria, check_every: int) -> list[RunRecord]:
-    """Fit all starts ``(W0s[i], H0s[i])`` as one batch in one compiled call."""
+    """Fit all starts ``(W0s[i], H0s[i])`` as one batch."""
+    size = n_checks(criteria.max_iter, check_every)
+    static = dict(rule=rule, criteria=criteria, check_every=check_every)
+    batch = len(W0s)
+    times = None
     with _precision(V.dtype):
-        out = _fit_batch(
-            jnp.asarray(V),
-            jnp.asarray(np.stack(W0s)),
-            jnp.asarray(np.stack(H0s)),
-            rule=rule,
-            criteria=criteria,
-            check_every=check_every,
-        )
-        out = jax.device_get(out)
+        start = time.perf_counter()
+        V_dev = jnp.asarray(V)
+        consts, carry = _start(V_dev, jnp.asarray(np.stack(W0s)), jnp.asarray(np.stack(H0s)), **static)
+        if criteria.time_limit is None:
+            carry = _advance(V_dev, consts, carry, jnp.int32(size), **static)
+            out = jax.device_get(carry)
+        else:
+            times = np.full((batch, size), np.nan)
+            for k in range(size):
+                carry = _advance(V_dev, consts, carry, jnp.int32(k + 1), **static)
+                status = np.asarray(carry["status"])  # waits for the segment
+                elapsed = time.perf_counter() - start
+                progressed = np.asarray(carry["k"]) == k + 1
+                times[progressed, k] = elapsed
+                running = status == int(Status.RUNNING)
+                if not running.any():
+                    break
+                if elapsed > criteria.time_limit:
+                    carry = dict(carry, status=jnp.where(jnp.asarray(running), int(Status.TIME_LIMIT), carry["status"]))
+                    break
+            out = jax.device_get(carry)
     records = []
-    for b in range(len(W0s)):
-        k = int(out["n_checks"][b])
+    for b in range(batch):
+        k = int(out["k"][b])
         records.append(
             RunRecord(
                 W=np.asarray(out["W"][b]),
                 H=np.asarray(out["H"][b]),
                 initial_objective=float(out["initial"][b]),
-                objective=np.asarray(out["trace"][b][:k], dtype=np.float64),
+                objective=np.asarray(out["objective"][b][:k], dtype=np.float64),
                 iterations=np.asarray(out["iterations"][b][:k], dtype=np.int64),
-                times=None,
-                n_iter=int(out["n_iter"][b]),
+                times=None if times is None else times[b, :k],
+                w_change=np.asarray(out["w_change"][b][:k], dtype=np.float64),
+                h_change=np.asarray(out["h_change"][b][:k], dtype=np.float64),
+                kkt=np.asarray(out["kkt"][b][:k], dtype=np.float64),
+                n_iter=int(out["iteration"][b]),
                 status=int(out["status"][b]),
             )
         )

@@ -6,39 +6,44 @@ import time
 
 import numpy as np
 
+from .. import losses
 from ..result import Status
-from ..stopping import StopCriteria, stop_code
+from ..stopping import StopCriteria, check, initial_status, start_monitor
 from . import RunRecord
 
 __all__ = ["run"]
 
 
-def _run_one(rule, V, consts, W, H, criteria: StopCriteria, check_every: int) -> RunRecord:
+def _run_one(rule, V, consts, W, H, criteria: StopCriteria, check_every: int, start: float) -> RunRecord:
     state = rule.init(np, V, W, H, consts)
-    previous = rule.objective(np, V, W, H, state, consts)
-    initial = float(previous)
-    objective, iterations, times = [], [], []
+    initial = rule.objective(np, V, W, H, state, consts)
+    monitor = start_monitor(np, W, H, initial)
+    status = int(initial_status(np, initial))
+    traces = {"objective": [], "iterations": [], "times": [], "w_change": [], "h_change": [], "kkt": []}
     iteration = 0
-    status = int(stop_code(np, previous, previous, 0, StopCriteria(criteria.max_iter, use_tol=False)))
-    start = time.perf_counter()
     while status == Status.RUNNING:
-        steps = min(check_every, criteria.max_iter - iteration)
-        for _ in range(steps):
+        for _ in range(min(check_every, criteria.max_iter - iteration)):
             W, H, state = rule.update(np, V, W, H, state, consts)
-        iteration += steps
-        current = rule.objective(np, V, W, H, state, consts)
-        objective.append(float(current))
-        iterations.append(iteration)
-        times.append(time.perf_counter() - start)
-        status = int(stop_code(np, previous, current, iteration, criteria))
-        previous = current
+        iteration = min(iteration + check_every, criteria.max_iter)
+        objective = rule.objective(np, V, W, H, state, consts)
+        kkt = losses.kkt_residual(np, rule.loss, V, W, H) if criteria.needs_kkt else np.nan
+        code, monitor, (w_change, h_change) = check(np, monitor, W, H, objective, kkt, iteration, criteria)
+        status = int(code)
+        elapsed = time.perf_counter() - start
+        if status == Status.RUNNING and criteria.time_limit is not None and elapsed > criteria.time_limit:
+            status = int(Status.TIME_LIMIT)
+        for name, value in zip(traces, (objective, iteration, elapsed, w_change, h_change, kkt)):
+            traces[name].append(value)
     return RunRecord(
         W=W,
         H=H,
-        initial_objective=initial,
-        objective=np.asarray(objective, dtype=np.float64),
-        iterations=np.asarray(iterations, dtype=np.int64),
-        times=np.asarray(times),
+        initial_objective=float(initial),
+        objective=np.asarray(traces["objective"], dtype=np.float64),
+        iterations=np.asarray(traces["iterations"], dtype=np.int64),
+        times=np.asarray(traces["times"], dtype=np.float64),
+        w_change=np.asarray(traces["w_change"], dtype=np.float64),
+        h_change=np.asarray(traces["h_change"], dtype=np.float64),
+        kkt=np.asarray(traces["kkt"], dtype=np.float64),
         n_iter=iteration,
         status=status,
     )
@@ -48,9 +53,11 @@ def run(rule, V, W0s, H0s, criteria: StopCriteria, check_every: int) -> list[Run
     """Fit every start in ``(W0s[i], H0s[i])`` one after the other.
 
     Floating-point warnings are silenced inside the loop: a non-finite
-    objective is caught by the stopping predicate and reported as
-    ``Status.NONFINITE``.
+    objective is caught by the stopping rules and reported as
+    ``Status.NONFINITE``. The wall-time budget covers all restarts together,
+    as on JAX, and ``times`` count from the start of this call.
     """
+    start = time.perf_counter()
     with np.errstate(divide="ignore", over="ignore", under="ignore", invalid="ignore"):
         consts = rule.prepare(np, V)
-        return [_run_one(rule, V, consts, W0, H0, criteria, check_every) for W0, H0 in zip(W0s, H0s)]
+        return [_run_one(rule, V, consts, W0, H0, criteria, check_every, start) for W0, H0 in zip(W0s, H0s)]
