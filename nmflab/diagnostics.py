@@ -283,6 +283,7 @@ class Summary:
 
     status: str
     message: str
+    loss: str
     n_iter: int
     rank: int
     initial_objective: float
@@ -323,10 +324,10 @@ class Summary:
         if self.kkt is not None:
             lines.append(f"KKT residual (relative): {self.kkt:.3g}")
         if self.svd_objective is not None:
-            lines.append(
-                f"relative error {self.relative_error:.4g}; rank-{self.rank} SVD floor {self.svd_relative_error:.4g} "
-                f"(objective floor {self.svd_objective:.6g})"
-            )
+            line = f"relative error {self.relative_error:.4g}; rank-{self.rank} SVD floor {self.svd_relative_error:.4g}"
+            if self.loss == "frobenius":
+                line += f" (objective floor {self.svd_objective:.6g})"
+            lines.append(line)
         return "\n".join(lines)
 
 
@@ -363,6 +364,7 @@ def summarize(result, V=None) -> Summary:
     return Summary(
         status=result.status.name,
         message=result.message,
+        loss=result.loss,
         n_iter=result.n_iter,
         rank=result.W.shape[1],
         initial_objective=result.initial_objective,

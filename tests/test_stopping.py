@@ -1,0 +1,171 @@
+"""Each stopping rule stops where it should: on constructed sequences, and end to end on both backends."""
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+import numpy as np
+import pytest
+
+import nmflab
+from nmflab import Status, stopping
+from nmflab.stopping import StopCriteria
+
+from ._problems import random_problem
+
+
+def _walk(criteria, steps):
+    """Feed (W, H, objective, kkt) per check to the shared predicate; return (status, check index)."""
+    W0, H0, f0 = steps[0][:3]
+    monitor = stopping.start_monitor(np, W0, H0, f0)
+    for k, (W, H, f, kkt) in enumerate(steps[1:], start=1):
+        code, monitor, _ = stopping.check(np, monitor, W, H, f, kkt, 10 * k, criteria)
+        if code != Status.RUNNING:
+            return Status(int(code)), k
+    return Status.RUNNING, len(steps) - 1
+
+
+W = np.array([[2.0, 1.0], [1.0, 2.0], [3.0, 0.5]])
+H = np.ones((2, 4))
+
+
+def test_objective_rule_on_a_constructed_trace():
+    values = [100.0, 50.0, 40.0, 39.999, 39.998]
+    steps = [(W, H, f, np.nan) for f in values]
+    # 40 -> 39.999 is a relative change of 2.5e-5 <= 1e-4: stop at check 3.
+    assert _walk(StopCriteria(1000, ("objective",), tol=1e-4), steps) == (Status.CONVERGED, 3)
+    assert _walk(StopCriteria(1000, ("objective",), tol=1e-6), steps) == (Status.RUNNING, 4)
+
+
+def test_iterate_rule_needs_both_factors_still():
+    steps = [(W, H, 1.0, np.nan), (W * 1.1, H, 0.5, np.nan), (W * 1.1, H * 1.2, 0.4, np.nan),
+             (W * 1.1 * (1 + 1e-7), H * 1.2, 0.3, np.nan)]
+    assert _walk(StopCriteria(1000, ("iterate",), iterate_tol=1e-6), steps) == (Status.ITERATES_STALLED, 3)
+
+
+def test_kkt_rule():
+    steps = [(W, H, 1.0, np.nan), (W, H, 0.9, 1e-2), (W, H, 0.8, 1e-5)]
+    assert _walk(StopCriteria(1000, ("kkt",), kkt_tol=1e-4), steps) == (Status.KKT, 2)
+
+
+def test_connectivity_rule_counts_unchanged_partitions_like_r():
+    """R: inc counts unchanged checks since the last change; stop when inc > stopconv (patience)."""
+    patience = 3
+    W_other = W[:, ::-1]  # components relabelled, same partition {0}, {1, 2}
+    W_changed = np.array([[2.0, 1.0], [2.0, 1.0], [3.0, 0.5]])  # partition {0, 1, 2}
+    criteria = StopCriteria(1000, ("connectivity",), patience=patience)
+
+    def walk(checks):
+        return _walk(criteria, [(W, H, 1.0, np.nan)] + [(w, H, 1.0, np.nan) for w in checks])
+
+    # unchanged count per check: 0 (first), 1, 2 (relabelling is no change), 0 (change), 1, 2, 3
+    checks = [W, W_other, W, W_changed, W_changed, W_changed, W_changed]
+    assert walk(checks) == (Status.RUNNING, 7)
+    assert walk(checks + [W_changed]) == (Status.CONNECTIVITY, 8)  # count 4 > 3
+    assert walk([W, W_other, W, W, W]) == (Status.CONNECTIVITY, 5)  # without the change
+
+
+def test_nonfinite_takes_precedence_and_max_iter_comes_last():
+    steps = [(W, H, 1.0, np.nan), (W, H, np.nan, np.nan)]
+    assert _walk(StopCriteria(10, ("objective",)), steps) == (Status.NONFINITE, 1)
+    steps = [(W, H, 1.0, np.nan), (W, H, 1.0, np.nan)]
+    assert _walk(StopCriteria(10, ("objective",)), steps) == (Status.CONVERGED, 1)  # met at the limit: rule wins
+    assert _walk(StopCriteria(10, ()), steps) == (Status.MAX_ITER, 1)
+
+
+def test_assignment_is_a_partition_label():
+    a = stopping.assignment(np, np.array([[0.1, 0.9], [0.8, 0.2], [0.3, 0.7]]))
+    b = stopping.assignment(np, np.array([[0.9, 0.1], [0.2, 0.8], [0.7, 0.3]]))
+    np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(a, [0, 1, 0])
+
+
+@pytest.mark.parametrize(
+    "stop,kw,status",
+    [
+        ("objective", {"tol": 1e-5}, Status.CONVERGED),
+        ("iterate", {"iterate_tol": 1e-4}, Status.ITERATES_STALLED),
+        ("kkt", {"kkt_tol": 1e-3}, Status.KKT),
+        ("connectivity", {"patience": 5}, Status.CONNECTIVITY),
+    ],
+)
+def test_each_rule_end_to_end_same_stop_on_both_backends(stop, kw, status):
+    pytest.importorskip("jax")
+    rng = np.random.default_rng(21)
+    V, W0, H0 = random_problem(rng, 25, 14, 3, noise=0.2)
+    runs = [nmflab.nmf(V, 3, init=(W0, H0), stop=stop, max_iter=20000, backend=b, **kw) for b in ("numpy", "jax")]
+    assert runs[0].status == runs[1].status == status
+    assert runs[0].n_iter == runs[1].n_iter < 20000
+    np.testing.assert_allclose(runs[0].W, runs[1].W, atol=1e-10)
+    # The traces that the rule read say it was met at the last check and not before.
+    r = runs[0]
+    if stop == "iterate":
+        assert max(r.w_change[-1], r.h_change[-1]) <= 1e-4 < max(r.w_change[-2], r.h_change[-2])
+    if stop == "kkt":
+        assert r.kkt[-1] <= 1e-3 < r.kkt[-2]
+        assert r.kkt[-1] == pytest.approx(nmflab.diagnostics.kkt_residual(V, r.W, r.H), rel=1e-6)
+
+
+def test_first_rule_met_wins_and_is_named():
+    rng = np.random.default_rng(2)
+    V, W0, H0 = random_problem(rng)
+    res = nmflab.nmf(V, 3, init=(W0, H0), stop=("objective", "iterate"), tol=1e-2, iterate_tol=1e-12)
+    assert res.status == Status.CONVERGED and "objective rule" in res.message
+    res = nmflab.nmf(V, 3, init=(W0, H0), stop=("objective", "iterate"), tol=0.0, iterate_tol=1e-3)
+    assert res.status == Status.ITERATES_STALLED and "iterate rule" in res.message
+
+
+@dataclass(frozen=True)
+class PoisonAt:
+    """A rule that turns W into NaN at a given iteration (to test the drivers)."""
+
+    at: int
+    update_h: bool = True
+    update_w: bool = True
+    loss: ClassVar[str] = "frobenius"
+    method: ClassVar[str] = "poison"
+    scale_free: ClassVar[bool] = True
+
+    def prepare(self, xp, V):
+        return {}
+
+    def init(self, xp, V, W, H, consts):
+        return {"i": xp.asarray(0)}
+
+    def update(self, xp, V, W, H, state, consts):
+        i = state["i"] + 1
+        return xp.where(i == self.at, xp.nan, W * 0.99), H, {"i": i}
+
+    def objective(self, xp, V, W, H, state, consts):
+        return nmflab.losses.frobenius(xp, V, W, H)
+
+
+def test_nonfinite_mid_run_stops_with_that_status(backend):
+    from importlib import import_module
+
+    driver = import_module(f"nmflab.drivers.{backend}")
+    rng = np.random.default_rng(0)
+    V, W0, H0 = random_problem(rng)
+    criteria = StopCriteria(100, ("objective",), tol=0.0)
+    (rec,) = driver.run(PoisonAt(13), V, [W0], [H0], criteria, 5)
+    assert rec.status == Status.NONFINITE
+    assert rec.n_iter == 15  # the first check after iteration 13
+    assert np.isfinite(rec.objective[:-1]).all() and np.isnan(rec.objective[-1])
+
+
+def test_time_limit(backend):
+    rng = np.random.default_rng(0)
+    V, W0, H0 = random_problem(rng, 40, 30, 4)
+    res = nmflab.nmf(V, 4, init=(W0, H0), tol=0.0, max_iter=10**7, check_every=5, time_limit=0.3, backend=backend)
+    assert res.status == Status.TIME_LIMIT
+    assert res.times is not None and len(res.times) == len(res.objective)
+    # It stops at the first check past the budget (JAX's first check includes compiling).
+    assert res.times[-1] >= 0.3
+    assert len(res.times) == 1 or res.times[-2] <= 0.3
+    assert res.n_iter < 10**7
+
+
+def test_stop_max_iter_ignores_the_time_limit():
+    rng = np.random.default_rng(0)
+    V, W0, H0 = random_problem(rng)
+    res = nmflab.nmf(V, 3, init=(W0, H0), max_iter=50, stop="max_iter", time_limit=1e-9)
+    assert res.n_iter == 50 and res.status == Status.MAX_ITER
