@@ -17,6 +17,7 @@ __all__ = [
     "check_factor",
     "check_choice",
     "check_positive_int",
+    "check_weights",
     "check_nonnegative_float",
     "resolve_dtype",
 ]
@@ -47,7 +48,8 @@ def resolve_dtype(dtype, data_dtype: np.dtype) -> np.dtype:
     return resolved
 
 
-def _as_numeric_array(X, name: str) -> np.ndarray:
+def as_numeric_array(X, name: str) -> np.ndarray:
+    """``X`` as a real-valued NumPy array, or a TypeError naming ``name``."""
     if hasattr(X, "tocsr") or type(X).__module__.startswith("scipy.sparse"):
         raise TypeError(
             f"{name} is a scipy.sparse matrix; this version of nmflab needs a dense "
@@ -81,7 +83,7 @@ def check_data_matrix(X, name: str = "V", dtype=None) -> np.ndarray:
     numpy.ndarray
         A validated copy or view of ``X`` in the resolved dtype.
     """
-    arr = _as_numeric_array(X, name)
+    arr = as_numeric_array(X, name)
     if arr.ndim != 2:
         raise ValueError(
             f"{name} must be a 2-D array (n_samples, n_features), got {arr.ndim}-D "
@@ -115,7 +117,7 @@ def check_data_matrix(X, name: str = "V", dtype=None) -> np.ndarray:
 
 def check_factor(X, name: str, shape: tuple[int, int], dtype: np.dtype) -> np.ndarray:
     """Validate a user-supplied starting factor (``W0`` or ``H0``)."""
-    arr = _as_numeric_array(X, name)
+    arr = as_numeric_array(X, name)
     if arr.shape != tuple(shape):
         raise ValueError(f"{name} must have shape {tuple(shape)}, got {arr.shape}")
     arr = np.array(arr, dtype=dtype, copy=True)
@@ -126,6 +128,22 @@ def check_factor(X, name: str, shape: tuple[int, int], dtype: np.dtype) -> np.nd
     if (arr < 0).any():
         pos = _first_position(arr < 0)
         raise ValueError(f"{name} must be non-negative; first negative entry {float(arr[pos])!r} at {pos}")
+    return arr
+
+
+def check_weights(mask, shape: tuple[int, int], dtype) -> np.ndarray:
+    """A mask (bool: True = counted) or non-negative finite weights of ``shape``, as a float array."""
+    arr = as_numeric_array(mask, "mask")
+    if arr.shape != tuple(shape):
+        raise ValueError(f"mask must have the shape of V {tuple(shape)}, got {arr.shape}")
+    arr = np.asarray(arr, dtype=dtype)
+    finite = np.isfinite(arr)
+    if not finite.all():
+        pos = _first_position(~finite)
+        raise ValueError(f"mask contains a non-finite weight {float(arr[pos])!r} at {pos}")
+    if (arr < 0).any():
+        pos = _first_position(arr < 0)
+        raise ValueError(f"mask weights must be non-negative; first negative {float(arr[pos])!r} at {pos}")
     return arr
 
 

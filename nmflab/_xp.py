@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["is_jax", "cond"]
+__all__ = ["is_jax", "cond", "at_set", "while_loop"]
 
 
 def is_jax(xp) -> bool:
@@ -31,3 +31,32 @@ def cond(xp, pred, true_fn, false_fn):
     if np.ndim(pred) == 0:
         return true_fn() if bool(pred) else false_fn()
     return np.where(pred, true_fn(), false_fn())
+
+
+def at_set(xp, X, index, value):
+    """A copy of ``X`` with ``X[index] = value``: ``X.at[index].set(value)`` on JAX.
+
+    NumPy copies, so a rule that replaces a column pays ``O(X.size)``, the
+    order of the column update itself for the factors (``n x r``).
+    """
+    if is_jax(xp):
+        return X.at[index].set(value)
+    out = X.copy()
+    out[index] = value
+    return out
+
+
+def while_loop(xp, cond_fn, body_fn, init):
+    """``while cond_fn(x): x = body_fn(x)``: a Python loop on NumPy, ``lax.while_loop`` on JAX.
+
+    The iterates are the same on both backends; only JAX needs the carry's
+    structure and dtypes to stay fixed.
+    """
+    if is_jax(xp):
+        import jax
+
+        return jax.lax.while_loop(cond_fn, body_fn, init)
+    value = init
+    while bool(cond_fn(value)):
+        value = body_fn(value)
+    return value

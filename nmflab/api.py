@@ -12,24 +12,26 @@ import numpy as np
 from . import _validation as val
 from . import init as _init
 from .drivers import BACKENDS
-from .losses import HOMOGENEITY
+from .losses import NAMED_LOSSES, Penalty, resolve_loss
 from .result import Result, Status
-from .rules import BrunetKL, LeeFrobenius, MultiplicativeFrobenius, MultiplicativeKL
+from .rules import HALS, BrunetKL, LeeFrobenius, MultiplicativeBeta, MultiplicativeFrobenius, MultiplicativeKL
 from .stopping import RULES, StopCriteria
 
 __all__ = ["nmf", "fit_weights", "methods", "make_rule", "ZeroLockingWarning", "LOSSES"]
 
-LOSSES = ("frobenius", "kl")
+LOSSES = tuple(NAMED_LOSSES)
 
-# (loss, method) -> rule class. "auto" resolves through _AUTO.
+# (loss family, method) -> rule class; the family of any other beta is "beta".
 _RULES = {
+    ("frobenius", "hals"): HALS,
     ("frobenius", "mu"): MultiplicativeFrobenius,
+    ("frobenius", "lee"): LeeFrobenius,
     ("kl", "mu"): MultiplicativeKL,
     ("kl", "brunet"): BrunetKL,
-    ("frobenius", "lee"): LeeFrobenius,
+    ("beta", "mu"): MultiplicativeBeta,
 }
-# The fastest rule available for each loss.
-_AUTO = {"frobenius": "mu", "kl": "mu"}
+# The fastest rule available for each loss family (benchmarks/ measures them).
+_AUTO = {"frobenius": "hals", "kl": "mu", "beta": "mu"}
 # Methods that fix their loss, and the defaults they bring (R's NMF package:
 # maxIter = 2000, connectivity checked every 10 iterations, stopconv = 40).
 _PRESETS = {
@@ -45,46 +47,65 @@ class ZeroLockingWarning(UserWarning):
     """A multiplicative rule was started from exact zeros, which it can never move."""
 
 
-def methods() -> dict[str, tuple[str, ...]]:
-    """Methods available for each loss, ``"auto"`` first.
+def _family(beta: float) -> str:
+    return {2.0: "frobenius", 1.0: "kl"}.get(beta, "beta")
 
-    ``"mu"``: Lee–Seung multiplicative updates; ``"brunet"`` and ``"lee"``:
-    R NMF's algorithms of those names, reproduced iterate for iterate (see
-    :class:`nmflab.rules.BrunetKL`, :class:`nmflab.rules.LeeFrobenius`).
+
+def methods() -> dict[str, tuple[str, ...]]:
+    """Methods available for each loss, ``"auto"`` (the fastest) first.
+
+    ``"hals"``: accelerated HALS (Frobenius); ``"mu"``: multiplicative updates
+    (Lee–Seung for Frobenius and KL, Févotte–Idier for any beta);
+    ``"brunet"`` and ``"lee"``: R NMF's algorithms of those names, reproduced
+    iterate for iterate. ``"beta"`` stands for every other beta-divergence.
 
     Returns
     -------
     dict
-        ``{loss: ("auto", method, ...)}``; ``"auto"`` picks the fastest.
+        ``{loss: ("auto", method, ...)}``.
     """
-    return {loss: ("auto",) + tuple(m for (l_, m) in _RULES if l_ == loss) for loss in LOSSES}
+    families = ("frobenius", "kl", "beta")
+    return {f: ("auto",) + tuple(m for (l_, m) in _RULES if l_ == f) for f in families}
 
 
-def _resolve_loss(loss, method) -> str:
+def _resolve_loss(loss, method) -> tuple[str, float]:
     preset = _PRESETS.get(method)
     if loss is None:
-        return preset["loss"] if preset else "frobenius"
-    val.check_choice(loss, "loss", LOSSES)
-    if preset and preset["loss"] != loss:
-        raise ValueError(f"method {method!r} minimizes the {preset['loss']!r} loss, not {loss!r}")
-    return loss
+        loss = preset["loss"] if preset else "frobenius"
+    name, beta = resolve_loss(loss)
+    if preset and preset["loss"] != name:
+        raise ValueError(f"method {method!r} minimizes the {preset['loss']!r} loss, not {name!r}")
+    return name, beta
 
 
-def make_rule(loss: str | None, method: str, eps: float | None = None):
+def make_rule(loss, method: str = "auto", eps: float | None = None, *, penalty: Penalty | None = None,
+              beta_exponent: str = "mm"):
     """The rule object for ``(loss, method)``; ``method="auto"`` picks the fastest.
 
     ``eps=None`` keeps the rule's own default (the denominator guard of
-    ``"mu"`` and ``"lee"``, the periodic floor of ``"brunet"``).
+    ``"mu"`` and ``"lee"``, the periodic floor of ``"brunet"``; HALS has none).
     """
-    loss = _resolve_loss(loss, method)
-    val.check_choice(method, "method", methods()[loss])
+    _, beta = _resolve_loss(loss, method)
+    family = _family(beta)
+    val.check_choice(method, "method", methods()[family])
     if method == "auto":
-        method = _AUTO[loss]
-    cls = _RULES[(loss, method)]
-    if eps is None:
-        return cls()
-    eps = val.check_nonnegative_float(eps, "eps")
-    return cls(floor=eps) if cls is BrunetKL else cls(eps=eps)
+        method = _AUTO[family]
+    cls = _RULES[(family, method)]
+    kwargs = {}
+    if family == "beta":
+        val.check_choice(beta_exponent, "beta_exponent", ("mm", "heuristic"))
+        kwargs.update(beta=beta, exponent=beta_exponent)
+    if eps is not None:
+        eps = val.check_nonnegative_float(eps, "eps")
+        if cls is BrunetKL:
+            kwargs["floor"] = eps
+        elif cls is not HALS:
+            kwargs["eps"] = eps
+    if penalty is not None and penalty.active:
+        if cls in (BrunetKL, LeeFrobenius):
+            raise ValueError(f"method {method!r} reproduces R's algorithm, which has no penalty; use 'mu' or 'hals'")
+        kwargs["penalty"] = penalty
+    return cls(**kwargs)
 
 
 def with_fixed(rule, *, h: bool = False, w: bool = False):
@@ -107,9 +128,10 @@ def _stop_rules(stop) -> tuple[str, ...]:
 
 
 def _solver_setup(loss, method, backend, stop, max_iter, tol, eps, check_every, iterate_tol, kkt_tol, patience,
-                  time_limit):
-    """Validate the options every entry point shares; return ``(rule, criteria, check_every)``."""
-    rule = make_rule(loss, method, eps)
+                  time_limit, penalty=None, beta_exponent="mm"):
+    """Validate the options every entry point shares; return ``(rule, criteria, check_every, loss_name)``."""
+    loss_name, _ = _resolve_loss(loss, method)
+    rule = make_rule(loss, method, eps, penalty=penalty, beta_exponent=beta_exponent)
     defaults = _PRESETS.get(rule.method, _DEFAULTS)
     val.check_choice(backend, "backend", BACKENDS)
     max_iter = val.check_positive_int(defaults["max_iter"] if max_iter is None else max_iter, "max_iter")
@@ -127,7 +149,43 @@ def _solver_setup(loss, method, backend, stop, max_iter, tol, eps, check_every, 
         patience=val.check_positive_int(patience, "patience", minimum=0),
         time_limit=None if not rules else time_limit,
     )
-    return rule, criteria, check_every
+    return rule, criteria, check_every, loss_name
+
+
+def _penalty(l1_W, l2_W, l1_H, l2_H) -> Penalty:
+    return Penalty(*(val.check_nonnegative_float(v, name) for v, name in
+                     ((l1_W, "l1_W"), (l2_W, "l2_W"), (l1_H, "l1_H"), (l2_H, "l2_H"))))
+
+
+def _data_and_weights(V, mask, missing, dtype, rule, loss_name):
+    """Validated data and entry weights (None when every entry counts)."""
+    val.check_choice(missing, "missing", ("error", "mask"))
+    weights = None
+    if missing == "mask":
+        raw = val.as_numeric_array(V, "V")
+        if raw.dtype.kind == "f" and np.isnan(raw).any():
+            nan = np.isnan(raw)
+            V = np.where(nan, 0.0, raw)
+            weights = (~nan).astype(float)
+    V = val.check_data_matrix(V, "V", dtype=dtype)
+    if mask is not None:
+        given = val.check_weights(mask, V.shape, V.dtype)
+        weights = given if weights is None else given * weights
+    elif weights is not None:
+        weights = weights.astype(V.dtype)
+    if weights is not None:
+        if not rule.supports_weights:
+            raise ValueError(f"method {rule.method!r} does not take a mask or weights; use 'mu' or 'hals'")
+        if not weights.any():
+            raise ValueError("the mask hides every entry: nothing is left to fit")
+    if rule.beta <= 0:
+        counted = V if weights is None else V[weights > 0]
+        if (counted <= 0).any():
+            raise ValueError(
+                f"the {loss_name} loss (beta <= 0) needs positive data wherever it is counted; "
+                "mask the zero entries or add a small offset"
+            )
+    return V, weights
 
 
 def _driver(backend: str):
@@ -143,15 +201,17 @@ def _driver(backend: str):
     return driver
 
 
-def _data_scale(V: np.ndarray, rule) -> float:
-    """Power of two bringing ``max(V)`` into ``[1, 2)``; 1 for an all-zero ``V`` or a rule that is not scale-free.
+def _data_scale(V: np.ndarray, rule, weights=None) -> float:
+    """Power of two bringing the largest counted entry of ``V`` into ``[1, 2)``.
+
+    1 for an all-zero ``V`` or a rule that is not scale-free.
 
     Dividing by a power of two is exact in binary floating point, so the fit
     of ``V / s`` is the fit of ``V`` with every intermediate rescaled; it
     keeps products such as ``W^T W H`` inside the floating-point range for
     data anywhere from 1e-300 to 1e300.
     """
-    vmax = float(V.max())
+    vmax = float(V.max() if weights is None else np.max(V, where=weights > 0, initial=0.0))
     if vmax == 0 or not rule.scale_free:
         return 1.0
     return float(2.0 ** np.floor(np.log2(vmax)))
@@ -219,6 +279,13 @@ def nmf(
     kkt_tol: float = 1e-4,
     patience: int = 40,
     time_limit: float | None = None,
+    mask=None,
+    missing: str = "error",
+    l1_W: float = 0.0,
+    l2_W: float = 0.0,
+    l1_H: float = 0.0,
+    l2_H: float = 0.0,
+    beta_exponent: str = "mm",
     backend: str = "numpy",
     seed: int | None = None,
     dtype=None,
@@ -237,16 +304,18 @@ def nmf(
         Non-negative finite data.
     rank : int
         Number of components, at least 1.
-    loss : {"frobenius", "kl"}, optional
+    loss : {"frobenius", "kl", "itakura-saito"} or float, optional
         ``"frobenius"``: ``0.5 * ||V - WH||_F**2``; ``"kl"``: the generalized
-        Kullback–Leibler divergence ``sum(V log(V/WH) - V + WH)``. Default:
-        the method's loss (``"brunet"``: KL), else Frobenius.
+        Kullback–Leibler divergence ``sum(V log(V/WH) - V + WH)``; any real
+        number: that beta-divergence (2 Frobenius, 1 KL, 0 Itakura–Saito).
+        Default: the method's loss (``"brunet"``: KL), else Frobenius.
     method : str
-        ``"auto"`` (the fastest rule for the loss) or a name from
-        :func:`methods`: ``"mu"`` (Lee–Seung multiplicative updates, H then
-        W), ``"brunet"`` and ``"lee"`` (R NMF's algorithms, iterate for
-        iterate; they bring R's defaults: ``max_iter=2000``,
-        ``check_every=10``, connectivity stopping with ``patience=40``).
+        ``"auto"`` (the fastest rule for the loss: HALS for Frobenius) or a
+        name from :func:`methods`: ``"hals"`` (accelerated HALS),
+        ``"mu"`` (multiplicative updates, H then W), ``"brunet"`` and
+        ``"lee"`` (R NMF's algorithms, iterate for iterate; they bring R's
+        defaults: ``max_iter=2000``, ``check_every=10``, connectivity
+        stopping with ``patience=40``).
     init : {"random", "nndsvd", "nndsvda", "nndsvdar"} or (W0, H0)
         Starting point; see :mod:`nmflab.init`. A start with exact zeros
         (``"nndsvd"``) under ``"mu"`` raises a :class:`ZeroLockingWarning`.
@@ -278,6 +347,21 @@ def nmf(
     time_limit : float, optional
         Wall-time budget in seconds for the whole call (all restarts); the fit
         stops at the first check past it with ``Status.TIME_LIMIT``.
+    mask : array_like of bool or of non-negative weights, optional
+        The shape of ``V``: ``True`` (or a positive weight) where an entry is
+        observed and counted, ``False`` (0) where it is missing or held out.
+        A masked entry is neither fitted nor counted in the objective; its
+        value in ``V`` is ignored (but must be finite unless ``missing="mask"``).
+    missing : {"error", "mask"}
+        What a NaN in ``V`` means: an error (the default, so a NaN is never
+        silently dropped), or a missing entry, masked.
+    l1_W, l2_W, l1_H, l2_H : float
+        Penalties ``l1_W sum(W) + l2_W/2 ||W||^2 + l1_H sum(H) + l2_H/2 ||H||^2``
+        added to the loss (see :class:`nmflab.losses.Penalty` for the map
+        from scikit-learn's ``alpha_W, alpha_H, l1_ratio``).
+    beta_exponent : {"mm", "heuristic"}
+        For a beta-divergence other than Frobenius and KL: the
+        majorization-minimization exponent (monotone) or the heuristic 1.
     backend : {"numpy", "jax"}
         The driver. JAX compiles the fit and batches restarts.
     seed : int, optional
@@ -316,8 +400,9 @@ def nmf(
     ((30, 3), (3, 20))
     """
     # Arguments first, data second: nothing is computed before all are valid.
-    rule, criteria, check_every = _solver_setup(loss, method, backend, stop, max_iter, tol, eps, check_every,
-                                                iterate_tol, kkt_tol, patience, time_limit)
+    rule, criteria, check_every, loss_name = _solver_setup(
+        loss, method, backend, stop, max_iter, tol, eps, check_every, iterate_tol, kkt_tol, patience, time_limit,
+        _penalty(l1_W, l2_W, l1_H, l2_H), beta_exponent)
     if isinstance(init, str):
         val.check_choice(init, "init", _init.INITS)
     restarts = val.check_positive_int(restarts, "restarts")
@@ -329,7 +414,7 @@ def nmf(
             f"restarts={restarts} with init={name!r}: a deterministic start makes every restart "
             "identical; use init='random' or 'nndsvdar' for restarts"
         )
-    V = val.check_data_matrix(V, "V", dtype=dtype)
+    V, weights = _data_and_weights(V, mask, missing, dtype, rule, loss_name)
     rank = val.check_positive_int(rank, "rank")
     if not isinstance(init, str):
         custom = _custom_start(init, V.shape, rank, V.dtype)
@@ -337,16 +422,18 @@ def nmf(
 
     if seed is None:
         seed = int(np.random.SeedSequence().entropy % (2**63))
-    scale = _data_scale(V, rule)
+    scale = _data_scale(V, rule, weights)
     V_scaled = _rescaled(V, scale)
     if isinstance(init, str):
-        W0s, H0s = _random_starts(V_scaled, rank, init, restarts, seed)
+        # Starts see the counted entries only (masked ones set to 0).
+        W0s, H0s = _random_starts(V_scaled if weights is None else V_scaled * (weights > 0), rank, init, restarts, seed)
         init_name = init
     else:
         W0s, H0s = [custom[0] / V.dtype.type(scale)], [custom[1]]
         init_name = "custom"
     _warn_zero_locking(rule, W0s, H0s, init_name)
-    return _run(driver, rule, criteria, check_every, V, V_scaled, W0s, H0s, backend, seed, init_name, scale)
+    return _run(driver, rule, criteria, check_every, V, V_scaled, weights, W0s, H0s, backend, seed, init_name, scale,
+                loss_name)
 
 
 def fit_weights(
@@ -364,6 +451,11 @@ def fit_weights(
     kkt_tol: float = 1e-4,
     patience: int = 40,
     time_limit: float | None = None,
+    mask=None,
+    missing: str = "error",
+    l1_W: float = 0.0,
+    l2_W: float = 0.0,
+    beta_exponent: str = "mm",
     backend: str = "numpy",
     dtype=None,
 ) -> Result:
@@ -379,7 +471,9 @@ def fit_weights(
     V : array_like, shape (n_samples, n_features)
     H : array_like, shape (rank, n_features)
         The parts, non-negative.
-    loss, method, max_iter, tol, eps, check_every, stop, iterate_tol, kkt_tol, patience, time_limit, backend, dtype
+    loss, method, max_iter, tol, eps, check_every, stop, iterate_tol, kkt_tol, patience, time_limit
+        As in :func:`nmf`.
+    mask, missing, l1_W, l2_W, beta_exponent, backend, dtype
         As in :func:`nmf`.
 
     Returns
@@ -387,10 +481,11 @@ def fit_weights(
     Result
         ``Result.W`` holds the weights; ``Result.H`` is ``H``.
     """
-    rule, criteria, check_every = _solver_setup(loss, method, backend, stop, max_iter, tol, eps, check_every,
-                                                iterate_tol, kkt_tol, patience, time_limit)
+    rule, criteria, check_every, loss_name = _solver_setup(
+        loss, method, backend, stop, max_iter, tol, eps, check_every, iterate_tol, kkt_tol, patience, time_limit,
+        _penalty(l1_W, l2_W, 0.0, 0.0), beta_exponent)
     rule = with_fixed(rule, h=True)
-    V = val.check_data_matrix(V, "V", dtype=dtype)
+    V, weights = _data_and_weights(V, mask, missing, dtype, rule, loss_name)
     H_arr = np.asarray(H)
     if H_arr.ndim != 2 or H_arr.shape[1] != V.shape[1]:
         raise ValueError(
@@ -398,30 +493,38 @@ def fit_weights(
         )
     H = val.check_factor(H_arr, "H", H_arr.shape, V.dtype)
     driver = _driver(backend)
-    scale = _data_scale(V, rule)
+    scale = _data_scale(V, rule, weights)
     V_scaled = _rescaled(V, scale)
     parts_sum = H.sum(axis=0)
     denom = float(parts_sum @ parts_sum)
-    weights = V_scaled @ parts_sum / denom if denom > 0 else np.zeros(V.shape[0], V.dtype)
-    W0 = np.repeat(weights[:, None], H.shape[0], axis=1).astype(V.dtype)
-    return _run(driver, rule, criteria, check_every, V, V_scaled, [W0], [H], backend, 0, "fixed-H", scale)
+    counted = V_scaled if weights is None else V_scaled * (weights > 0)
+    start = counted @ parts_sum / denom if denom > 0 else np.zeros(V.shape[0], V.dtype)
+    W0 = np.repeat(start[:, None], H.shape[0], axis=1).astype(V.dtype)
+    return _run(driver, rule, criteria, check_every, V, V_scaled, weights, [W0], [H], backend, 0, "fixed-H", scale,
+                loss_name)
 
 
-def _run(driver, rule, criteria, check_every, V, V_scaled, W0s, H0s, backend, seed, init_name, scale) -> Result:
+def _run(driver, rule, criteria, check_every, V, V_scaled, weights, W0s, H0s, backend, seed, init_name, scale,
+         loss_name) -> Result:
     """Run ``driver`` on every start and assemble the Result in the units of ``V``."""
     start = time.perf_counter()
-    records = driver.run(rule, V_scaled, W0s, H0s, criteria, check_every)
+    records = driver.run(rule.rescaled(scale), V_scaled, W0s, H0s, criteria, check_every, weights)
     wall = time.perf_counter() - start
     finals = np.array([r.objective[-1] if len(r.objective) else r.initial_objective for r in records])
     best = int(np.argmin(np.where(np.isfinite(finals), finals, np.inf)))
     rec = records[best]
-    # scale is 2**k: ldexp multiplies by 2**(k*d) exactly, overflowing to inf
-    # only where the objective itself does, and keeps zeros zero.
-    exponent = HOMOGENEITY[rule.loss] * (int(np.frexp(scale)[1]) - 1)
-    with np.errstate(over="ignore", under="ignore"):
-        objective = np.ldexp(rec.objective, exponent)
-        restart_objectives = np.ldexp(finals, exponent)
-        initial_objective = float(np.ldexp(rec.initial_objective, exponent))
+    # The loss scales as scale**beta. scale is 2**k: for an integer beta, ldexp
+    # multiplies by 2**(k*beta) exactly, overflowing to inf only where the
+    # objective itself does, and keeps zeros zero.
+    power = rule.beta * (int(np.frexp(scale)[1]) - 1)
+    with np.errstate(over="ignore", under="ignore", invalid="ignore"):
+        if float(power).is_integer():
+            unit = lambda x: np.ldexp(x, int(power))  # noqa: E731
+        else:
+            unit = lambda x: np.where(x == 0, 0.0, np.asarray(x) * 2.0**power)  # noqa: E731
+        objective = unit(rec.objective)
+        restart_objectives = unit(finals)
+        initial_objective = float(unit(rec.initial_objective))
     dtype = V.dtype
     return Result(
         W=rec.W * dtype.type(scale),
@@ -434,7 +537,7 @@ def _run(driver, rule, criteria, check_every, V, V_scaled, W0s, H0s, backend, se
         restart_objectives=restart_objectives,
         restart_n_iter=np.array([r.n_iter for r in records]),
         restart_status=np.array([r.status for r in records]),
-        loss=rule.loss,
+        loss=loss_name,
         method=rule.method,
         rule=repr(rule),
         backend=backend,
@@ -449,6 +552,7 @@ def _run(driver, rule, criteria, check_every, V, V_scaled, W0s, H0s, backend, se
         h_change=rec.h_change,
         kkt=rec.kkt,
         stop_rules=criteria.rules,
-        data_norm=float(np.sqrt(np.vdot(V, V))),
-        data_sum=float(V.sum(dtype=np.float64)),
+        data_norm=float(np.sqrt(np.vdot(V, V) if weights is None else np.sum(weights * V * V))),
+        data_sum=float(V.sum(dtype=np.float64) if weights is None else np.sum(weights * V, dtype=np.float64)),
+        weighted=weights is not None,
     )

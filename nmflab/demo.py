@@ -40,6 +40,7 @@ def run_reference(directory=None, *, backend: str = "numpy") -> dict:
     res = nmf(
         ref["V"],
         3,
+        method="mu",
         init=(ref["W0"], ref["H0"]),
         max_iter=200,
         stop="max_iter",

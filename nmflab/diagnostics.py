@@ -15,6 +15,7 @@ __all__ = [
     "Descent",
     "monotone_descent",
     "objective_noise",
+    "noise_from_stats",
     "relative_error",
     "normalize",
     "center_of_mass_order",
@@ -63,9 +64,11 @@ def objective_noise(V, loss: str, objective, dtype=np.float64):
     * Frobenius, ``f = 0.5 * ||R||^2`` with ``R = V - WH``: each entry of
       ``WH`` carries an error ``d_ij`` of order ``u |V_ij|``, which moves
       ``f`` by ``R_ij d_ij + d_ij^2 / 2``; summed, at most
-      ``u sqrt(2f) ||V|| + u^2 ||V||^2 / 2``.
-    * KL: each summand ``V log(V/WH) - V + WH`` is computed with an error of
-      order ``u V_ij``; summed, ``u sum(V)``.
+      ``u sqrt(2f) ||V|| + u^2 ||V||^2 / 2``. Where the drivers use the trace
+      identity (:func:`nmflab.losses.frobenius_from_products`), its
+      cancellation adds ``4 u ||V||^2``.
+    * KL and the other beta-divergences: each summand is computed with an
+      error of order ``u V_ij``; summed, ``u sum(V)``.
 
     Plus ``16 u f`` for the rounding of the sum itself.
 
@@ -73,7 +76,8 @@ def objective_noise(V, loss: str, objective, dtype=np.float64):
     ----------
     V : array_like
         The data (in the units of the objective).
-    loss : {"frobenius", "kl"}
+    loss : str
+        ``"frobenius"`` or another loss name.
     objective : float or array_like
     dtype : numpy dtype
         Precision of the computation.
@@ -82,16 +86,18 @@ def objective_noise(V, loss: str, objective, dtype=np.float64):
     -------
     float or ndarray
     """
+    V = np.asarray(V, dtype=np.float64)
+    return noise_from_stats(loss, objective, np.linalg.norm(V), float(V.sum()), dtype)
+
+
+def noise_from_stats(loss: str, objective, data_norm: float, data_sum: float, dtype=np.float64):
+    """:func:`objective_noise` from ``||V||_F`` and ``sum(V)`` (what a Result records)."""
     u = float(np.finfo(dtype).eps)
     f = np.abs(np.asarray(objective, dtype=np.float64))
-    V = np.asarray(V, dtype=np.float64)
     if loss == "frobenius":
-        norm = np.linalg.norm(V)
-        data_term = np.sqrt(2.0 * f) * norm + u * norm**2
-    elif loss == "kl":
-        data_term = float(V.sum())
+        data_term = np.sqrt(2.0 * f) * data_norm + u * data_norm**2 + 0.25 * data_norm**2
     else:
-        raise ValueError(f"unknown loss {loss!r}")
+        data_term = data_sum
     return 16.0 * u * (f + data_term)
 
 
@@ -221,8 +227,11 @@ def recovery_score(H, H_ref) -> float:
     return float(np.mean(align_parts(H, H_ref)[1]))
 
 
-def kkt_residual(V, W, H, loss: str = "frobenius") -> float:
+def kkt_residual(V, W, H, loss="frobenius", weights=None) -> float:
     """Relative KKT residual of ``(W, H)`` for ``loss`` (0 at a stationary point).
+
+    ``loss`` is a name or a beta (see :func:`nmflab.losses.resolve_loss`);
+    ``weights`` an optional mask.
 
     The norm of ``min(X, grad_X)`` over ``X`` in ``{W, H}``, on the problem
     scaled to ``||V||_F = 1`` with balanced components; see
@@ -230,8 +239,11 @@ def kkt_residual(V, W, H, loss: str = "frobenius") -> float:
     """
     from . import losses
 
+    _, beta = losses.resolve_loss(loss)
+    weights = None if weights is None else np.asarray(weights, float)
     with np.errstate(divide="ignore", invalid="ignore"):
-        return float(losses.kkt_residual(np, loss, np.asarray(V, float), np.asarray(W, float), np.asarray(H, float)))
+        return float(losses.kkt_residual(np, beta, np.asarray(V, float), np.asarray(W, float), np.asarray(H, float),
+                                         weights))
 
 
 def zero_counts(W, H) -> tuple[int, int]:
@@ -340,11 +352,7 @@ def summarize(result, V=None) -> Summary:
     also the KKT residual, the relative error and the SVD floor.
     """
     trace = np.concatenate([[result.initial_objective], result.objective])
-    if result.loss == "frobenius":
-        data_term = np.sqrt(2.0 * np.abs(trace)) * result.data_norm + np.finfo(result.dtype).eps * result.data_norm**2
-    else:
-        data_term = np.full_like(trace, result.data_sum)
-    noise = 16.0 * float(np.finfo(result.dtype).eps) * (np.abs(trace) + data_term)
+    noise = noise_from_stats(result.loss, trace, result.data_norm, result.data_sum, result.dtype)
     descent = monotone_descent(trace, noise=noise)
     finals = np.asarray(result.restart_objectives, dtype=float)
     finite = finals[np.isfinite(finals)]

@@ -1,27 +1,34 @@
 """Objective functions, written once over an array namespace ``xp``.
 
 Every function accepts an optional leading batch axis on ``W`` and ``H``
-and returns one value per batch member.
+and returns one value per batch member. ``weights`` (``M``, the shape of
+``V``, or None) weighs each entry: a masked entry (weight 0) is neither
+fitted nor counted.
 
 Orientation: ``V`` is ``(n_samples, n_features)``, ``W`` is
 ``(n_samples, rank)``, ``H`` is ``(rank, n_features)``.
+
+The beta-divergence family (Févotte & Idier 2011) covers the losses:
+``beta = 2`` is half the squared Euclidean distance (Frobenius), ``beta = 1``
+the generalized Kullback–Leibler divergence, ``beta = 0`` Itakura–Saito.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 __all__ = [
     "frobenius",
     "frobenius_from_products",
     "kl_divergence",
+    "beta_divergence",
+    "divergence",
     "gradients",
     "kkt_residual",
-    "HOMOGENEITY",
+    "Penalty",
+    "resolve_loss",
+    "NAMED_LOSSES",
 ]
-
-#: Degree of homogeneity of each loss: ``loss(sV, sX) = s**d * loss(V, X)``.
-#: Used to report objectives in the units of the caller's data after the
-#: drivers have worked on a rescaled copy.
-HOMOGENEITY = {"frobenius": 2, "kl": 1}
 
 
 def _sum2(xp, X):
@@ -29,18 +36,22 @@ def _sum2(xp, X):
     return xp.sum(X, axis=(-2, -1))
 
 
-def frobenius(xp, V, W, H):
-    """Half the squared Frobenius norm of the residual, ``0.5 * ||V - W H||_F**2``.
+def _weighted(X, weights):
+    return X if weights is None else X * weights
+
+
+def frobenius(xp, V, W, H, weights=None):
+    """Half the squared Frobenius norm of the residual, ``0.5 * sum(M (V - W H)**2)``.
 
     Computed from the residual itself: accurate to rounding of each entry,
     but it forms the ``n x p`` product ``W H``.
     """
     R = V - W @ H
-    return 0.5 * _sum2(xp, R * R)
+    return 0.5 * _sum2(xp, _weighted(R * R, weights))
 
 
 def frobenius_from_products(xp, norm_sq, W, VHt, HHt):
-    """``0.5 * ||V - W H||_F**2`` from products an update already holds.
+    """``0.5 * ||V - W H||_F**2`` (unweighted) from products an update already holds.
 
     Uses the trace identity
     ``||V - WH||^2 = ||V||^2 - 2 tr(W^T V H^T) + tr((W^T W)(H H^T))``
@@ -53,8 +64,8 @@ def frobenius_from_products(xp, norm_sq, W, VHt, HHt):
     return 0.5 * (norm_sq - 2.0 * _sum2(xp, W * VHt) + _sum2(xp, WtW * HHt))
 
 
-def kl_divergence(xp, V, WH):
-    """Generalized Kullback–Leibler divergence ``sum(V log(V / WH) - V + WH)``.
+def kl_divergence(xp, V, WH, weights=None):
+    """Generalized Kullback–Leibler divergence ``sum(M (V log(V / WH) - V + WH))``.
 
     Entries with ``V == 0`` contribute ``WH`` (the convention ``0 log 0 = 0``);
     an entry with ``V > 0`` and ``WH == 0`` makes the divergence infinite.
@@ -64,38 +75,124 @@ def kl_divergence(xp, V, WH):
     safe_WH = xp.where(positive, WH, 1.0)
     safe_V = xp.where(positive, V, 1.0)
     log_term = xp.where(positive, V * xp.log(safe_V / safe_WH), 0.0)
-    return _sum2(xp, log_term - V + WH)
+    return _sum2(xp, _weighted(log_term - V + WH, weights))
 
 
-def gradients(xp, loss: str, V, W, H):
-    """Gradients ``(dW, dH)`` of the loss at ``(W, H)``.
+def beta_divergence(xp, V, WH, beta: float, weights=None):
+    """Beta-divergence ``sum(M d_beta(V | WH))`` for any real ``beta``.
 
-    Frobenius (``0.5 ||V - WH||^2``): ``dW = W (H H^T) - V H^T``,
-    ``dH = (W^T W) H - W^T V``.
-    KL: with ``R = V / WH`` (0 where ``V = 0``), ``dW = (1 - R) H^T``,
-    ``dH = W^T (1 - R)``.
+    ``d_beta(v | x) = (v**beta + (beta - 1) x**beta - beta v x**(beta - 1)) / (beta (beta - 1))``
+    for ``beta`` not 0 or 1; ``beta = 1`` is KL and ``beta = 0`` is
+    Itakura–Saito, ``v / x - log(v / x) - 1`` (Févotte & Idier 2011, eq. 2).
+    For ``beta <= 0`` the data must be positive where it is counted.
     """
-    Wt = xp.matrix_transpose(W)
-    Ht = xp.matrix_transpose(H)
-    if loss == "frobenius":
-        return W @ (H @ Ht) - V @ Ht, (Wt @ W) @ H - Wt @ V
-    if loss == "kl":
-        WH = W @ H
+    if beta == 2:
+        R = V - WH
+        return 0.5 * _sum2(xp, _weighted(R * R, weights))
+    if beta == 1:
+        return kl_divergence(xp, V, WH, weights)
+    if beta == 0:
+        ratio = V / WH
+        return _sum2(xp, _weighted(ratio - xp.log(ratio) - 1.0, weights))
+    # V * WH**(beta - 1) is 0 where V is 0, also where WH is 0 (d_beta(0 | 0) = 0 for beta > 0).
+    positive = V > 0
+    cross = xp.where(positive, V * xp.where(positive, WH, 1.0) ** (beta - 1.0), 0.0)
+    terms = (V**beta + (beta - 1.0) * WH**beta - beta * cross) / (beta * (beta - 1.0))
+    return _sum2(xp, _weighted(terms, weights))
+
+
+def divergence(xp, beta: float, V, W, H, weights=None):
+    """The loss of ``(W, H)`` for the beta-divergence ``beta`` (forms ``W H``)."""
+    return beta_divergence(xp, V, W @ H, beta, weights)
+
+
+@dataclass(frozen=True)
+class Penalty:
+    """L1 and L2 penalties on the factors, added to the loss.
+
+    ``l1_W * sum(W) + l2_W / 2 * ||W||_F**2 + l1_H * sum(H) + l2_H / 2 * ||H||_F**2``
+    (``W, H >= 0``, so ``sum`` is the L1 norm).
+
+    scikit-learn's ``NMF(alpha_W, alpha_H, l1_ratio)`` is this penalty with
+    ``l1_W = alpha_W * l1_ratio * n_features``,
+    ``l2_W = alpha_W * (1 - l1_ratio) * n_features``,
+    ``l1_H = alpha_H * l1_ratio * n_samples``,
+    ``l2_H = alpha_H * (1 - l1_ratio) * n_samples`` (its objective scales the
+    penalties by the dimensions; ours states them directly).
+    """
+
+    l1_W: float = 0.0
+    l2_W: float = 0.0
+    l1_H: float = 0.0
+    l2_H: float = 0.0
+
+    @property
+    def active(self) -> bool:
+        return any((self.l1_W, self.l2_W, self.l1_H, self.l2_H))
+
+    def value(self, xp, W, H):
+        out = 0.0
+        if self.l1_W or self.l2_W:
+            out = out + self.l1_W * _sum2(xp, W) + 0.5 * self.l2_W * _sum2(xp, W * W)
+        if self.l1_H or self.l2_H:
+            out = out + self.l1_H * _sum2(xp, H) + 0.5 * self.l2_H * _sum2(xp, H * H)
+        return out
+
+    def rescaled(self, scale: float, beta: float) -> Penalty:
+        """The penalty of the problem on ``V / scale`` (with ``W / scale``, ``H``).
+
+        The loss scales as ``scale**beta``; ``sum(W)`` as ``scale``; ``||W||^2``
+        as ``scale**2``; the H terms not at all. Dividing every term by
+        ``scale**beta`` gives the coefficients below, so both problems have
+        the same minimizers.
+        """
+        if scale == 1.0 or not self.active:
+            return self
+        import numpy as np
+
+        s = np.float64(scale)
+        with np.errstate(over="ignore", under="ignore"):
+            return Penalty(
+                l1_W=float(self.l1_W * s ** (1.0 - beta)),
+                l2_W=float(self.l2_W * s ** (2.0 - beta)),
+                l1_H=float(self.l1_H * s ** (-beta)),
+                l2_H=float(self.l2_H * s ** (-beta)),
+            )
+
+
+def gradients(xp, beta: float, V, W, H, weights=None, penalty: Penalty | None = None):
+    """Gradients ``(dW, dH)`` of the (weighted, penalized) beta-divergence at ``(W, H)``.
+
+    With ``G = M * (WH)**(beta - 2) * (WH - V)``: ``dW = G H^T``,
+    ``dH = W^T G``; Frobenius (``beta = 2``) gives ``G = M (WH - V)``, KL
+    (``beta = 1``) ``G = M (1 - V / WH)`` (0 where ``V = 0`` meets ``WH = 0``).
+    The penalty adds ``l1 + l2 * X``.
+    """
+    WH = W @ H
+    if beta == 2:
+        G = WH - V
+    elif beta == 1:
         positive = V > 0
-        ratio = xp.where(positive, V / xp.where(positive, WH, 1.0), 0.0)
-        residual = 1.0 - ratio
-        return residual @ Ht, Wt @ residual
-    raise ValueError(f"unknown loss {loss!r}")
+        G = 1.0 - xp.where(positive, V / xp.where(positive, WH, 1.0), 0.0)
+    else:
+        G = WH ** (beta - 2.0) * (WH - V)
+    G = _weighted(G, weights)
+    dW = G @ xp.matrix_transpose(H)
+    dH = xp.matrix_transpose(W) @ G
+    if penalty is not None and penalty.active:
+        dW = dW + penalty.l1_W + penalty.l2_W * W
+        dH = dH + penalty.l1_H + penalty.l2_H * H
+    return dW, dH
 
 
-def kkt_residual(xp, loss: str, V, W, H):
+def kkt_residual(xp, beta: float, V, W, H, weights=None, penalty: Penalty | None = None):
     """Relative KKT (stationarity) residual of ``(W, H)``, a scale-free number.
 
     The KKT conditions of ``min f(W, H) s.t. W, H >= 0`` are
     ``X >= 0, grad_X >= 0, X * grad_X = 0`` for ``X`` in ``{W, H}``;
     ``min(X, grad_X) = 0`` entrywise says all three at once (the "natural
     residual"). To make the number comparable across problems it is
-    computed after removing the two scalings the problem has:
+    computed after removing the two scalings the unpenalized problem has:
 
     * the data is scaled to ``||V||_F = 1`` (``W`` and ``H`` by ``||V||^-1/2``);
     * each component is balanced, ``||W[:, k]|| = ||H[k, :]||`` (the
@@ -103,9 +200,15 @@ def kkt_residual(xp, loss: str, V, W, H):
       shrinking one factor.
 
     Returns ``sqrt(||min(W, dW)||^2 + ||min(H, dH)||^2)`` of the normalized
-    problem; 0 exactly at a KKT point.
+    problem; 0 exactly at a KKT point. With a penalty (which fixes the scale)
+    the residual is taken on the problem as given.
     """
-    norm = xp.sqrt(xp.vdot(V, V))
+    if penalty is not None and penalty.active:
+        dW, dH = gradients(xp, beta, V, W, H, weights, penalty)
+        rW, rH = xp.minimum(W, dW), xp.minimum(H, dH)
+        return xp.sqrt(xp.sum(rW * rW, axis=(-2, -1)) + xp.sum(rH * rH, axis=(-2, -1)))
+    Vw = _weighted(V, weights)
+    norm = xp.sqrt(xp.sum(Vw * V, axis=(-2, -1)))
     norm = xp.where(norm > 0, norm, 1.0)
     w_norms = xp.sqrt(xp.sum(W * W, axis=-2))
     h_norms = xp.sqrt(xp.sum(H * H, axis=-1))
@@ -114,7 +217,44 @@ def kkt_residual(xp, loss: str, V, W, H):
     Vn = V / norm
     Wn = W * balance[..., None, :] / xp.sqrt(norm)
     Hn = H / balance[..., :, None] / xp.sqrt(norm)
-    dW, dH = gradients(xp, loss, Vn, Wn, Hn)
+    dW, dH = gradients(xp, beta, Vn, Wn, Hn, weights)
     rW = xp.minimum(Wn, dW)
     rH = xp.minimum(Hn, dH)
     return xp.sqrt(xp.sum(rW * rW, axis=(-2, -1)) + xp.sum(rH * rH, axis=(-2, -1)))
+
+
+#: Names of the beta-divergences with a name of their own.
+NAMED_LOSSES = {"frobenius": 2.0, "kl": 1.0, "itakura-saito": 0.0}
+_ALIASES = {"euclidean": "frobenius", "kullback-leibler": "kl", "is": "itakura-saito"}
+
+
+def resolve_loss(loss) -> tuple[str, float]:
+    """``(name, beta)`` of a loss given by name or by its beta.
+
+    ``"frobenius"`` (beta 2), ``"kl"`` (1), ``"itakura-saito"`` (0) and
+    aliases (``"euclidean"``, ``"kullback-leibler"``, ``"is"``), or a real
+    number: 2 and 1 are named as above, any other beta is ``"beta=<value>"``.
+    """
+    import numbers
+
+    if isinstance(loss, str):
+        key = _ALIASES.get(loss.lower(), loss.lower())
+        if key in NAMED_LOSSES:
+            return key, NAMED_LOSSES[key]
+        if key.startswith("beta="):
+            try:
+                return resolve_loss(float(key[5:]))
+            except ValueError:
+                pass
+        raise ValueError(
+            f"unknown loss {loss!r}; choose 'frobenius', 'kl', 'itakura-saito' or a real beta (e.g. loss=1.5)"
+        )
+    if isinstance(loss, numbers.Real) and not isinstance(loss, bool):
+        beta = float(loss)
+        if beta != beta or beta in (float("inf"), float("-inf")):
+            raise ValueError(f"loss beta must be finite, got {loss!r}")
+        for name, value in NAMED_LOSSES.items():
+            if beta == value:
+                return name, value
+        return f"beta={beta:g}", beta
+    raise TypeError(f"loss must be a name or a real beta, got {loss!r}")

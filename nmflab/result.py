@@ -101,8 +101,10 @@ class Result:
         it for any fit).
     stop_rules : tuple of str
         The stopping rules that were active (empty for ``stop="max_iter"``).
+    weighted : bool
+        Whether a mask or weights applied (the objective then counts only them).
     data_norm, data_sum : float
-        ``||V||_F`` and ``sum(V)``, for the rounding-noise bound of the
+        ``||V||_F`` and ``sum(V)`` over the counted entries, for the rounding-noise bound of the
         objective (:func:`nmflab.diagnostics.objective_noise`).
     data_scale : float
         Power of two by which ``V`` was divided internally (see :func:`nmflab.nmf`).
@@ -135,6 +137,7 @@ class Result:
     stop_rules: tuple = ()
     data_norm: float = float("nan")
     data_sum: float = float("nan")
+    weighted: bool = False
 
     @property
     def message(self) -> str:

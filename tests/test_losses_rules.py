@@ -131,7 +131,7 @@ def test_iterates_match_scikit_learn_mu(rng, loss, beta):
     pytest.importorskip("sklearn")
     V, W0, H0 = random_problem(rng, 14, 10, 3, noise=0.2)
     k = 25
-    ours = lambda m: nmflab.nmf(V, 3, loss=loss, init=(W0, H0), max_iter=m, stop="max_iter", eps=0.0)
+    ours = lambda m: nmflab.nmf(V, 3, loss=loss, method="mu", init=(W0, H0), max_iter=m, stop="max_iter", eps=0.0)
     H1 = ours(1).H
     W_sk, H_sk = _sklearn_mu(V, W0, H1, beta, k)
     np.testing.assert_allclose(W_sk, ours(k).W, rtol=1e-10)

@@ -39,7 +39,8 @@ def _descent_ok(res, V):
 def test_exact_rule_has_no_nan_and_no_increase_beyond_rounding(problem):
     """eps = 0 is Lee & Seung's rule, whose every step is a descent step."""
     V, rank, loss, seed = problem
-    res = nmflab.nmf(V, rank, loss=loss, seed=seed % 1000, max_iter=60, check_every=1, stop="max_iter", eps=0.0)
+    res = nmflab.nmf(V, rank, loss=loss, method="mu", seed=seed % 1000, max_iter=60, check_every=1, stop="max_iter",
+                     eps=0.0)
     assert np.all(np.isfinite(res.W)) and np.all(np.isfinite(res.H))
     assert res.W.min() >= 0 and res.H.min() >= 0
     _descent_ok(res, V)
@@ -51,7 +52,7 @@ def test_guarded_rule_has_no_nan_and_descends(problem):
     """With the default eps the steps near a fixed point may rise by O(eps^2)
     (see nmflab.rules._divide); the fit still never turns non-finite and ends lower."""
     V, rank, loss, seed = problem
-    res = nmflab.nmf(V, rank, loss=loss, seed=seed % 1000, max_iter=60, check_every=1, stop="max_iter")
+    res = nmflab.nmf(V, rank, loss=loss, method="mu", seed=seed % 1000, max_iter=60, check_every=1, stop="max_iter")
     assert np.all(np.isfinite(res.W)) and np.all(np.isfinite(res.H))
     assert not np.isnan(res.objective).any()
     assert res.final_objective <= res.initial_objective
@@ -62,7 +63,7 @@ def test_guarded_rule_has_no_nan_and_descends(problem):
 def test_power_of_two_scaling_is_exactly_equivariant(problem, exponent):
     """nmf(2^k V) = (2^k W, H) to the last bit, for any k that keeps V in range."""
     V, rank, loss, seed = problem
-    kw = dict(loss=loss, seed=seed % 1000, max_iter=30, check_every=3, stop="max_iter")
+    kw = dict(loss=loss, method="mu", seed=seed % 1000, max_iter=30, check_every=3, stop="max_iter")
     base = nmflab.nmf(V, rank, **kw)
     scaled = nmflab.nmf(np.ldexp(V, exponent), rank, **kw)
     np.testing.assert_array_equal(scaled.H, base.H)
@@ -73,7 +74,7 @@ def test_power_of_two_scaling_is_exactly_equivariant(problem, exponent):
 @given(problems(), st.integers(-300, 300))
 def test_any_scale_from_1e_minus_300_to_1e300(problem, exponent):
     V, rank, loss, seed = problem
-    kw = dict(loss=loss, seed=seed % 1000, max_iter=40, check_every=1, stop="max_iter", eps=0.0)
+    kw = dict(loss=loss, method="mu", seed=seed % 1000, max_iter=40, check_every=1, stop="max_iter", eps=0.0)
     base = nmflab.nmf(V, rank, **kw)
     scaled = nmflab.nmf(V * 10.0**exponent, rank, **kw)
     assert np.all(np.isfinite(scaled.W)) and np.all(np.isfinite(scaled.H))
@@ -88,3 +89,19 @@ def test_any_scale_from_1e_minus_300_to_1e300(problem, exponent):
         finite = np.isfinite(scaled.objective) & (scaled.objective > 0)
         if finite.all():
             _descent_ok(scaled, Vs)
+
+
+@SETTINGS
+@given(problems(), st.sampled_from(["hals", 0.5, 0.0, 3.0]))
+def test_other_rules_have_no_nan_and_no_increase_beyond_rounding(problem, which):
+    """HALS (Frobenius) and the beta-divergence MU with the MM exponent are descent methods too."""
+    V, rank, _, seed = problem
+    if which == "hals":
+        kw = dict(loss="frobenius", method="hals")
+    else:
+        if which <= 0:
+            V = V + 0.1  # beta <= 0 needs positive data
+        kw = dict(loss=which, method="mu", eps=0.0)
+    res = nmflab.nmf(V, rank, seed=seed % 1000, max_iter=40, check_every=1, stop="max_iter", **kw)
+    assert np.all(np.isfinite(res.W)) and np.all(np.isfinite(res.H))
+    _descent_ok(res, V)

@@ -125,8 +125,13 @@ class PoisonAt:
     method: ClassVar[str] = "poison"
     scale_free: ClassVar[bool] = True
 
-    def prepare(self, xp, V):
+    beta: ClassVar[float] = 2.0
+
+    def prepare(self, xp, V, weights=None):
         return {}
+
+    def rescaled(self, scale):
+        return self
 
     def init(self, xp, V, W, H, consts):
         return {"i": xp.asarray(0)}

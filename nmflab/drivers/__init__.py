@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["RunRecord", "BACKENDS", "n_checks"]
+__all__ = ["RunRecord", "BACKENDS", "n_checks", "kkt_of"]
 
 BACKENDS = ("numpy", "jax")
 
@@ -40,3 +40,10 @@ class RunRecord:
 def n_checks(max_iter: int, check_every: int) -> int:
     """Number of checks a run of ``max_iter`` iterations can make."""
     return -(-max_iter // check_every)
+
+
+def kkt_of(xp, rule, V, W, H, consts):
+    """The relative KKT residual of the problem ``rule`` minimizes (weights and penalty included)."""
+    from ..losses import kkt_residual
+
+    return kkt_residual(xp, rule.beta, V, W, H, consts.get("weights"), getattr(rule, "penalty", None))

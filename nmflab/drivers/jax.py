@@ -29,10 +29,9 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
-from .. import losses
 from ..result import Status
 from ..stopping import StopCriteria, check, initial_status, start_monitor
-from . import RunRecord, n_checks
+from . import RunRecord, kkt_of, n_checks
 
 __all__ = ["run", "trace_count"]
 
@@ -79,7 +78,7 @@ def _advance_one(rule, criteria: StopCriteria, check_every: int, V, consts, carr
         W, H, state = lax.fori_loop(0, steps, one_update, (c["W"], c["H"], c["state"]))
         iteration = c["iteration"] + steps
         objective = rule.objective(jnp, V, W, H, state, consts)
-        kkt = losses.kkt_residual(jnp, rule.loss, V, W, H) if criteria.needs_kkt else jnp.nan
+        kkt = kkt_of(jnp, rule, V, W, H, consts) if criteria.needs_kkt else jnp.nan
         code, monitor, (w_change, h_change) = check(jnp, c["monitor"], W, H, objective, kkt, iteration, criteria)
         k = c["k"]
         new = dict(c, W=W, H=H, state=state, iteration=iteration, status=code, monitor=monitor, k=k + 1)
@@ -91,9 +90,9 @@ def _advance_one(rule, criteria: StopCriteria, check_every: int, V, consts, carr
 
 
 @partial(jax.jit, static_argnames=("rule", "criteria", "check_every"))
-def _start(V, W0s, H0s, *, rule, criteria, check_every):
+def _start(V, W0s, H0s, weights, *, rule, criteria, check_every):
     _TRACES["count"] += 1  # runs only while tracing
-    consts = rule.prepare(jnp, V)
+    consts = rule.prepare(jnp, V, weights)
     carry = jax.vmap(lambda W, H: _start_one(rule, criteria, check_every, V, consts, W, H))(W0s, H0s)
     return consts, carry
 
@@ -110,7 +109,7 @@ def _precision(dtype: np.dtype):
     return contextlib.nullcontext()
 
 
-def run(rule, V, W0s, H0s, criteria: StopCriteria, check_every: int) -> list[RunRecord]:
+def run(rule, V, W0s, H0s, criteria: StopCriteria, check_every: int, weights=None) -> list[RunRecord]:
     """Fit all starts ``(W0s[i], H0s[i])`` as one batch."""
     size = n_checks(criteria.max_iter, check_every)
     static = dict(rule=rule, criteria=criteria, check_every=check_every)
@@ -119,7 +118,8 @@ def run(rule, V, W0s, H0s, criteria: StopCriteria, check_every: int) -> list[Run
     with _precision(V.dtype):
         start = time.perf_counter()
         V_dev = jnp.asarray(V)
-        consts, carry = _start(V_dev, jnp.asarray(np.stack(W0s)), jnp.asarray(np.stack(H0s)), **static)
+        weights_dev = None if weights is None else jnp.asarray(weights)
+        consts, carry = _start(V_dev, jnp.asarray(np.stack(W0s)), jnp.asarray(np.stack(H0s)), weights_dev, **static)
         if criteria.time_limit is None:
             carry = _advance(V_dev, consts, carry, jnp.int32(size), **static)
             out = jax.device_get(carry)

@@ -6,10 +6,9 @@ import time
 
 import numpy as np
 
-from .. import losses
 from ..result import Status
 from ..stopping import StopCriteria, check, initial_status, start_monitor
-from . import RunRecord
+from . import RunRecord, kkt_of
 
 __all__ = ["run"]
 
@@ -26,7 +25,7 @@ def _run_one(rule, V, consts, W, H, criteria: StopCriteria, check_every: int, st
             W, H, state = rule.update(np, V, W, H, state, consts)
         iteration = min(iteration + check_every, criteria.max_iter)
         objective = rule.objective(np, V, W, H, state, consts)
-        kkt = losses.kkt_residual(np, rule.loss, V, W, H) if criteria.needs_kkt else np.nan
+        kkt = kkt_of(np, rule, V, W, H, consts) if criteria.needs_kkt else np.nan
         code, monitor, (w_change, h_change) = check(np, monitor, W, H, objective, kkt, iteration, criteria)
         status = int(code)
         elapsed = time.perf_counter() - start
@@ -49,7 +48,7 @@ def _run_one(rule, V, consts, W, H, criteria: StopCriteria, check_every: int, st
     )
 
 
-def run(rule, V, W0s, H0s, criteria: StopCriteria, check_every: int) -> list[RunRecord]:
+def run(rule, V, W0s, H0s, criteria: StopCriteria, check_every: int, weights=None) -> list[RunRecord]:
     """Fit every start in ``(W0s[i], H0s[i])`` one after the other.
 
     Floating-point warnings are silenced inside the loop: a non-finite
@@ -59,5 +58,5 @@ def run(rule, V, W0s, H0s, criteria: StopCriteria, check_every: int) -> list[Run
     """
     start = time.perf_counter()
     with np.errstate(divide="ignore", over="ignore", under="ignore", invalid="ignore"):
-        consts = rule.prepare(np, V)
+        consts = rule.prepare(np, V, weights)
         return [_run_one(rule, V, consts, W0, H0, criteria, check_every, start) for W0, H0 in zip(W0s, H0s)]

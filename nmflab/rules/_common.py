@@ -1,0 +1,45 @@
+"""Helpers shared by the rules: transposes, guarded division, functional column writes."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from .. import _xp
+
+__all__ = ["T", "divide", "set_column", "set_row", "scaled_penalty"]
+
+
+def T(xp, X):
+    """Transpose of the last two axes."""
+    return xp.matrix_transpose(X)
+
+
+def divide(xp, numerator, denominator, eps: float, where_zero: float):
+    """``numerator / (denominator + eps)``; with ``eps == 0``, ``where_zero`` where the denominator is 0.
+
+    ``eps > 0`` is the chapter's and R's guard. It perturbs the rule: near a
+    fixed point, where ``numerator - denominator`` is below ``eps``, a step
+    can move the wrong way and raise the objective by O(eps^2). ``eps = 0``
+    is the exact rule, monotone up to rounding; a zero denominator then
+    means the entry (or its whole column) is zero and cannot move, which
+    ``where_zero`` expresses.
+    """
+    if eps > 0:
+        return numerator / (denominator + eps)
+    positive = denominator > 0
+    return xp.where(positive, numerator / xp.where(positive, denominator, 1.0), where_zero)
+
+
+def set_column(xp, X, k: int, column):
+    """``X`` with column ``k`` replaced (a new array; ``X`` is not modified)."""
+    return _xp.at_set(xp, X, (..., slice(None), k), column)
+
+
+def set_row(xp, X, k: int, row):
+    """``X`` with row ``k`` replaced (a new array; ``X`` is not modified)."""
+    return _xp.at_set(xp, X, (..., k, slice(None)), row)
+
+
+def scaled_penalty(rule, scale: float):
+    """``rule`` with its penalty expressed for the data divided by ``scale``."""
+    return replace(rule, penalty=rule.penalty.rescaled(scale, rule.beta))

@@ -1,0 +1,303 @@
+"""Multiplicative updates: Lee–Seung for Frobenius and KL, and the beta-divergence family.
+
+Every rule updates H, then W; takes optional entry weights (``consts["weights"]``:
+a mask or non-negative weights, the shape of ``V``) and an L1/L2 ``penalty``
+whose gradient's positive part joins the denominators.
+
+References
+----------
+D. D. Lee and H. S. Seung, "Algorithms for non-negative matrix
+factorization", NIPS 13 (2001).
+C. Févotte and J. Idier, "Algorithms for nonnegative matrix factorization
+with the beta-divergence", Neural Computation 23 (2011) 2421–2456.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import ClassVar
+
+from .. import _xp, losses
+from ..losses import Penalty
+from ._common import T, divide, scaled_penalty
+
+__all__ = ["MultiplicativeFrobenius", "MultiplicativeKL", "MultiplicativeBeta", "mm_exponent"]
+
+#: Relative accuracy the Frobenius trace identity must reach to be used.
+_IDENTITY_TARGET = 1e-9
+
+
+def _penalty_w(penalty: Penalty, W):
+    return penalty.l1_W + penalty.l2_W * W if (penalty.l1_W or penalty.l2_W) else 0.0
+
+
+def _penalty_h(penalty: Penalty, H):
+    return penalty.l1_H + penalty.l2_H * H if (penalty.l1_H or penalty.l2_H) else 0.0
+
+
+def kl_step_h(xp, V, W, H, WH, eps, weights=None, extra=0.0):
+    """``H * (W^T (M V / WH)) / (W^T M + extra)``, denominators guarded by ``eps``."""
+    ratio = divide(xp, V, WH, eps, 0.0)
+    if weights is None:
+        denominator = xp.sum(W, axis=-2)[..., :, None] + extra
+    else:
+        ratio = ratio * weights
+        denominator = T(xp, W) @ weights + extra
+    return H * divide(xp, T(xp, W) @ ratio, denominator, eps, 1.0)
+
+
+def kl_step_w(xp, V, W, H, WH, eps, weights=None, extra=0.0):
+    """``W * ((M V / WH) H^T) / (M H^T + extra)``, denominators guarded by ``eps``."""
+    ratio = divide(xp, V, WH, eps, 0.0)
+    if weights is None:
+        denominator = xp.sum(H, axis=-1)[..., None, :] + extra
+    else:
+        ratio = ratio * weights
+        denominator = weights @ T(xp, H) + extra
+    return W * divide(xp, ratio @ T(xp, H), denominator, eps, 1.0)
+
+
+@dataclass(frozen=True)
+class MultiplicativeFrobenius:
+    """Lee–Seung multiplicative updates for ``0.5 * ||V - WH||_F**2``.
+
+    ``H <- H * (W^T V) / (W^T W H + eps)``, then
+    ``W <- W * (V H^T) / (W H H^T + eps)``; with weights ``M``,
+    ``W^T (M V) / (W^T (M WH))`` and likewise for W; a penalty adds
+    ``l1 + l2 X`` to the denominators. Each step does not increase the
+    objective (Lee & Seung 2001, Theorem 1; the penalized and weighted
+    cases follow from the same auxiliary function).
+
+    Parameters
+    ----------
+    eps : float
+        Added to every denominator (see :func:`._common.divide`; ``0`` gives
+        the exact rule, with 0/0 steps leaving the entry unchanged).
+    penalty : Penalty
+        L1/L2 penalties on W and H.
+    update_h, update_w : bool
+        Which factors the rule updates.
+    """
+
+    eps: float = 1e-9
+    penalty: Penalty = field(default_factory=Penalty)
+    update_h: bool = True
+    update_w: bool = True
+
+    loss: ClassVar[str] = "frobenius"
+    method: ClassVar[str] = "mu"
+    beta: ClassVar[float] = 2.0
+    scale_free: ClassVar[bool] = True
+    supports_weights: ClassVar[bool] = True
+
+    rescaled = scaled_penalty
+
+    def prepare(self, xp, V, weights=None):
+        if weights is not None:
+            return {"weights": weights, "MV": weights * V}
+        norm_sq = xp.vdot(V, V)  # no n x p temporary on NumPy (BLAS dot)
+        # The trace identity's absolute error is about 4*eps_dtype*||V||^2;
+        # below this value its relative error would exceed _IDENTITY_TARGET.
+        eps_dtype = xp.finfo(V.dtype).eps
+        return {"norm_sq": norm_sq, "identity_floor": 4.0 * eps_dtype / _IDENTITY_TARGET * norm_sq}
+
+    def init(self, xp, V, W, H, consts):
+        if "weights" in consts:
+            return {"WH": W @ H}
+        return {"VHt": V @ T(xp, H), "HHt": H @ T(xp, H)}
+
+    def update(self, xp, V, W, H, state, consts):
+        if "weights" in consts:
+            return self._update_weighted(xp, W, H, state, consts)
+        if self.update_h:
+            WtV = T(xp, W) @ V
+            WtW = T(xp, W) @ W
+            H = H * divide(xp, WtV, WtW @ H + _penalty_h(self.penalty, H), self.eps, 1.0)
+            # With H fixed the products from init stay valid.
+            state = {"VHt": V @ T(xp, H), "HHt": H @ T(xp, H)}
+        if self.update_w:
+            W = W * divide(xp, state["VHt"], W @ state["HHt"] + _penalty_w(self.penalty, W), self.eps, 1.0)
+        return W, H, state
+
+    def _update_weighted(self, xp, W, H, state, consts):
+        M, MV = consts["weights"], consts["MV"]
+        WH = state["WH"]
+        if self.update_h:
+            denominator = T(xp, W) @ (M * WH) + _penalty_h(self.penalty, H)
+            H = H * divide(xp, T(xp, W) @ MV, denominator, self.eps, 1.0)
+            WH = W @ H
+        if self.update_w:
+            denominator = (M * WH) @ T(xp, H) + _penalty_w(self.penalty, W)
+            W = W * divide(xp, MV @ T(xp, H), denominator, self.eps, 1.0)
+            WH = W @ H
+        return W, H, {"WH": WH}
+
+    def objective(self, xp, V, W, H, state, consts):
+        penalty = self.penalty.value(xp, W, H)
+        if "weights" in consts:
+            R = V - state["WH"]
+            return 0.5 * xp.sum(consts["weights"] * R * R) + penalty
+        identity = losses.frobenius_from_products(xp, consts["norm_sq"], W, state["VHt"], state["HHt"])
+        return penalty + _xp.cond(
+            xp,
+            identity > consts["identity_floor"],
+            lambda: identity,
+            lambda: losses.frobenius(xp, V, W, H),
+        )
+
+
+@dataclass(frozen=True)
+class MultiplicativeKL:
+    """Lee–Seung multiplicative updates for the generalized KL divergence.
+
+    ``H <- H * (W^T (V / WH)) / (W^T 1)``, then
+    ``W <- W * ((V / WH) H^T) / (1 H^T)``, denominators guarded by ``eps``;
+    weights ``M`` multiply ``V / WH`` and replace the ones; a penalty adds
+    ``l1 + l2 X`` to the denominators. Each step does not increase the
+    divergence (Lee & Seung 2001, Theorem 2). The state carries ``WH``,
+    which the next update and the objective both need.
+
+    Parameters
+    ----------
+    eps : float
+        Added to every denominator.
+    penalty : Penalty
+    update_h, update_w : bool
+    """
+
+    eps: float = 1e-9
+    penalty: Penalty = field(default_factory=Penalty)
+    update_h: bool = True
+    update_w: bool = True
+
+    loss: ClassVar[str] = "kl"
+    method: ClassVar[str] = "mu"
+    beta: ClassVar[float] = 1.0
+    scale_free: ClassVar[bool] = True
+    supports_weights: ClassVar[bool] = True
+
+    rescaled = scaled_penalty
+
+    def prepare(self, xp, V, weights=None):
+        return {} if weights is None else {"weights": weights}
+
+    def init(self, xp, V, W, H, consts):
+        return {"WH": W @ H}
+
+    def update(self, xp, V, W, H, state, consts):
+        M = consts.get("weights")
+        WH = state["WH"]
+        if self.update_h:
+            H = kl_step_h(xp, V, W, H, WH, self.eps, M, _penalty_h(self.penalty, H))
+            WH = W @ H
+        if self.update_w:
+            W = kl_step_w(xp, V, W, H, WH, self.eps, M, _penalty_w(self.penalty, W))
+            WH = W @ H
+        return W, H, {"WH": WH}
+
+    def objective(self, xp, V, W, H, state, consts):
+        return losses.kl_divergence(xp, V, state["WH"], consts.get("weights")) + self.penalty.value(xp, W, H)
+
+
+def mm_exponent(beta: float) -> float:
+    """Exponent that makes the beta-divergence MU a majorization-minimization step.
+
+    ``1 / (2 - beta)`` for ``beta < 1``, ``1`` for ``1 <= beta <= 2``,
+    ``1 / (beta - 1)`` for ``beta > 2`` (Févotte & Idier 2011, Table 2).
+    """
+    if beta < 1:
+        return 1.0 / (2.0 - beta)
+    if beta > 2:
+        return 1.0 / (beta - 1.0)
+    return 1.0
+
+
+@dataclass(frozen=True)
+class MultiplicativeBeta:
+    """Multiplicative updates for the beta-divergence, any real ``beta``.
+
+    ``H <- H * [W^T (M V WH^(beta-2)) / (W^T (M WH^(beta-1)) + l1 + l2 H)]^gamma``,
+    then W likewise. ``exponent="mm"`` uses Févotte & Idier's
+    ``gamma(beta)`` (:func:`mm_exponent`), which makes every step a
+    majorization-minimization step, so the objective never increases;
+    ``exponent="heuristic"`` uses ``gamma = 1`` (the classic rule, often
+    faster, monotone only for ``1 <= beta <= 2``).
+
+    Parameters
+    ----------
+    beta : float
+        ``2``: Frobenius, ``1``: KL, ``0``: Itakura–Saito. For
+        ``beta <= 0`` the data must be positive wherever it is counted.
+    exponent : {"mm", "heuristic"}
+    eps : float
+        Added to every denominator (and keeps ``WH`` away from 0 in
+        negative powers).
+    penalty : Penalty
+    update_h, update_w : bool
+    """
+
+    beta: float = 0.0
+    exponent: str = "mm"
+    eps: float = 1e-9
+    penalty: Penalty = field(default_factory=Penalty)
+    update_h: bool = True
+    update_w: bool = True
+
+    loss: ClassVar[str] = "beta"
+    method: ClassVar[str] = "mu"
+    scale_free: ClassVar[bool] = True
+    supports_weights: ClassVar[bool] = True
+
+    rescaled = scaled_penalty
+
+    @property
+    def gamma(self) -> float:
+        return mm_exponent(self.beta) if self.exponent == "mm" else 1.0
+
+    def prepare(self, xp, V, weights=None):
+        return {} if weights is None else {"weights": weights}
+
+    def init(self, xp, V, W, H, consts):
+        return {"WH": W @ H}
+
+    def _ratio(self, xp, num, den):
+        ratio = divide(xp, num, den, self.eps, 1.0)
+        return ratio if self.gamma == 1.0 else ratio**self.gamma
+
+    def _parts(self, xp, V, WH, M):
+        """``V WH^(beta-2)`` and ``WH^(beta-1)`` (times the weights).
+
+        With ``eps = 0`` an entry with ``WH = 0`` contributes 0 to both: every
+        product ``W_ik H_kj`` there is 0, so the entry's terms are multiplied
+        by a zero factor in the update (the ``0 * inf = 0`` limit).
+        """
+        if self.eps > 0:
+            safe = WH + self.eps
+        else:
+            positive = WH > 0
+            safe = xp.where(positive, WH, 1.0)
+        low = V * safe ** (self.beta - 2.0)
+        high = safe ** (self.beta - 1.0)
+        if self.eps == 0:
+            low, high = xp.where(positive, low, 0.0), xp.where(positive, high, 0.0)
+        if M is not None:
+            low, high = M * low, M * high
+        return low, high
+
+    def update(self, xp, V, W, H, state, consts):
+        M = consts.get("weights")
+        WH = state["WH"]
+        if self.update_h:
+            low, high = self._parts(xp, V, WH, M)
+            H = H * self._ratio(xp, T(xp, W) @ low, T(xp, W) @ high + _penalty_h(self.penalty, H))
+            WH = W @ H
+        if self.update_w:
+            low, high = self._parts(xp, V, WH, M)
+            W = W * self._ratio(xp, low @ T(xp, H), high @ T(xp, H) + _penalty_w(self.penalty, W))
+            WH = W @ H
+        return W, H, {"WH": WH}
+
+    def objective(self, xp, V, W, H, state, consts):
+        return losses.beta_divergence(xp, V, state["WH"], self.beta, consts.get("weights")) + self.penalty.value(
+            xp, W, H
+        )

@@ -1,0 +1,130 @@
+"""R NMF package presets (Gaujoux & Seoighe 2010), iterate for iterate.
+
+R's orientation is V_R (features x samples) = W_R H_R, with H_R the sample
+side. nmflab's V is V_R^T, so nmflab's W is H_R^T and nmflab's H is W_R^T.
+R updates H_R first, then W_R: in nmflab's terms the sample-side factor W
+first, then H. These rules therefore update W before H, and run on the data
+as given (``scale_free = False``: no internal power-of-two rescaling), so
+that every floating-point operation matches R's. They take no weights and
+no penalty, as in R.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+import numpy as np
+
+from .. import losses
+from ._common import T
+from .mu import kl_step_h, kl_step_w
+
+__all__ = ["BrunetKL", "LeeFrobenius"]
+
+
+@dataclass(frozen=True)
+class BrunetKL:
+    """R NMF's ``"brunet"`` algorithm (Brunet et al. 2004), in nmflab's orientation.
+
+    KL multiplicative updates of the sample side ``W`` then of ``H``, with
+    no ``eps`` in the denominators; after every ``floor_every``-th iteration
+    all entries of ``W`` and ``H`` below ``floor`` are raised to ``floor``
+    (R: ``.Machine$double.eps``). The floor revives entries that the
+    multiplicative updates had driven to zero (zero-locking), at the price of
+    a tiny, periodic departure from monotone descent.
+
+    References
+    ----------
+    J.-P. Brunet, P. Tamayo, T. R. Golub and J. P. Mesirov, "Metagenes and
+    molecular pattern discovery using matrix factorization", PNAS 101 (2004).
+    R. Gaujoux and C. Seoighe, "A flexible R package for nonnegative matrix
+    factorization", BMC Bioinformatics 11 (2010) 367 (``nmf_update.brunet``).
+    """
+
+    floor: float = float(np.finfo(np.float64).eps)
+    floor_every: int = 10
+    update_h: bool = True
+    update_w: bool = True
+
+    loss: ClassVar[str] = "kl"
+    method: ClassVar[str] = "brunet"
+    beta: ClassVar[float] = 1.0
+    scale_free: ClassVar[bool] = False
+    supports_weights: ClassVar[bool] = False
+
+    def rescaled(self, scale):
+        return self
+
+    def prepare(self, xp, V, weights=None):
+        return {}
+
+    def init(self, xp, V, W, H, consts):
+        return {"WH": W @ H, "iteration": xp.asarray(0)}
+
+    def update(self, xp, V, W, H, state, consts):
+        iteration = state["iteration"] + 1
+        if self.update_w:
+            W = kl_step_w(xp, V, W, H, state["WH"], 0.0)
+        if self.update_h:
+            H = kl_step_h(xp, V, W, H, W @ H, 0.0)
+        floor_now = iteration % self.floor_every == 0
+        if self.update_w:
+            W = xp.where(floor_now & (W < self.floor), self.floor, W)
+        if self.update_h:
+            H = xp.where(floor_now & (H < self.floor), self.floor, H)
+        return W, H, {"WH": W @ H, "iteration": iteration}
+
+    def objective(self, xp, V, W, H, state, consts):
+        return losses.kl_divergence(xp, V, state["WH"])
+
+
+@dataclass(frozen=True)
+class LeeFrobenius:
+    """R NMF's ``"lee"`` algorithm (Lee & Seung 2001 as R implements it), in nmflab's orientation.
+
+    ``W <- max(W * (V H^T), eps) / (W H H^T + eps)``, then
+    ``H <- max(H * (W^T V), eps) / (W^T W H + eps)``, then (``rescale``)
+    each row of ``H`` divided by its sum (R rescales the columns of its
+    basis ``W_R = H^T`` without compensating the other factor). The floor
+    ``eps`` on the numerators keeps every entry positive: no zero-locking,
+    but no monotone-descent guarantee either.
+
+    References
+    ----------
+    R. Gaujoux and C. Seoighe (2010), ``nmf_update.lee`` in R's NMF package.
+    """
+
+    eps: float = 1e-9
+    rescale: bool = True
+    update_h: bool = True
+    update_w: bool = True
+
+    loss: ClassVar[str] = "frobenius"
+    method: ClassVar[str] = "lee"
+    beta: ClassVar[float] = 2.0
+    scale_free: ClassVar[bool] = False
+    supports_weights: ClassVar[bool] = False
+
+    def rescaled(self, scale):
+        return self
+
+    def prepare(self, xp, V, weights=None):
+        return {}
+
+    def init(self, xp, V, W, H, consts):
+        return {}
+
+    def update(self, xp, V, W, H, state, consts):
+        if self.update_w:
+            Ht = T(xp, H)
+            W = xp.maximum(W * (V @ Ht), self.eps) / (W @ (H @ Ht) + self.eps)
+        if self.update_h:
+            Wt = T(xp, W)
+            H = xp.maximum(H * (Wt @ V), self.eps) / ((Wt @ W) @ H + self.eps)
+            if self.rescale:
+                H = H / xp.sum(H, axis=-1)[..., :, None]
+        return W, H, state
+
+    def objective(self, xp, V, W, H, state, consts):
+        return losses.frobenius(xp, V, W, H)
