@@ -36,8 +36,11 @@ def _sum2(xp, X):
     return xp.sum(X, axis=(-2, -1))
 
 
-def _weighted(X, weights):
-    return X if weights is None else X * weights
+def _weighted(xp, X, weights):
+    """``weights * X``, with exact zeros where the weight is 0 (even if ``X`` is inf or NaN there)."""
+    if weights is None:
+        return X
+    return xp.where(weights > 0, weights * X, 0.0)
 
 
 def frobenius(xp, V, W, H, weights=None):
@@ -47,7 +50,7 @@ def frobenius(xp, V, W, H, weights=None):
     but it forms the ``n x p`` product ``W H``.
     """
     R = V - W @ H
-    return 0.5 * _sum2(xp, _weighted(R * R, weights))
+    return 0.5 * _sum2(xp, _weighted(xp, R * R, weights))
 
 
 def frobenius_from_products(xp, norm_sq, W, VHt, HHt):
@@ -75,7 +78,7 @@ def kl_divergence(xp, V, WH, weights=None):
     safe_WH = xp.where(positive, WH, 1.0)
     safe_V = xp.where(positive, V, 1.0)
     log_term = xp.where(positive, V * xp.log(safe_V / safe_WH), 0.0)
-    return _sum2(xp, _weighted(log_term - V + WH, weights))
+    return _sum2(xp, _weighted(xp, log_term - V + WH, weights))
 
 
 def beta_divergence(xp, V, WH, beta: float, weights=None):
@@ -88,17 +91,17 @@ def beta_divergence(xp, V, WH, beta: float, weights=None):
     """
     if beta == 2:
         R = V - WH
-        return 0.5 * _sum2(xp, _weighted(R * R, weights))
+        return 0.5 * _sum2(xp, _weighted(xp, R * R, weights))
     if beta == 1:
         return kl_divergence(xp, V, WH, weights)
     if beta == 0:
         ratio = V / WH
-        return _sum2(xp, _weighted(ratio - xp.log(ratio) - 1.0, weights))
+        return _sum2(xp, _weighted(xp, ratio - xp.log(ratio) - 1.0, weights))
     # V * WH**(beta - 1) is 0 where V is 0, also where WH is 0 (d_beta(0 | 0) = 0 for beta > 0).
     positive = V > 0
     cross = xp.where(positive, V * xp.where(positive, WH, 1.0) ** (beta - 1.0), 0.0)
     terms = (V**beta + (beta - 1.0) * WH**beta - beta * cross) / (beta * (beta - 1.0))
-    return _sum2(xp, _weighted(terms, weights))
+    return _sum2(xp, _weighted(xp, terms, weights))
 
 
 def divergence(xp, beta: float, V, W, H, weights=None):
@@ -176,7 +179,7 @@ def gradients(xp, beta: float, V, W, H, weights=None, penalty: Penalty | None = 
         G = 1.0 - xp.where(positive, V / xp.where(positive, WH, 1.0), 0.0)
     else:
         G = WH ** (beta - 2.0) * (WH - V)
-    G = _weighted(G, weights)
+    G = _weighted(xp, G, weights)
     dW = G @ xp.matrix_transpose(H)
     dH = xp.matrix_transpose(W) @ G
     if penalty is not None and penalty.active:
@@ -207,7 +210,7 @@ def kkt_residual(xp, beta: float, V, W, H, weights=None, penalty: Penalty | None
         dW, dH = gradients(xp, beta, V, W, H, weights, penalty)
         rW, rH = xp.minimum(W, dW), xp.minimum(H, dH)
         return xp.sqrt(xp.sum(rW * rW, axis=(-2, -1)) + xp.sum(rH * rH, axis=(-2, -1)))
-    Vw = _weighted(V, weights)
+    Vw = _weighted(xp, V, weights)
     norm = xp.sqrt(xp.sum(Vw * V, axis=(-2, -1)))
     norm = xp.where(norm > 0, norm, 1.0)
     w_norms = xp.sqrt(xp.sum(W * W, axis=-2))

@@ -146,8 +146,8 @@ class Result:
 
     @property
     def final_objective(self) -> float:
-        """Objective after the last iteration of the winning restart."""
-        return float(self.objective[-1])
+        """Objective after the last iteration of the winning restart (the start's if none ran)."""
+        return float(self.objective[-1]) if len(self.objective) else float(self.initial_objective)
 
     @property
     def converged(self) -> bool:

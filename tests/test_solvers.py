@@ -1,0 +1,242 @@
+"""HALS, beta-divergence MU, masks and penalties: against peers, closed forms and each other."""
+
+import warnings
+
+import numpy as np
+import pytest
+
+import nmflab
+from nmflab import Status
+
+from ._problems import random_problem
+
+sk = pytest.importorskip("sklearn.decomposition")
+
+
+def _sklearn(V, W, H, **kw):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return sk.non_negative_factorization(V, W=W.copy(), H=H.copy(), n_components=W.shape[1], init="custom",
+                                             tol=0.0, **kw)[:2]
+
+
+def test_methods_are_listed():
+    m = nmflab.methods()
+    assert m["frobenius"][:3] == ("auto", "hals", "mu") and "lee" in m["frobenius"]
+    assert {"mu", "brunet"} <= set(m["kl"]) and m["beta"] == ("auto", "mu")
+
+
+@pytest.mark.parametrize("penalty", [{}, {"alpha_W": 0.01, "alpha_H": 0.02, "l1_ratio": 0.3}])
+def test_plain_hals_iterates_match_scikit_learn_cd(rng, penalty):
+    """scikit-learn's cd (shuffle off) updates W, then H, one coordinate at a time; with the
+    other rows fixed a column of W is exactly HALS's closed form. Started from (W0, H1) its
+    k iterations are our (W_k, H_{k+1}), as for MU."""
+    V, W0, H0 = random_problem(rng, 16, 11, 3, noise=0.3)
+    n, p = V.shape
+    ours_kw = {}
+    if penalty:
+        a_w, a_h, r = penalty["alpha_W"], penalty["alpha_H"], penalty["l1_ratio"]
+        ours_kw = dict(l1_W=a_w * r * p, l2_W=a_w * (1 - r) * p, l1_H=a_h * r * n, l2_H=a_h * (1 - r) * n)
+    rule = nmflab.rules.HALS(alpha=0.0, penalty=nmflab.losses.Penalty(**ours_kw))
+
+    def ours(k):
+        from nmflab.drivers import numpy as driver
+        from nmflab.stopping import StopCriteria
+
+        (rec,) = driver.run(rule, V, [W0], [H0], StopCriteria(k, ()), 1)
+        return rec
+
+    H1 = ours(1).H
+    k = 15
+    W_sk, H_sk = _sklearn(V, W0, H1, solver="cd", shuffle=False, max_iter=k, **penalty)
+    np.testing.assert_allclose(W_sk, ours(k).W, rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(H_sk, ours(k + 1).H, rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.parametrize("beta", [0.0, 0.5, 1.5, 3.0])
+def test_beta_mu_iterates_match_scikit_learn(rng, beta):
+    """scikit-learn's MU uses the same MM exponent (Févotte & Idier) and updates W then H."""
+    V, W0, H0 = random_problem(rng, 12, 9, 2, noise=0.5)
+    V = V + 0.1
+    ours = lambda m: nmflab.nmf(V, 2, loss=beta, method="mu", init=(W0, H0), max_iter=m, stop="max_iter", eps=0.0)  # noqa: E731
+    H1 = ours(1).H
+    W_sk, H_sk = _sklearn(V, W0, H1, solver="mu", beta_loss=beta, max_iter=10)
+    np.testing.assert_allclose(W_sk, ours(10).W, rtol=1e-9)
+    np.testing.assert_allclose(H_sk, ours(11).H, rtol=1e-9)
+
+
+def test_beta_rule_equals_the_dedicated_rules_at_2_and_1(rng):
+    V, W0, H0 = random_problem(rng)
+    for beta, loss in ((2.0, "frobenius"), (1.0, "kl")):
+        rule = nmflab.rules.MultiplicativeBeta(beta=beta, eps=0.0)
+        from nmflab.drivers import numpy as driver
+        from nmflab.stopping import StopCriteria
+
+        (rec,) = driver.run(rule, V, [W0], [H0], StopCriteria(30, ()), 5)
+        ref = nmflab.nmf(V, 3, loss=loss, method="mu", init=(W0, H0), max_iter=30, stop="max_iter", eps=0.0,
+                         check_every=5)
+        np.testing.assert_allclose(rec.W, ref.W, rtol=1e-11)
+        np.testing.assert_allclose(rec.objective, ref.objective, rtol=1e-11)
+
+
+def test_itakura_saito_divergence_closed_form():
+    V = np.array([[1.0, 2.0]])
+    WH = np.array([[2.0, 2.0]])
+    # d_IS(1|2) = 1/2 - log(1/2) - 1, d_IS(2|2) = 0
+    assert nmflab.losses.beta_divergence(np, V, WH, 0.0) == pytest.approx(0.5 + np.log(2) - 1)
+    # beta = 3: (v^3 + 2 x^3 - 3 v x^2) / 6 = (1 + 16 - 12) / 6
+    assert nmflab.losses.beta_divergence(np, V, WH, 3.0) == pytest.approx(5 / 6)
+
+
+def test_beta_below_zero_needs_positive_data():
+    V = np.array([[0.0, 1.0], [1.0, 1.0]])
+    with pytest.raises(ValueError, match="positive data"):
+        nmflab.nmf(V, 1, loss="itakura-saito")
+    res = nmflab.nmf(V, 1, loss="itakura-saito", mask=V > 0, max_iter=50)  # masking the zero is fine
+    assert np.isfinite(res.final_objective)
+
+
+@pytest.mark.parametrize("method", ["hals", "mu"])
+def test_hals_and_mu_stop_at_the_same_iteration_on_both_backends(method):
+    pytest.importorskip("jax")
+    rng = np.random.default_rng(7)
+    V, W0, H0 = random_problem(rng, 30, 20, 4, noise=0.2)
+    a = nmflab.nmf(V, 4, method=method, init=(W0, H0), tol=1e-7, max_iter=5000, backend="numpy")
+    b = nmflab.nmf(V, 4, method=method, init=(W0, H0), tol=1e-7, max_iter=5000, backend="jax")
+    assert a.status == b.status == Status.CONVERGED and a.n_iter == b.n_iter
+    np.testing.assert_allclose(a.W, b.W, atol=1e-10)
+    np.testing.assert_allclose(a.H, b.H, atol=1e-10)
+
+
+def test_hals_batched_restarts_equal_separate_runs():
+    pytest.importorskip("jax")
+    rng = np.random.default_rng(9)
+    V, _, _ = random_problem(rng, 25, 15, 3, noise=0.3)
+    kw = dict(method="hals", restarts=4, seed=2, tol=1e-6, max_iter=3000)
+    a = nmflab.nmf(V, 3, backend="jax", **kw)
+    b = nmflab.nmf(V, 3, backend="numpy", **kw)
+    np.testing.assert_array_equal(a.restart_n_iter, b.restart_n_iter)
+    np.testing.assert_allclose(a.restart_objectives, b.restart_objectives, rtol=1e-10)
+
+
+def test_hals_needs_far_fewer_iterations_than_mu():
+    rng = np.random.default_rng(3)
+    V, W0, H0 = random_problem(rng, 60, 40, 5, noise=0.05)
+    target = nmflab.nmf(V, 5, method="hals", init=(W0, H0), tol=0, max_iter=3000).final_objective * 1.01
+    hals = nmflab.nmf(V, 5, method="hals", init=(W0, H0), tol=0, max_iter=3000, check_every=1)
+    mu = nmflab.nmf(V, 5, method="mu", init=(W0, H0), tol=0, max_iter=3000, check_every=1)
+    first = lambda r: int(r.iterations[np.argmax(r.objective <= target)]) if (r.objective <= target).any() else 10**9  # noqa: E731
+    assert 5 * first(hals) < first(mu)
+
+
+# ---- masks -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("method,loss", [("hals", "frobenius"), ("mu", "frobenius"), ("mu", "kl"), ("mu", 0.5)])
+def test_masked_entries_are_neither_fitted_nor_counted(rng, method, loss):
+    V, W0, H0 = random_problem(rng, 14, 10, 3, noise=0.2)
+    mask = rng.uniform(size=V.shape) > 0.3
+    kw = dict(loss=loss, method=method, init=(W0, H0), max_iter=200, stop="max_iter", mask=mask)
+    a = nmflab.nmf(V, 3, **kw)
+    garbage = np.where(mask, V, 1e3 * rng.uniform(size=V.shape))
+    b = nmflab.nmf(garbage, 3, **kw)
+    np.testing.assert_allclose(a.W, b.W, rtol=1e-12)  # the hidden values play no part
+    np.testing.assert_allclose(a.H, b.H, rtol=1e-12)
+    _, beta = nmflab.losses.resolve_loss(loss)
+    expected = nmflab.losses.beta_divergence(np, V, a.W @ a.H, beta, weights=mask.astype(float))
+    assert a.final_objective == pytest.approx(expected, rel=1e-9)
+    trace = np.concatenate([[a.initial_objective], a.objective])
+    assert np.all(np.diff(trace) <= 1e-9 * trace[:-1])
+
+
+@pytest.mark.parametrize("rule", [nmflab.rules.HALS(alpha=0.0), nmflab.rules.MultiplicativeFrobenius(),
+                                  nmflab.rules.MultiplicativeKL(), nmflab.rules.MultiplicativeBeta(beta=0.5)])
+def test_all_true_mask_is_the_unmasked_fit(rng, rule):
+    """Weighted code paths equal the unweighted ones when every weight is 1 (plain HALS:
+    the weighted path makes one sweep per factor, as HALS with alpha = 0 does)."""
+    from nmflab.drivers import numpy as driver
+    from nmflab.stopping import StopCriteria
+
+    V, W0, H0 = random_problem(rng)
+    (a,) = driver.run(rule, V, [W0], [H0], StopCriteria(100, ()), 10)
+    (b,) = driver.run(rule, V, [W0], [H0], StopCriteria(100, ()), 10, np.ones(V.shape))
+    np.testing.assert_allclose(a.W, b.W, rtol=1e-10)
+    np.testing.assert_allclose(a.objective, b.objective, rtol=1e-10)
+
+
+def test_nan_is_an_error_unless_asked_to_mask(rng):
+    V, W0, H0 = random_problem(rng)
+    V[2, 3] = np.nan
+    with pytest.raises(ValueError, match="non-finite"):
+        nmflab.nmf(V, 3)
+    a = nmflab.nmf(V, 3, missing="mask", init=(W0, H0), max_iter=50, stop="max_iter")
+    b = nmflab.nmf(np.nan_to_num(V), 3, mask=~np.isnan(V), init=(W0, H0), max_iter=50, stop="max_iter")
+    np.testing.assert_array_equal(a.W, b.W)
+    assert a.weighted
+
+
+def test_integer_weights_count_entries_that_many_times(rng):
+    """Weight 2 on a row is the same objective as that row written twice."""
+    V, W0, H0 = random_problem(rng, 6, 5, 2)
+    weights = np.ones(V.shape)
+    weights[0] = 2.0
+    res = nmflab.nmf(V, 2, mask=weights, init=(W0, H0), max_iter=30, stop="max_iter", method="mu")
+    doubled = np.vstack([V, V[:1]])
+    W2 = np.vstack([res.W, res.W[:1]])
+    assert res.final_objective == pytest.approx(0.5 * np.sum((doubled - W2 @ res.H) ** 2), rel=1e-10)
+
+
+@pytest.mark.parametrize(
+    "mask,match",
+    [(np.ones((3, 3)), "shape of V"), (-np.ones((4, 3)), "non-negative"), (np.zeros((4, 3)), "hides every entry")],
+)
+def test_bad_masks(mask, match):
+    with pytest.raises(ValueError, match=match):
+        nmflab.nmf(np.ones((4, 3)), 1, mask=mask)
+
+
+def test_presets_refuse_masks_and_penalties():
+    V = np.ones((4, 3))
+    with pytest.raises(ValueError, match="does not take a mask"):
+        nmflab.nmf(V, 1, method="brunet", mask=V > 0)
+    with pytest.raises(ValueError, match="no penalty"):
+        nmflab.nmf(V, 1, method="lee", l1_H=1.0)
+
+
+# ---- penalties -------------------------------------------------------------------------------
+
+
+def test_mu_penalties_match_scikit_learn(rng):
+    V, W0, H0 = random_problem(rng, 12, 8, 3, noise=0.3)
+    n, p = V.shape
+    a_w, a_h, r = 0.05, 0.02, 0.4
+    kw = dict(l1_W=a_w * r * p, l2_W=a_w * (1 - r) * p, l1_H=a_h * r * n, l2_H=a_h * (1 - r) * n)
+    ours = lambda m: nmflab.nmf(V, 3, method="mu", init=(W0, H0), max_iter=m, stop="max_iter", eps=0.0, **kw)  # noqa: E731
+    W_sk, H_sk = _sklearn(V, W0, ours(1).H, solver="mu", max_iter=12, alpha_W=a_w, alpha_H=a_h, l1_ratio=r)
+    np.testing.assert_allclose(W_sk, ours(12).W, rtol=1e-9)
+    np.testing.assert_allclose(H_sk, ours(13).H, rtol=1e-9)
+
+
+def test_l1_penalty_sparsifies_and_the_objective_includes_it(rng):
+    V, _, _ = random_problem(rng, 40, 30, 4, noise=0.3)
+    plain = nmflab.nmf(V, 4, seed=0, tol=1e-8, max_iter=3000)
+    sparse = nmflab.nmf(V, 4, seed=0, tol=1e-8, max_iter=3000, l1_H=2.0)
+    assert (sparse.H == 0).sum() > (plain.H == 0).sum()
+    expected = 0.5 * np.sum((V - sparse.W @ sparse.H) ** 2) + 2.0 * sparse.H.sum()
+    assert sparse.final_objective == pytest.approx(expected, rel=1e-9)
+    # The penalized problem is solved: its KKT residual is small at convergence.
+    kkt = nmflab.losses.kkt_residual(np, 2.0, V, sparse.W, sparse.H, None, nmflab.losses.Penalty(l1_H=2.0))
+    assert kkt < 1e-2 * np.sqrt(V.size)
+
+
+def test_penalties_are_scale_consistent(rng):
+    """The penalty is stated in the units of V: fitting 2^k V with the penalties of the problem scaled
+    accordingly gives 2^k W and the same H (the internal rescaling keeps the problem equivalent)."""
+    V, W0, H0 = random_problem(rng, 10, 8, 2)
+    base = nmflab.nmf(V, 2, init=(W0, H0), max_iter=100, stop="max_iter", method="mu", l1_W=0.3, l2_H=0.2)
+    s = 2.0**40
+    # 0.5||sV - sW H||^2 = s^2 f; s^2 (l1 sum(W)) = (s l1) sum(sW); s^2 (l2/2 ||H||^2) = (s^2 l2)/2 ||H||^2
+    scaled = nmflab.nmf(s * V, 2, init=(s * W0, H0), max_iter=100, stop="max_iter", method="mu",
+                        l1_W=0.3 * s, l2_H=0.2 * s**2)
+    np.testing.assert_allclose(scaled.W, s * base.W, rtol=1e-9)
+    np.testing.assert_allclose(scaled.H, base.H, rtol=1e-9)
