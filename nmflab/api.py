@@ -11,6 +11,7 @@ import numpy as np
 
 from . import _validation as val
 from . import init as _init
+from .diagnostics import noise_base
 from .drivers import BACKENDS
 from .losses import NAMED_LOSSES, Penalty, resolve_loss
 from .result import Result, Status
@@ -552,7 +553,6 @@ def _run(driver, rule, criteria, check_every, V, V_scaled, weights, W0s, H0s, ba
         h_change=rec.h_change,
         kkt=rec.kkt,
         stop_rules=criteria.rules,
-        data_norm=float(np.sqrt(np.vdot(V, V) if weights is None else np.sum(weights * V * V))),
-        data_sum=float(V.sum(dtype=np.float64) if weights is None else np.sum(weights * V, dtype=np.float64)),
+        noise_base=noise_base(V, rule.beta, weights),
         weighted=weights is not None,
     )

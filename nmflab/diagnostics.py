@@ -16,6 +16,7 @@ __all__ = [
     "monotone_descent",
     "objective_noise",
     "noise_from_stats",
+    "noise_base",
     "relative_error",
     "normalize",
     "center_of_mass_order",
@@ -53,7 +54,7 @@ class Descent:
     monotone: bool
 
 
-def objective_noise(V, loss: str, objective, dtype=np.float64):
+def objective_noise(V, loss, objective, dtype=np.float64, weights=None):
     """Absolute rounding noise of a computed objective value.
 
     A fit that has reached its floor shows objective changes of this size
@@ -67,8 +68,10 @@ def objective_noise(V, loss: str, objective, dtype=np.float64):
       ``u sqrt(2f) ||V|| + u^2 ||V||^2 / 2``. Where the drivers use the trace
       identity (:func:`nmflab.losses.frobenius_from_products`), its
       cancellation adds ``4 u ||V||^2``.
-    * KL and the other beta-divergences: each summand is computed with an
-      error of order ``u V_ij``; summed, ``u sum(V)``.
+    * Other beta-divergences: each summand is a sum of terms of size
+      ``V_ij**beta / |beta (beta - 1)|`` (KL: ``V_ij``; Itakura–Saito: 1), each
+      rounded with relative error ``u``; summed, ``u sum(V**beta) * 3 / |beta (beta - 1)|``
+      (:func:`noise_base`).
 
     Plus ``16 u f`` for the rounding of the sum itself.
 
@@ -76,29 +79,53 @@ def objective_noise(V, loss: str, objective, dtype=np.float64):
     ----------
     V : array_like
         The data (in the units of the objective).
-    loss : str
-        ``"frobenius"`` or another loss name.
+    loss : str or float
+        Loss name or beta.
     objective : float or array_like
     dtype : numpy dtype
         Precision of the computation.
+    weights : array_like, optional
+        Entry weights of a masked fit.
 
     Returns
     -------
     float or ndarray
     """
+    from .losses import resolve_loss
+
+    _, beta = resolve_loss(loss)
     V = np.asarray(V, dtype=np.float64)
-    return noise_from_stats(loss, objective, np.linalg.norm(V), float(V.sum()), dtype)
+    return noise_from_stats(beta, objective, noise_base(V, beta, weights), dtype)
 
 
-def noise_from_stats(loss: str, objective, data_norm: float, data_sum: float, dtype=np.float64):
-    """:func:`objective_noise` from ``||V||_F`` and ``sum(V)`` (what a Result records)."""
+def noise_base(V, beta: float, weights=None) -> float:
+    """The data's part of :func:`objective_noise`: ``||V||_F`` for Frobenius (beta 2), else the term sum."""
+    V = np.asarray(V, dtype=np.float64)
+    w = np.ones_like(V) if weights is None else np.asarray(weights, dtype=np.float64)
+    counted = w > 0
+    with np.errstate(over="ignore", under="ignore"):  # an overflowing bound is inf, not an error
+        if beta == 2:
+            top = float(np.max(np.abs(V), where=counted, initial=0.0))
+            if top == 0:
+                return 0.0
+            return float(top * np.sqrt(np.sum(np.where(counted, w * (V / top) ** 2, 0.0))))
+        if beta == 1:
+            return float(np.sum(np.where(counted, w * V, 0.0)))
+        if beta == 0:
+            return float(np.sum(np.where(counted, w, 0.0)))
+        return float(np.sum(np.where(counted, w * np.abs(V) ** beta, 0.0)) * 3.0 / abs(beta * (beta - 1.0)))
+
+
+def noise_from_stats(beta: float, objective, base: float, dtype=np.float64):
+    """:func:`objective_noise` from the loss's beta and :func:`noise_base` (what a Result records)."""
     u = float(np.finfo(dtype).eps)
     f = np.abs(np.asarray(objective, dtype=np.float64))
-    if loss == "frobenius":
-        data_term = np.sqrt(2.0 * f) * data_norm + u * data_norm**2 + 0.25 * data_norm**2
-    else:
-        data_term = data_sum
-    return 16.0 * u * (f + data_term)
+    with np.errstate(over="ignore"):
+        if beta == 2:
+            data_term = np.sqrt(2.0 * f) * base + (u + 0.25) * base**2
+        else:
+            data_term = base
+        return 16.0 * u * (f + data_term)
 
 
 def monotone_descent(objective, *, initial: float | None = None, noise=None, rtol: float | None = None,
@@ -347,12 +374,14 @@ def summarize(result, V=None) -> Summary:
     """Collect every diagnostic of a :class:`~nmflab.Result` (and of ``V`` if given).
 
     Without ``V``: the descent check (with the rounding-noise bound from
-    ``result.data_norm`` / ``result.data_sum``), the last iterate change,
+    ``result.noise_base``), the last iterate change,
     exact zeros, dead components and the spread over restarts. With ``V``:
     also the KKT residual, the relative error and the SVD floor.
     """
     trace = np.concatenate([[result.initial_objective], result.objective])
-    noise = noise_from_stats(result.loss, trace, result.data_norm, result.data_sum, result.dtype)
+    from .losses import resolve_loss
+
+    noise = noise_from_stats(resolve_loss(result.loss)[1], trace, result.noise_base, result.dtype)
     descent = monotone_descent(trace, noise=noise)
     finals = np.asarray(result.restart_objectives, dtype=float)
     finite = finals[np.isfinite(finals)]

@@ -103,9 +103,9 @@ class Result:
         The stopping rules that were active (empty for ``stop="max_iter"``).
     weighted : bool
         Whether a mask or weights applied (the objective then counts only them).
-    data_norm, data_sum : float
-        ``||V||_F`` and ``sum(V)`` over the counted entries, for the rounding-noise bound of the
-        objective (:func:`nmflab.diagnostics.objective_noise`).
+    noise_base : float
+        The data's part of the rounding-noise bound of the objective
+        (:func:`nmflab.diagnostics.noise_base`: ``||V||_F`` for Frobenius).
     data_scale : float
         Power of two by which ``V`` was divided internally (see :func:`nmflab.nmf`).
     """
@@ -135,8 +135,7 @@ class Result:
     h_change: np.ndarray | None = None
     kkt: np.ndarray | None = None
     stop_rules: tuple = ()
-    data_norm: float = float("nan")
-    data_sum: float = float("nan")
+    noise_base: float = float("nan")
     weighted: bool = False
 
     @property

@@ -23,6 +23,8 @@ def test_objective_noise_is_the_stated_bound():
     u = np.finfo(float).eps
     assert dg.objective_noise(V, "frobenius", 2.0) == pytest.approx(16 * u * (2 + 2 * 6 + u * 36 + 36 / 4))
     assert dg.objective_noise(V, "kl", 2.0) == pytest.approx(16 * u * (2 + 12))
+    assert dg.objective_noise(V, "itakura-saito", 2.0) == pytest.approx(16 * u * (2 + 4))
+    assert dg.objective_noise(V, 0.5, 2.0) == pytest.approx(16 * u * (2 + 4 * np.sqrt(3) * 3 / 0.25))
 
 
 def test_relative_error():
