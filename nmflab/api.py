@@ -15,7 +15,7 @@ from .diagnostics import noise_base
 from .drivers import BACKENDS
 from .losses import NAMED_LOSSES, Penalty, resolve_loss
 from .result import Result, Status
-from .rules import HALS, BrunetKL, LeeFrobenius, MultiplicativeBeta, MultiplicativeFrobenius, MultiplicativeKL
+from .rules import HALS, BrunetKL, CoordinateDescentKL, LeeFrobenius, MultiplicativeBeta, MultiplicativeFrobenius, MultiplicativeKL
 from .stopping import RULES, StopCriteria
 
 __all__ = ["nmf", "fit_weights", "methods", "make_rule", "ZeroLockingWarning", "LOSSES"]
@@ -27,12 +27,13 @@ _RULES = {
     ("frobenius", "hals"): HALS,
     ("frobenius", "mu"): MultiplicativeFrobenius,
     ("frobenius", "lee"): LeeFrobenius,
+    ("kl", "cd"): CoordinateDescentKL,
     ("kl", "mu"): MultiplicativeKL,
     ("kl", "brunet"): BrunetKL,
     ("beta", "mu"): MultiplicativeBeta,
 }
 # The fastest rule available for each loss family (benchmarks/ measures them).
-_AUTO = {"frobenius": "hals", "kl": "mu", "beta": "mu"}
+_AUTO = {"frobenius": "hals", "kl": "cd", "beta": "mu"}
 # Methods that fix their loss, and the defaults they bring (R's NMF package:
 # maxIter = 2000, connectivity checked every 10 iterations, stopconv = 40).
 _PRESETS = {
@@ -100,7 +101,7 @@ def make_rule(loss, method: str = "auto", eps: float | None = None, *, penalty: 
         eps = val.check_nonnegative_float(eps, "eps")
         if cls is BrunetKL:
             kwargs["floor"] = eps
-        elif cls is not HALS:
+        elif cls not in (HALS, CoordinateDescentKL):
             kwargs["eps"] = eps
     if penalty is not None and penalty.active:
         if cls in (BrunetKL, LeeFrobenius):

@@ -240,3 +240,50 @@ def test_penalties_are_scale_consistent(rng):
                         l1_W=0.3 * s, l2_H=0.2 * s**2)
     np.testing.assert_allclose(scaled.W, s * base.W, rtol=1e-9)
     np.testing.assert_allclose(scaled.H, base.H, rtol=1e-9)
+
+
+# ---- KL coordinate descent -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_kl_cd_descends_and_beats_mu_per_iteration(seed):
+    rng = np.random.default_rng(seed)
+    V, W0, H0 = random_problem(rng, 30, 25, 4, noise=0.5)
+    cd = nmflab.nmf(V, 4, loss="kl", method="cd", init=(W0, H0), max_iter=60, stop="max_iter", check_every=1)
+    mu = nmflab.nmf(V, 4, loss="kl", method="mu", init=(W0, H0), max_iter=60, stop="max_iter", check_every=1,
+                    eps=0.0)
+    trace = np.concatenate([[cd.initial_objective], cd.objective])
+    noise = nmflab.diagnostics.objective_noise(V, "kl", trace)
+    assert nmflab.diagnostics.monotone_descent(trace, noise=noise).monotone
+    assert cd.final_objective < mu.final_objective
+
+
+def test_kl_cd_reaches_a_kkt_point_and_mus_optimum(rng):
+    V, W0, H0 = random_problem(rng, 25, 20, 3, noise=0.3)
+    cd = nmflab.nmf(V, 3, loss="kl", method="cd", init=(W0, H0), tol=1e-12, max_iter=3000)
+    mu = nmflab.nmf(V, 3, loss="kl", method="mu", init=(W0, H0), tol=1e-12, max_iter=30000, eps=0.0)
+    assert nmflab.diagnostics.kkt_residual(V, cd.W, cd.H, "kl") < 1e-6
+    assert cd.n_iter < mu.n_iter / 5
+    assert cd.final_objective <= mu.final_objective * (1 + 1e-9)
+
+
+def test_kl_cd_with_mask_and_penalty_descends(rng):
+    V, W0, H0 = random_problem(rng, 20, 15, 3, noise=0.3)
+    mask = rng.uniform(size=V.shape) > 0.2
+    res = nmflab.nmf(V, 3, loss="kl", method="cd", init=(W0, H0), mask=mask, l1_H=0.1, l2_W=0.2, max_iter=100,
+                     stop="max_iter", check_every=1)
+    trace = np.concatenate([[res.initial_objective], res.objective])
+    assert np.all(np.diff(trace) <= 1e-10 * trace[:-1])
+    pen = nmflab.losses.Penalty(l2_W=0.2, l1_H=0.1)
+    expected = nmflab.losses.kl_divergence(np, V, res.W @ res.H, mask.astype(float)) + pen.value(np, res.W, res.H)
+    assert res.final_objective == pytest.approx(expected, rel=1e-9)
+
+
+def test_kl_cd_same_on_both_backends():
+    pytest.importorskip("jax")
+    rng = np.random.default_rng(4)
+    V, W0, H0 = random_problem(rng, 20, 15, 3, noise=0.3)
+    a = nmflab.nmf(V, 3, loss="kl", method="cd", init=(W0, H0), tol=1e-8, max_iter=2000, backend="numpy")
+    b = nmflab.nmf(V, 3, loss="kl", method="cd", init=(W0, H0), tol=1e-8, max_iter=2000, backend="jax")
+    assert a.n_iter == b.n_iter and a.status == b.status
+    np.testing.assert_allclose(a.W, b.W, atol=1e-10)

@@ -30,6 +30,7 @@ Modules: :mod:`.mu` (multiplicative updates: Frobenius, KL, beta),
 """
 
 from .hals import HALS
+from .kl_cd import CoordinateDescentKL
 from .mu import MultiplicativeBeta, MultiplicativeFrobenius, MultiplicativeKL, mm_exponent
 from .r_presets import BrunetKL, LeeFrobenius
 
@@ -38,6 +39,7 @@ __all__ = [
     "MultiplicativeKL",
     "MultiplicativeBeta",
     "HALS",
+    "CoordinateDescentKL",
     "BrunetKL",
     "LeeFrobenius",
     "mm_exponent",

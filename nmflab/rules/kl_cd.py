@@ -1,0 +1,149 @@
+"""Coordinate descent for the KL divergence: safeguarded Newton steps, one column at a time.
+
+With every other entry fixed, the KL objective of one entry ``w = W[i, k]`` is
+the convex one-dimensional function
+
+    f(w) = sum_j M_ij [(c_ij + w h_j) - V_ij log(c_ij + w h_j)] + l1 w + l2 w^2 / 2,
+
+``c = WH - w h`` (Hsieh & Dhillon 2011). Rows of ``W`` do not interact, so a
+whole column is updated at once, vectorized over its rows, and ``WH`` is
+kept current by a rank-one correction. Each entry takes a projected Newton
+step ``max(0, w - f'(w) / f''(w))``. A Newton step can overshoot (``f'`` is
+concave, so a step from the right of the minimizer may land too far left),
+so for each entry an upper bound on the change of ``f`` is formed from the
+sums the step already needs (with ``log(1 + z) >= z - z^2/2`` for ``z >= 0``
+and ``log(1 + z) >= z - z^2 / (2 (1 + z))`` for ``-1 < z < 0``); where it
+does not prove a decrease, the entry takes the multiplicative
+(majorization–minimization) step instead, which always decreases ``f``.
+Every entry update therefore decreases the objective or leaves it: the
+method keeps Lee & Seung's monotone descent and converges in far fewer
+iterations. H is updated the same way, row by row.
+
+Why this method: it is the coordinate descent that Hsieh & Dhillon showed
+to beat multiplicative updates on KL by an order of magnitude, its steps
+need only products nmflab already forms, it vectorizes over rows (so it
+runs on NumPy and under ``jax.jit``/``vmap``), and the safeguard gives the
+descent guarantee their analysis assumes.
+
+References
+----------
+C.-J. Hsieh and I. S. Dhillon, "Fast coordinate descent methods with variable
+selection for non-negative matrix factorization", KDD 2011.
+D. D. Lee and H. S. Seung (2001), for the fallback step.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import ClassVar
+
+from .. import losses
+from ..losses import Penalty
+from ._common import scaled_penalty, set_column, set_row
+
+__all__ = ["CoordinateDescentKL"]
+
+
+def _sweep(xp, V, X, G, WH, M, l1: float, l2: float, newton_steps: int, side: str):
+    """Update every column of W (``side="W"``, X = W, G = H) or row of H (``side="H"``, X = H, G = W).
+
+    ``WH`` is kept current by rank-one corrections. Both sides work on ``V``
+    and ``WH`` as they are laid out (no transposed copies); they differ only
+    in which axis the sums run over.
+    """
+    if side == "W":
+        get, put = (lambda A, k: A[:, k]), set_column
+        reduce = lambda A, v: A @ v  # noqa: E731  sum over features
+        outer = lambda x, g: x[:, None] * g[None, :]  # noqa: E731
+        axis, size = -1, X.shape[-2]
+    else:
+        get, put = (lambda A, k: A[k, :]), set_row
+        reduce = lambda A, v: v @ A  # noqa: E731  sum over samples
+        outer = lambda x, g: g[:, None] * x[None, :]  # noqa: E731
+        axis, size = -2, X.shape[-1]
+    rank = X.shape[-1] if side == "W" else X.shape[-2]
+    for k in range(rank):
+        g = G[:, k] if side == "H" else G[k, :]
+        weight_sum = xp.sum(g) * xp.ones(size, dtype=X.dtype) if M is None else reduce(M, g)
+        for _ in range(newton_steps):
+            x = get(X, k)
+            safe = xp.where(WH > 0, WH, 1.0)
+            ratio = V / safe  # V / WH (0 where V = 0)
+            if M is not None:
+                ratio = M * ratio
+            pull = reduce(ratio, g)  # sum M V g / WH
+            curvature = reduce(ratio / safe, g * g)  # f''(x) without the penalty
+            grad = weight_sum - pull + l1 + l2 * x
+            hess = curvature + l2
+            newton = xp.where(hess > 0, xp.maximum(x - grad / xp.where(hess > 0, hess, 1.0), 0.0),
+                              xp.where(grad > 0, 0.0, x))
+            # Upper bound on f(x + s) - f(x) from log(1 + z) >= z - z^2/2 (z >= 0) and
+            # log(1 + z) >= z - z^2 / (2 (1 + z)) (-1 < z < 0), z = s g_j / WH_ij:
+            #   s f'(x) + s^2 / 2 (f''_0(x) / (1 + z_min) [s < 0] + f''_0(x) [s >= 0] + l2),
+            # z_min = s max_j(g_j / WH_ij). Where the bound is <= 0 the Newton step descends.
+            step = newton - x
+            z_min = step * xp.max(outer(xp.ones_like(x), g) / safe, axis=axis)
+            shrink = step < 0
+            room = xp.where(shrink, 1.0 + z_min, 1.0)
+            bound = step * grad + 0.5 * step * step * (xp.where(room > 0, curvature / xp.where(room > 0, room, 1.0),
+                                                                 xp.inf) + l2)
+            # The majorization-minimization step (always a descent step): the minimizer of
+            # b w - A log w + l2 w^2 / 2 with A = x * pull, b = weight_sum + l1.
+            A = x * pull
+            b = weight_sum + l1
+            if l2 > 0:
+                mm = 2.0 * A / (b + xp.sqrt(b * b + 4.0 * l2 * A))
+            else:
+                mm = xp.where(b > 0, A / xp.where(b > 0, b, 1.0), x)
+            x_new = xp.where(bound <= 0, newton, mm)
+            WH = WH + outer(x_new - x, g)
+            X = put(xp, X, k, x_new)
+    return X, WH
+
+
+@dataclass(frozen=True)
+class CoordinateDescentKL:
+    """Safeguarded Newton coordinate descent for the generalized KL divergence, H first, then W.
+
+    Parameters
+    ----------
+    newton_steps : int
+        Newton steps per column per iteration (Hsieh & Dhillon use a few;
+        one is usually best per unit of time).
+    penalty : Penalty
+        L1/L2 penalties on W and H.
+    update_h, update_w : bool
+    """
+
+    newton_steps: int = 1
+    penalty: Penalty = field(default_factory=Penalty)
+    update_h: bool = True
+    update_w: bool = True
+
+    loss: ClassVar[str] = "kl"
+    method: ClassVar[str] = "cd"
+    beta: ClassVar[float] = 1.0
+    scale_free: ClassVar[bool] = True
+    supports_weights: ClassVar[bool] = True
+
+    rescaled = scaled_penalty
+
+    def prepare(self, xp, V, weights=None):
+        return {} if weights is None else {"weights": weights}
+
+    def init(self, xp, V, W, H, consts):
+        return {"WH": W @ H}
+
+    def update(self, xp, V, W, H, state, consts):
+        M = consts.get("weights")
+        WH = state["WH"]
+        pen = self.penalty
+        if self.update_h:
+            H, WH = _sweep(xp, V, H, W, WH, M, pen.l1_H, pen.l2_H, self.newton_steps, "H")
+        if self.update_w:
+            W, WH = _sweep(xp, V, W, H, WH, M, pen.l1_W, pen.l2_W, self.newton_steps, "W")
+        # Recompute WH once per iteration so rank-one corrections do not accumulate rounding.
+        return W, H, {"WH": W @ H}
+
+    def objective(self, xp, V, W, H, state, consts):
+        return losses.kl_divergence(xp, V, state["WH"], consts.get("weights")) + self.penalty.value(xp, W, H)
