@@ -18,6 +18,8 @@ __all__ = [
     "check_choice",
     "check_positive_int",
     "check_weights",
+    "check_sparse_matrix",
+    "is_sparse",
     "check_nonnegative_float",
     "resolve_dtype",
 ]
@@ -48,13 +50,41 @@ def resolve_dtype(dtype, data_dtype: np.dtype) -> np.dtype:
     return resolved
 
 
+def is_sparse(X) -> bool:
+    """True for a scipy.sparse matrix or array."""
+    return hasattr(X, "tocsr") and type(X).__module__.startswith("scipy.sparse")
+
+
+def check_sparse_matrix(X, name: str = "V", dtype=None):
+    """Validate a scipy.sparse data matrix; return it as CSR in the resolved dtype (stored zeros dropped)."""
+    if X.ndim != 2:
+        raise ValueError(f"{name} must be 2-D, got {X.ndim}-D")
+    if X.shape[0] == 0 or X.shape[1] == 0:
+        raise ValueError(f"{name} is empty: shape {X.shape}; it needs at least one row and one column")
+    if X.dtype == object or X.dtype.kind not in "biuf":
+        raise TypeError(f"{name} must hold real numbers, got a sparse matrix of dtype {X.dtype}")
+    target = resolve_dtype(dtype, X.dtype)
+    csr = X.tocsr().astype(target, copy=True)
+    csr.sum_duplicates()
+    data = csr.data
+    if not np.isfinite(data).all():
+        k = int(np.argmax(~np.isfinite(data)))
+        row = int(np.searchsorted(csr.indptr, k, side="right") - 1)
+        raise ValueError(f"{name} contains non-finite stored entries; the first is {float(data[k])!r} at "
+                         f"({row}, {int(csr.indices[k])})")
+    if (data < 0).any():
+        k = int(np.argmax(data < 0))
+        row = int(np.searchsorted(csr.indptr, k, side="right") - 1)
+        raise ValueError(f"Negative values in data passed as {name}: NMF needs non-negative data; the first is "
+                         f"{float(data[k])!r} at ({row}, {int(csr.indices[k])})")
+    csr.eliminate_zeros()
+    return csr
+
+
 def as_numeric_array(X, name: str) -> np.ndarray:
     """``X`` as a real-valued NumPy array, or a TypeError naming ``name``."""
-    if hasattr(X, "tocsr") or type(X).__module__.startswith("scipy.sparse"):
-        raise TypeError(
-            f"{name} is a scipy.sparse matrix; this version of nmflab needs a dense "
-            "array (convert with .toarray() if it fits in memory)"
-        )
+    if is_sparse(X):
+        raise TypeError(f"{name} is a scipy.sparse matrix, which this option does not take; pass a dense array")
     try:
         arr = np.asarray(X)
     except Exception as exc:  # ragged lists and the like

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["is_jax", "cond", "at_set", "while_loop"]
+__all__ = ["is_jax", "cond", "at_set", "while_loop", "is_sparse", "sq_norm", "left_product"]
 
 
 def is_jax(xp) -> bool:
@@ -60,3 +60,22 @@ def while_loop(xp, cond_fn, body_fn, init):
     while bool(cond_fn(value)):
         value = body_fn(value)
     return value
+
+
+def is_sparse(V) -> bool:
+    """True for a scipy.sparse matrix (NumPy backend only)."""
+    return hasattr(V, "tocsr") and type(V).__module__.startswith("scipy.sparse")
+
+
+def sq_norm(xp, V):
+    """``||V||_F^2`` without an ``n x p`` temporary (the stored values of a sparse ``V``)."""
+    if is_sparse(V):
+        return np.dot(V.data, V.data)
+    return xp.vdot(V, V)
+
+
+def left_product(xp, W, V):
+    """``W^T V``; for a sparse ``V`` as ``(V^T W)^T`` so scipy multiplies sparse by dense."""
+    if is_sparse(V):
+        return np.asarray(V.T @ W).T
+    return xp.matrix_transpose(W) @ V

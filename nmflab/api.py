@@ -32,8 +32,10 @@ _RULES = {
     ("kl", "brunet"): BrunetKL,
     ("beta", "mu"): MultiplicativeBeta,
 }
-# The fastest rule available for each loss family (benchmarks/ measures them).
+# The fastest rule available for each loss family (benchmarks/ measures them),
+# and for sparse data (NumPy backend).
 _AUTO = {"frobenius": "hals", "kl": "cd", "beta": "mu"}
+_AUTO_SPARSE = {"frobenius": "hals", "kl": "mu"}
 # Methods that fix their loss, and the defaults they bring (R's NMF package:
 # maxIter = 2000, connectivity checked every 10 iterations, stopconv = 40).
 _PRESETS = {
@@ -81,7 +83,7 @@ def _resolve_loss(loss, method) -> tuple[str, float]:
 
 
 def make_rule(loss, method: str = "auto", eps: float | None = None, *, penalty: Penalty | None = None,
-              beta_exponent: str = "mm"):
+              beta_exponent: str = "mm", sparse: bool = False):
     """The rule object for ``(loss, method)``; ``method="auto"`` picks the fastest.
 
     ``eps=None`` keeps the rule's own default (the denominator guard of
@@ -91,8 +93,14 @@ def make_rule(loss, method: str = "auto", eps: float | None = None, *, penalty: 
     family = _family(beta)
     val.check_choice(method, "method", methods()[family])
     if method == "auto":
-        method = _AUTO[family]
+        if sparse and family not in _AUTO_SPARSE:
+            raise ValueError(f"sparse input takes the Frobenius and KL losses, not {loss!r}; pass V.toarray()")
+        method = (_AUTO_SPARSE if sparse else _AUTO)[family]
     cls = _RULES[(family, method)]
+    if sparse and not getattr(cls, "supports_sparse", False):
+        raise ValueError(f"method {method!r} does not take sparse input; use "
+                         f"{', '.join(repr(m) for (f, m), c in _RULES.items() if f == family and getattr(c, 'supports_sparse', False))}"
+                         " or pass V.toarray()")
     kwargs = {}
     if family == "beta":
         val.check_choice(beta_exponent, "beta_exponent", ("mm", "heuristic"))
@@ -130,16 +138,20 @@ def _stop_rules(stop) -> tuple[str, ...]:
 
 
 def _solver_setup(loss, method, backend, stop, max_iter, tol, eps, check_every, iterate_tol, kkt_tol, patience,
-                  time_limit, penalty=None, beta_exponent="mm"):
+                  time_limit, penalty=None, beta_exponent="mm", sparse=False):
     """Validate the options every entry point shares; return ``(rule, criteria, check_every, loss_name)``."""
     loss_name, _ = _resolve_loss(loss, method)
-    rule = make_rule(loss, method, eps, penalty=penalty, beta_exponent=beta_exponent)
+    rule = make_rule(loss, method, eps, penalty=penalty, beta_exponent=beta_exponent, sparse=sparse)
     defaults = _PRESETS.get(rule.method, _DEFAULTS)
     val.check_choice(backend, "backend", BACKENDS)
+    if sparse and backend != "numpy":
+        raise ValueError("sparse input runs on backend='numpy'; pass V.toarray() for the JAX backend")
     max_iter = val.check_positive_int(defaults["max_iter"] if max_iter is None else max_iter, "max_iter")
     check_every = val.check_positive_int(defaults["check_every"] if check_every is None else check_every,
                                          "check_every")
     rules = _stop_rules(defaults["stop"] if stop is None else stop)
+    if sparse and "kkt" in rules:
+        raise ValueError("the kkt stopping rule needs dense gradients; use it with dense input")
     if time_limit is not None:
         time_limit = val.check_nonnegative_float(time_limit, "time_limit", strictly=True)
     criteria = StopCriteria(
@@ -162,6 +174,10 @@ def _penalty(l1_W, l2_W, l1_H, l2_H) -> Penalty:
 def _data_and_weights(V, mask, missing, dtype, rule, loss_name):
     """Validated data and entry weights (None when every entry counts)."""
     val.check_choice(missing, "missing", ("error", "mask"))
+    if val.is_sparse(V):
+        if mask is not None:
+            raise ValueError("masks are for dense input; a sparse V counts every entry, stored or zero")
+        return val.check_sparse_matrix(V, "V", dtype=dtype), None
     weights = None
     if missing == "mask":
         raw = val.as_numeric_array(V, "V")
@@ -213,7 +229,7 @@ def _data_scale(V: np.ndarray, rule, weights=None) -> float:
     keeps products such as ``W^T W H`` inside the floating-point range for
     data anywhere from 1e-300 to 1e300.
     """
-    vmax = float(V.max() if weights is None else np.max(V, where=weights > 0, initial=0.0))
+    vmax = float(V.max() if weights is None else np.max(V, where=weights > 0, initial=0.0))  # sparse: .max()
     if vmax == 0 or not rule.scale_free:
         return 1.0
     return float(2.0 ** np.floor(np.log2(vmax)))
@@ -404,7 +420,7 @@ def nmf(
     # Arguments first, data second: nothing is computed before all are valid.
     rule, criteria, check_every, loss_name = _solver_setup(
         loss, method, backend, stop, max_iter, tol, eps, check_every, iterate_tol, kkt_tol, patience, time_limit,
-        _penalty(l1_W, l2_W, l1_H, l2_H), beta_exponent)
+        _penalty(l1_W, l2_W, l1_H, l2_H), beta_exponent, sparse=val.is_sparse(V))
     if isinstance(init, str):
         val.check_choice(init, "init", _init.INITS)
     restarts = val.check_positive_int(restarts, "restarts")
@@ -485,7 +501,7 @@ def fit_weights(
     """
     rule, criteria, check_every, loss_name = _solver_setup(
         loss, method, backend, stop, max_iter, tol, eps, check_every, iterate_tol, kkt_tol, patience, time_limit,
-        _penalty(l1_W, l2_W, 0.0, 0.0), beta_exponent)
+        _penalty(l1_W, l2_W, 0.0, 0.0), beta_exponent, sparse=val.is_sparse(V))
     rule = with_fixed(rule, h=True)
     V, weights = _data_and_weights(V, mask, missing, dtype, rule, loss_name)
     H_arr = np.asarray(H)
@@ -500,7 +516,7 @@ def fit_weights(
     parts_sum = H.sum(axis=0)
     denom = float(parts_sum @ parts_sum)
     counted = V_scaled if weights is None else V_scaled * (weights > 0)
-    start = counted @ parts_sum / denom if denom > 0 else np.zeros(V.shape[0], V.dtype)
+    start = np.asarray(counted @ parts_sum).ravel() / denom if denom > 0 else np.zeros(V.shape[0], V.dtype)
     W0 = np.repeat(start[:, None], H.shape[0], axis=1).astype(V.dtype)
     return _run(driver, rule, criteria, check_every, V, V_scaled, weights, [W0], [H], backend, 0, "fixed-H", scale,
                 loss_name)

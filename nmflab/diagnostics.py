@@ -100,6 +100,8 @@ def objective_noise(V, loss, objective, dtype=np.float64, weights=None):
 
 def noise_base(V, beta: float, weights=None) -> float:
     """The data's part of :func:`objective_noise`: ``||V||_F`` for Frobenius (beta 2), else the term sum."""
+    if hasattr(V, "tocsr"):  # sparse: zeros add nothing to these sums (beta > 0)
+        V = np.asarray(V.tocsr().data, dtype=np.float64)
     V = np.asarray(V, dtype=np.float64)
     w = np.ones_like(V) if weights is None else np.asarray(weights, dtype=np.float64)
     counted = w > 0

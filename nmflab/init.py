@@ -50,6 +50,14 @@ def truncated_svd(V: np.ndarray, rank: int, rng: np.random.Generator):
     """
     n, p = V.shape
     k = min(n, p)
+    if hasattr(V, "tocsr"):  # sparse: ARPACK on the sparse operator, largest first
+        from scipy.sparse.linalg import svds
+
+        if rank >= k:
+            raise ValueError(f"NNDSVD of a sparse matrix needs rank < min(n_samples, n_features) = {k}")
+        U, s, Vt = svds(V, k=rank, random_state=int(rng.integers(2**31)))
+        order = np.argsort(s)[::-1]
+        return U[:, order], s[order], Vt[order]
     if k <= 1000 or rank > k // 4:
         U, s, Vt = scipy.linalg.svd(V, full_matrices=False, check_finite=False)
         return U[:, :rank], s[:rank], Vt[:rank]

@@ -63,7 +63,8 @@ def test_monotone_descent_from_a_fixed_start(backend, loss, problem):
     rng = np.random.default_rng(problem)
     n, p, r = rng.integers(3, 25), rng.integers(3, 25), rng.integers(1, 6)
     V, W0, H0 = random_problem(rng, n, p, r, noise=0.3)
-    res = nmflab.nmf(V, int(r), loss=loss, init=(W0, H0), max_iter=300, stop="max_iter", check_every=1, backend=backend)
+    res = nmflab.nmf(V, int(r), loss=loss, method="mu", init=(W0, H0), max_iter=300, stop="max_iter", check_every=1,
+                     backend=backend)
     trace = np.concatenate([[res.initial_objective], res.objective])
     increases = np.diff(trace) / trace[:-1]
     assert increases.max() <= 1e-12, f"objective rose by {increases.max():.2e} relative"
@@ -78,7 +79,7 @@ def test_exactly_factorizable_matrix_is_recovered(loss):
     W = np.vstack([np.diag([1.0, 2.0, 3.0]), rng.uniform(0.5, 1.5, (27, 3))])
     H = np.kron(np.eye(3), np.ones((1, 5)))
     V = W @ H
-    res = nmflab.nmf(V, 3, loss=loss, init="random", seed=3, max_iter=20000, tol=1e-12, eps=0.0)
+    res = nmflab.nmf(V, 3, loss=loss, method="mu", init="random", seed=3, max_iter=20000, tol=1e-12, eps=0.0)
     # MU approaches the zeros of H only sublinearly (Lin 2007): 20000
     # iterations bring the relative error to ~2e-4 here, the parts to cosine 1 - 6e-7.
     assert nmflab.diagnostics.relative_error(V, res.W, res.H) < 1e-3
@@ -89,8 +90,8 @@ def test_exactly_factorizable_matrix_is_recovered(loss):
 def test_exactly_factorizable_positive_matrix_is_fitted(loss):
     rng = np.random.default_rng(8)
     V = rng.uniform(0.5, 1.5, (30, 3)) @ rng.uniform(0.5, 1.5, (3, 15))
-    res = nmflab.nmf(V, 3, loss=loss, init="random", seed=1, max_iter=20000, tol=0.0, eps=0.0)
-    start = nmflab.nmf(V, 3, loss=loss, init="random", seed=1, max_iter=1, stop="max_iter", eps=0.0)
+    res = nmflab.nmf(V, 3, loss=loss, method="mu", init="random", seed=1, max_iter=20000, tol=0.0, eps=0.0)
+    start = nmflab.nmf(V, 3, loss=loss, method="mu", init="random", seed=1, max_iter=1, stop="max_iter", eps=0.0)
     assert start.initial_objective > 1e5 * res.final_objective
     assert nmflab.diagnostics.relative_error(V, res.W, res.H) < 1e-4
 

@@ -4,7 +4,6 @@ import importlib.util
 
 import numpy as np
 import pytest
-import scipy.sparse
 
 import nmflab
 
@@ -23,7 +22,6 @@ V_OK = np.random.default_rng(0).uniform(0, 1, (6, 5))
         (np.ones((3, 0)), ValueError, r"empty"),
         (np.array([["a", "b"], ["c", "d"]]), TypeError, r"real numbers"),
         (np.array([[1, None]], dtype=object), TypeError, r"real numbers"),
-        (scipy.sparse.csr_matrix(np.ones((3, 3))), TypeError, r"sparse"),
         ([[1.0, 2.0], [3.0]], TypeError, r"numeric array"),
     ],
 )

@@ -122,6 +122,7 @@ class HALS:
     beta: ClassVar[float] = 2.0
     scale_free: ClassVar[bool] = True
     supports_weights: ClassVar[bool] = True
+    supports_sparse: ClassVar[bool] = True
 
     rescaled = scaled_penalty
 
@@ -149,7 +150,7 @@ class HALS:
         n, p = V.shape[-2], V.shape[-1]
         sweeps_w, sweeps_h = inner_sweeps(n, p, W.shape[-1], self.alpha)
         if self.update_h:
-            WtV, WtW = T(xp, W) @ V, T(xp, W) @ W
+            WtV, WtW = _xp.left_product(xp, W, V), T(xp, W) @ W
             H = T(xp, _columns(xp, T(xp, H), T(xp, WtV), WtW, pen.l1_H, pen.l2_H, sweeps_h, self.delta))
             state = {"VHt": V @ T(xp, H), "HHt": H @ T(xp, H)}
         if self.update_w:

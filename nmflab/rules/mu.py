@@ -17,7 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import ClassVar
 
-from .. import _xp, losses
+from .. import _sparse, _xp, losses
 from ..losses import Penalty
 from ._common import T, divide, scaled_penalty
 
@@ -89,17 +89,21 @@ class MultiplicativeFrobenius:
     beta: ClassVar[float] = 2.0
     scale_free: ClassVar[bool] = True
     supports_weights: ClassVar[bool] = True
+    supports_sparse: ClassVar[bool] = True
 
     rescaled = scaled_penalty
 
     def prepare(self, xp, V, weights=None):
         if weights is not None:
             return {"weights": weights, "MV": weights * V}
-        norm_sq = xp.vdot(V, V)  # no n x p temporary on NumPy (BLAS dot)
+        norm_sq = _xp.sq_norm(xp, V)  # no n x p temporary (BLAS dot; stored values if sparse)
         # The trace identity's absolute error is about 4*eps_dtype*||V||^2;
         # below this value its relative error would exceed _IDENTITY_TARGET.
         eps_dtype = xp.finfo(V.dtype).eps
-        return {"norm_sq": norm_sq, "identity_floor": 4.0 * eps_dtype / _IDENTITY_TARGET * norm_sq}
+        consts = {"norm_sq": norm_sq, "identity_floor": 4.0 * eps_dtype / _IDENTITY_TARGET * norm_sq}
+        if _xp.is_sparse(V):
+            consts["sparse"] = True  # the residual would be dense: the identity is always used
+        return consts
 
     def init(self, xp, V, W, H, consts):
         if "weights" in consts:
@@ -110,7 +114,7 @@ class MultiplicativeFrobenius:
         if "weights" in consts:
             return self._update_weighted(xp, W, H, state, consts)
         if self.update_h:
-            WtV = T(xp, W) @ V
+            WtV = _xp.left_product(xp, W, V)
             WtW = T(xp, W) @ W
             H = H * divide(xp, WtV, WtW @ H + _penalty_h(self.penalty, H), self.eps, 1.0)
             # With H fixed the products from init stay valid.
@@ -138,6 +142,8 @@ class MultiplicativeFrobenius:
             R = V - state["WH"]
             return 0.5 * xp.sum(consts["weights"] * R * R) + penalty
         identity = losses.frobenius_from_products(xp, consts["norm_sq"], W, state["VHt"], state["HHt"])
+        if "sparse" in consts:
+            return penalty + xp.maximum(identity, 0.0)
         return penalty + _xp.cond(
             xp,
             identity > consts["identity_floor"],
@@ -175,16 +181,23 @@ class MultiplicativeKL:
     beta: ClassVar[float] = 1.0
     scale_free: ClassVar[bool] = True
     supports_weights: ClassVar[bool] = True
+    supports_sparse: ClassVar[bool] = True
 
     rescaled = scaled_penalty
 
     def prepare(self, xp, V, weights=None):
+        if _xp.is_sparse(V):
+            return {"sparse": _sparse.pattern(V)}
         return {} if weights is None else {"weights": weights}
 
     def init(self, xp, V, W, H, consts):
+        if "sparse" in consts:
+            return {"WH": _sparse.at_nonzeros(consts["sparse"], W, H)}
         return {"WH": W @ H}
 
     def update(self, xp, V, W, H, state, consts):
+        if "sparse" in consts:
+            return self._update_sparse(V, W, H, state, consts["sparse"])
         M = consts.get("weights")
         WH = state["WH"]
         if self.update_h:
@@ -195,7 +208,28 @@ class MultiplicativeKL:
             WH = W @ H
         return W, H, {"WH": WH}
 
+    def _update_sparse(self, V, W, H, state, pattern):
+        """The same updates with ``V / WH`` formed only at the stored entries of a sparse ``V``."""
+        import numpy as np
+
+        WH = state["WH"]
+        if self.update_h:
+            ratio = _sparse.with_values(V, divide(np, V.data, WH, self.eps, 0.0))
+            numerator = np.asarray(ratio.T @ W).T
+            denominator = W.sum(axis=0)[:, None] + _penalty_h(self.penalty, H)
+            H = H * divide(np, numerator, denominator, self.eps, 1.0)
+            WH = _sparse.at_nonzeros(pattern, W, H)
+        if self.update_w:
+            ratio = _sparse.with_values(V, divide(np, V.data, WH, self.eps, 0.0))
+            numerator = np.asarray(ratio @ H.T)
+            denominator = H.sum(axis=1)[None, :] + _penalty_w(self.penalty, W)
+            W = W * divide(np, numerator, denominator, self.eps, 1.0)
+            WH = _sparse.at_nonzeros(pattern, W, H)
+        return W, H, {"WH": WH}
+
     def objective(self, xp, V, W, H, state, consts):
+        if "sparse" in consts:
+            return _sparse.kl_divergence(V, W, H, state["WH"]) + self.penalty.value(xp, W, H)
         return losses.kl_divergence(xp, V, state["WH"], consts.get("weights")) + self.penalty.value(xp, W, H)
 
 

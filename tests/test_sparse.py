@@ -1,0 +1,64 @@
+"""Sparse input (NumPy backend): the same iterates as the dense fit, without dense n x p arrays."""
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+import nmflab
+
+
+def _sparse(seed=0, n=300, p=200, density=0.03):
+    rng = np.random.default_rng(seed)
+    return sp.random(n, p, density=density, random_state=seed, format="csr",
+                     data_rvs=lambda k: rng.poisson(3, k) + 1.0)
+
+
+@pytest.mark.parametrize("loss,method", [("frobenius", "hals"), ("frobenius", "mu"), ("kl", "mu")])
+@pytest.mark.parametrize("fmt", ["csr", "csc", "coo"])
+def test_sparse_equals_dense(loss, method, fmt):
+    V = _sparse().asformat(fmt)
+    rng = np.random.default_rng(1)
+    W0, H0 = rng.uniform(0.1, 1, (300, 6)), rng.uniform(0.1, 1, (6, 200))
+    kw = dict(loss=loss, method=method, init=(W0, H0), max_iter=40, stop="max_iter", check_every=5)
+    a = nmflab.nmf(V, 6, **kw)
+    b = nmflab.nmf(V.toarray(), 6, **kw)
+    np.testing.assert_allclose(a.W, b.W, rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(a.H, b.H, rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(a.objective, b.objective, rtol=1e-9)
+
+
+def test_sparse_never_forms_a_dense_matrix(monkeypatch):
+    """Any n x p array would go through one of these; the fit must not call them."""
+    V = _sparse(2)
+    for name in ("toarray", "todense"):
+        monkeypatch.setattr(type(V), name, lambda self, *a, **k: pytest.fail(f"{name} was called"))
+    res = nmflab.nmf(V, 5, loss="kl", method="mu", max_iter=30, seed=0)
+    assert res.W.shape == (300, 5)
+    res = nmflab.nmf(V, 5, method="hals", max_iter=30, seed=0, init="nndsvda")
+    assert np.isfinite(res.final_objective)
+
+
+def test_sparse_defaults_and_refusals():
+    V = _sparse(3)
+    assert nmflab.nmf(V, 3, loss="kl", max_iter=5, seed=0).method == "mu"
+    assert nmflab.nmf(V, 3, max_iter=5, seed=0).method == "hals"
+    with pytest.raises(ValueError, match="does not take sparse input"):
+        nmflab.nmf(V, 3, loss="kl", method="cd")
+    with pytest.raises(ValueError, match="backend='numpy'"):
+        nmflab.nmf(V, 3, backend="jax")
+    with pytest.raises(ValueError, match="Frobenius and KL"):
+        nmflab.nmf(V, 3, loss=0.5)
+    bad = V.copy()
+    bad.data[3] = -1.0
+    with pytest.raises(ValueError, match="Negative values"):
+        nmflab.nmf(bad, 3)
+    bad.data[3] = np.nan
+    with pytest.raises(ValueError, match="non-finite"):
+        nmflab.nmf(bad, 3)
+
+
+def test_sparse_nndsvd_matches_dense():
+    V = _sparse(4, 120, 90, 0.1)
+    W, H = nmflab.init.nndsvd(V, 4, rng=np.random.default_rng(0))
+    Wd, Hd = nmflab.init.nndsvd(V.toarray(), 4)
+    np.testing.assert_allclose(W @ H, Wd @ Hd, rtol=1e-8, atol=1e-10)
