@@ -49,6 +49,12 @@ class NMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         Random restarts; the best is kept.
     max_iter, tol, eps, check_every, stop, backend
         As in :func:`nmflab.nmf` (``None``: the method's default).
+    alpha_W, alpha_H, l1_ratio : float
+        scikit-learn's regularization (``alpha_H="same"`` uses ``alpha_W``),
+        mapped to nmflab's penalties as in :class:`nmflab.losses.Penalty`:
+        ``l1_W = alpha_W * l1_ratio * n_features``,
+        ``l2_W = alpha_W * (1 - l1_ratio) * n_features``, and for H with
+        ``n_samples``.
     random_state : int, RandomState instance or None
         Seed of the random starts.
 
@@ -79,6 +85,9 @@ class NMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         eps=None,
         check_every=None,
         stop=None,
+        alpha_W=0.0,
+        alpha_H="same",
+        l1_ratio=0.0,
         backend="numpy",
         random_state=None,
     ):
@@ -92,6 +101,9 @@ class NMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         self.eps = eps
         self.check_every = check_every
         self.stop = stop
+        self.alpha_W = alpha_W
+        self.alpha_H = alpha_H
+        self.l1_ratio = l1_ratio
         self.backend = backend
         self.random_state = random_state
 
@@ -109,6 +121,16 @@ class NMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         if self.n_components is None:
             return X.shape[1]
         return val.check_positive_int(self.n_components, "n_components")
+
+    def _penalties(self, X):
+        n, p = X.shape
+        alpha_w = float(self.alpha_W)
+        alpha_h = alpha_w if self.alpha_H == "same" else float(self.alpha_H)
+        r = float(self.l1_ratio)
+        if not 0.0 <= r <= 1.0:
+            raise ValueError(f"l1_ratio must be in [0, 1], got {self.l1_ratio}")
+        return {"l1_W": alpha_w * r * p, "l2_W": alpha_w * (1 - r) * p,
+                "l1_H": alpha_h * r * n, "l2_H": alpha_h * (1 - r) * n}
 
     def _warn_if_not_converged(self, result, what):
         if result.status == Status.MAX_ITER and result.stop_rules:
@@ -166,6 +188,7 @@ class NMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
             stop=self.stop,
             backend=self.backend,
             seed=seed,
+            **self._penalties(X),
         )
         self._warn_if_not_converged(result, "NMF fit")
         self.result_ = result
@@ -194,9 +217,12 @@ class NMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
 
     def _weights(self, X):
         """Solve for the weights of validated ``X`` with ``components_`` fixed."""
+        penalty = self._penalties(X)
         result = fit_weights(
             X,
             self.components_,
+            l1_W=penalty["l1_W"],
+            l2_W=penalty["l2_W"],
             loss=self.loss,
             method=self.method,
             max_iter=self.max_iter,

@@ -29,7 +29,8 @@ def test_every_parameter_reaches_the_function(monkeypatch):
 
     monkeypatch.setattr(est, "nmf", spy)
     params = dict(n_components=2, loss="kl", method="mu", init="nndsvdar", restarts=2, max_iter=33, tol=1e-3,
-                  eps=1e-7, check_every=3, stop="max_iter", backend="numpy", random_state=5)
+                  eps=1e-7, check_every=3, stop="max_iter", backend="numpy", random_state=5, alpha_W=0.1,
+                  alpha_H=0.2, l1_ratio=0.25)
     X = np.random.default_rng(0).uniform(0, 1, (9, 6))
     NMF(**params).fit(X)
     for name, value in params.items():
@@ -37,6 +38,12 @@ def test_every_parameter_reaches_the_function(monkeypatch):
             assert seen["rank"] == value
         elif name == "random_state":
             assert isinstance(seen["seed"], int)
+        elif name == "alpha_W":  # X is 9 x 6: W penalties scale with n_features = 6
+            assert seen["l1_W"] == pytest.approx(0.1 * 0.25 * 6) and seen["l2_W"] == pytest.approx(0.1 * 0.75 * 6)
+        elif name == "alpha_H":  # H penalties scale with n_samples = 9
+            assert seen["l1_H"] == pytest.approx(0.2 * 0.25 * 9) and seen["l2_H"] == pytest.approx(0.2 * 0.75 * 9)
+        elif name == "l1_ratio":
+            continue
         else:
             assert seen[name] == value, name
 

@@ -38,6 +38,12 @@ def test_sparse_never_forms_a_dense_matrix(monkeypatch):
     assert np.isfinite(res.final_objective)
 
 
+def test_auto_kl_method_depends_on_rank_and_sparsity():
+    V = _sparse(5).toarray()
+    assert nmflab.nmf(V, 3, loss="kl", max_iter=2, seed=0).method == "cd"
+    assert nmflab.nmf(V, 12, loss="kl", max_iter=2, seed=0).method == "mu"
+
+
 def test_sparse_defaults_and_refusals():
     V = _sparse(3)
     assert nmflab.nmf(V, 3, loss="kl", max_iter=5, seed=0).method == "mu"

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import time
+from dataclasses import replace
 from functools import partial
 
 import jax
@@ -112,7 +113,9 @@ def _precision(dtype: np.dtype):
 def run(rule, V, W0s, H0s, criteria: StopCriteria, check_every: int, weights=None) -> list[RunRecord]:
     """Fit all starts ``(W0s[i], H0s[i])`` as one batch."""
     size = n_checks(criteria.max_iter, check_every)
-    static = dict(rule=rule, criteria=criteria, check_every=check_every)
+    # The budget is enforced here on the host; leaving it out of the static
+    # configuration lets fits with different budgets share one compiled program.
+    static = dict(rule=rule, criteria=replace(criteria, time_limit=None), check_every=check_every)
     batch = len(W0s)
     times = None
     with _precision(V.dtype):
