@@ -122,6 +122,11 @@ class NMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
             return X.shape[1]
         return val.check_positive_int(self.n_components, "n_components")
 
+    def _solver_options(self):
+        """The options fit and transform hand to the solver alike."""
+        return {name: getattr(self, name) for name in
+                ("loss", "method", "max_iter", "tol", "eps", "check_every", "stop", "backend")}
+
     def _penalties(self, X):
         n, p = X.shape
         alpha_w = float(self.alpha_W)
@@ -177,17 +182,10 @@ class NMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         result = nmf(
             X,
             rank,
-            loss=self.loss,
-            method=self.method,
             init=init,
             restarts=self.restarts,
-            max_iter=self.max_iter,
-            tol=self.tol,
-            eps=self.eps,
-            check_every=self.check_every,
-            stop=self.stop,
-            backend=self.backend,
             seed=seed,
+            **self._solver_options(),
             **self._penalties(X),
         )
         self._warn_if_not_converged(result, "NMF fit")
@@ -223,15 +221,8 @@ class NMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
             self.components_,
             l1_W=penalty["l1_W"],
             l2_W=penalty["l2_W"],
-            loss=self.loss,
-            method=self.method,
-            max_iter=self.max_iter,
-            tol=self.tol,
-            eps=self.eps,
-            check_every=self.check_every,
-            stop=self.stop,
-            backend=self.backend,
             dtype=X.dtype,
+            **self._solver_options(),
         )
         self._warn_if_not_converged(result, "NMF transform")
         return result
