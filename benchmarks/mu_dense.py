@@ -19,7 +19,6 @@ import os
 import platform
 import sys
 import time
-from pathlib import Path
 
 
 def _limit_threads(threads: int) -> None:

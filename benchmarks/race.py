@@ -133,7 +133,6 @@ def peers(loss, V, W0, H0, r):
 
 
 def race(name, loss, budget, methods, backend="numpy", check_every=5):
-    import numpy as np
 
     import nmflab
 

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import warnings
 
-import numpy as np
 
 import nmflab
 from nmflab import datasets, diagnostics

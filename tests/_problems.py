@@ -1,6 +1,5 @@
 """Small test problems shared by several test modules."""
 
-import numpy as np
 
 
 def random_problem(rng, n=12, p=9, rank=3, noise=0.1):
