@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["is_jax", "cond", "at_set", "while_loop", "is_sparse", "sq_norm", "left_product"]
+__all__ = ["is_jax", "cond", "at_set", "while_loop", "fori_loop", "scratch_copy", "write", "is_sparse", "sq_norm", "left_product"]
 
 
 def is_jax(xp) -> bool:
@@ -79,3 +79,38 @@ def left_product(xp, W, V):
     if is_sparse(V):
         return np.asarray(V.T @ W).T
     return xp.matrix_transpose(W) @ V
+
+
+def fori_loop(xp, n: int, body_fn, init):
+    """``for i in range(n): x = body_fn(i, x)``: a Python loop on NumPy, ``lax.fori_loop`` on JAX.
+
+    On JAX the body is traced once (``i`` is a traced integer), so a loop over
+    the r columns of a factor compiles to one compact loop instead of r
+    unrolled copies.
+    """
+    if is_jax(xp):
+        import jax
+
+        return jax.lax.fori_loop(0, n, body_fn, init)
+    value = init
+    for i in range(n):
+        value = body_fn(i, value)
+    return value
+
+
+def scratch_copy(xp, X):
+    """A private copy of ``X`` that :func:`write` may fill in place (NumPy); ``X`` itself on JAX.
+
+    A rule that replaces the columns of a factor one by one copies it once
+    per sweep this way, not once per column; the caller's array is never
+    written, so the rule stays a pure function.
+    """
+    return X if is_jax(xp) else X.copy()
+
+
+def write(xp, X, index, value):
+    """``X[index] = value`` into a :func:`scratch_copy` (NumPy), or ``X.at[index].set(value)`` (JAX)."""
+    if is_jax(xp):
+        return X.at[index].set(value)
+    X[index] = value
+    return X

@@ -45,12 +45,14 @@ def inner_sweeps(n: int, p: int, rank: int, alpha: float) -> tuple[int, int]:
 
 def _sweep(xp, X, A, B, l1, l2):
     """One Gauss–Seidel sweep over the columns of X for ``min ||Y - X G||`` with ``A = Y G^T``, ``B = G G^T``."""
-    for k in range(X.shape[-1]):
+
+    def column_update(k, X):
         diag = B[k, k] + l2
         numerator = A[:, k] - X @ B[:, k] + X[:, k] * B[k, k] - l1
         column = xp.where(diag > 0, xp.maximum(numerator / xp.where(diag > 0, diag, 1.0), 0.0), X[:, k])
-        X = set_column(xp, X, k, column)
-    return X
+        return _xp.write(xp, X, (slice(None), k), column)
+
+    return _xp.fori_loop(xp, X.shape[-1], column_update, _xp.scratch_copy(xp, X))
 
 
 def _columns(xp, X, A, B, l1, l2, max_sweeps: int, delta: float):
