@@ -103,9 +103,21 @@ def noise_base(V, beta: float, weights=None) -> float:
     if hasattr(V, "tocsr"):  # sparse: zeros add nothing to these sums (beta > 0)
         V = np.asarray(V.tocsr().data, dtype=np.float64)
     V = np.asarray(V, dtype=np.float64)
+    with np.errstate(over="ignore", under="ignore"):  # an overflowing bound is inf, not an error
+        if weights is None:  # every entry counts: no n x p temporaries on this per-fit path
+            if beta == 2:
+                square = float(np.vdot(V.ravel(), V.ravel()))
+                if np.isfinite(square):
+                    return float(np.sqrt(square))
+            elif beta == 1:
+                return float(V.sum())
+            elif beta == 0:
+                return float(V.size)
+            else:
+                return float(np.sum(np.abs(V) ** beta) * 3.0 / abs(beta * (beta - 1.0)))
     w = np.ones_like(V) if weights is None else np.asarray(weights, dtype=np.float64)
     counted = w > 0
-    with np.errstate(over="ignore", under="ignore"):  # an overflowing bound is inf, not an error
+    with np.errstate(over="ignore", under="ignore"):
         if beta == 2:
             top = float(np.max(np.abs(V), where=counted, initial=0.0))
             if top == 0:
