@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["is_jax", "cond", "at_set", "while_loop", "fori_loop", "scratch_copy", "write", "is_sparse", "sq_norm", "left_product"]
+__all__ = ["is_jax", "cond", "while_loop", "fori_loop", "scratch_copy", "write", "is_sparse", "sq_norm", "left_product"]
 
 
 def is_jax(xp) -> bool:
@@ -31,19 +31,6 @@ def cond(xp, pred, true_fn, false_fn):
     if np.ndim(pred) == 0:
         return true_fn() if bool(pred) else false_fn()
     return np.where(pred, true_fn(), false_fn())
-
-
-def at_set(xp, X, index, value):
-    """A copy of ``X`` with ``X[index] = value``: ``X.at[index].set(value)`` on JAX.
-
-    NumPy copies, so a rule that replaces a column pays ``O(X.size)``, the
-    order of the column update itself for the factors (``n x r``).
-    """
-    if is_jax(xp):
-        return X.at[index].set(value)
-    out = X.copy()
-    out[index] = value
-    return out
 
 
 def while_loop(xp, cond_fn, body_fn, init):

@@ -1,12 +1,10 @@
-"""Helpers shared by the rules: transposes, guarded division, functional column writes."""
+"""Helpers shared by the rules: transposes, guarded division, penalty rescaling."""
 
 from __future__ import annotations
 
 from dataclasses import replace
 
-from .. import _xp
-
-__all__ = ["T", "divide", "set_column", "set_row", "scaled_penalty"]
+__all__ = ["T", "divide", "scaled_penalty"]
 
 
 def T(xp, X):
@@ -28,16 +26,6 @@ def divide(xp, numerator, denominator, eps: float, where_zero: float):
         return numerator / (denominator + eps)
     positive = denominator > 0
     return xp.where(positive, numerator / xp.where(positive, denominator, 1.0), where_zero)
-
-
-def set_column(xp, X, k: int, column):
-    """``X`` with column ``k`` replaced (a new array; ``X`` is not modified)."""
-    return _xp.at_set(xp, X, (..., slice(None), k), column)
-
-
-def set_row(xp, X, k: int, row):
-    """``X`` with row ``k`` replaced (a new array; ``X`` is not modified)."""
-    return _xp.at_set(xp, X, (..., k, slice(None)), row)
 
 
 def scaled_penalty(rule, scale: float):

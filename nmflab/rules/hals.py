@@ -26,7 +26,7 @@ from typing import ClassVar
 
 from .. import _xp
 from ..losses import Penalty
-from ._common import T, scaled_penalty, set_column
+from ._common import T, scaled_penalty
 from .mu import MultiplicativeFrobenius
 
 __all__ = ["HALS", "inner_sweeps"]
@@ -77,6 +77,7 @@ def _columns(xp, X, A, B, l1, l2, max_sweeps: int, delta: float):
 
 def _weighted_columns(xp, X, G, E, M, l1, l2):
     """One sweep for ``min sum M (Y - X G)^2`` over the columns of X, with ``E = Y - X G`` kept current."""
+    X = _xp.scratch_copy(xp, X)
     for k in range(X.shape[-1]):
         g = G[k, :]
         old = X[:, k]
@@ -84,7 +85,7 @@ def _weighted_columns(xp, X, G, E, M, l1, l2):
         numerator = (M * E) @ g + old * (diag - l2) - l1
         column = xp.where(diag > 0, xp.maximum(numerator / xp.where(diag > 0, diag, 1.0), 0.0), old)
         E = E - (column - old)[:, None] * g[None, :]
-        X = set_column(xp, X, k, column)
+        X = _xp.write(xp, X, (slice(None), k), column)
     return X, E
 
 

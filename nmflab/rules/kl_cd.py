@@ -37,9 +37,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import ClassVar
 
-from .. import losses
+from .. import _xp, losses
 from ..losses import Penalty
-from ._common import scaled_penalty, set_column, set_row
+from ._common import scaled_penalty
 
 __all__ = ["CoordinateDescentKL"]
 
@@ -52,16 +52,17 @@ def _sweep(xp, V, X, G, WH, M, l1: float, l2: float, newton_steps: int, side: st
     in which axis the sums run over.
     """
     if side == "W":
-        get, put = (lambda A, k: A[:, k]), set_column
+        get, index = (lambda A, k: A[:, k]), (lambda k: (slice(None), k))
         reduce = lambda A, v: A @ v  # noqa: E731  sum over features
         outer = lambda x, g: x[:, None] * g[None, :]  # noqa: E731
         axis, size = -1, X.shape[-2]
     else:
-        get, put = (lambda A, k: A[k, :]), set_row
+        get, index = (lambda A, k: A[k, :]), (lambda k: (k, slice(None)))
         reduce = lambda A, v: v @ A  # noqa: E731  sum over samples
         outer = lambda x, g: g[:, None] * x[None, :]  # noqa: E731
         axis, size = -2, X.shape[-1]
     rank = X.shape[-1] if side == "W" else X.shape[-2]
+    X = _xp.scratch_copy(xp, X)
     for k in range(rank):
         g = G[:, k] if side == "H" else G[k, :]
         weight_sum = xp.sum(g) * xp.ones(size, dtype=X.dtype) if M is None else reduce(M, g)
@@ -97,7 +98,7 @@ def _sweep(xp, V, X, G, WH, M, l1: float, l2: float, newton_steps: int, side: st
                 mm = xp.where(b > 0, A / xp.where(b > 0, b, 1.0), x)
             x_new = xp.where(bound <= 0, newton, mm)
             WH = WH + outer(x_new - x, g)
-            X = put(xp, X, k, x_new)
+            X = _xp.write(xp, X, index(k), x_new)
     return X, WH
 
 
