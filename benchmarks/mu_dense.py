@@ -20,13 +20,7 @@ import platform
 import sys
 import time
 
-
-def _limit_threads(threads: int) -> None:
-    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-        os.environ[var] = str(threads)
-    os.environ["XLA_FLAGS"] = (
-        os.environ.get("XLA_FLAGS", "") + f" --xla_cpu_multi_thread_eigen=true intra_op_parallelism_threads={threads}"
-    ).strip()
+from ._common import limit_threads  # imports no numerical library: threads are set first
 
 
 def _best_of(fn, repeats=3):
@@ -75,7 +69,7 @@ def main(argv=None) -> int:
     parser.add_argument("--skip", nargs="*", default=[], help="solvers to leave out: numpy jax sklearn")
     parser.add_argument("--out", default="out/bench/mu_dense.json")
     args = parser.parse_args(argv)
-    _limit_threads(args.threads)
+    limit_threads(args.threads)
 
     import numpy as np
 
@@ -125,12 +119,14 @@ def main(argv=None) -> int:
         ratio = f"{ref / s:.2f}x" if ref else "-"
         print(f"{name:<14} {s * 1e3:9.1f} {s / floor['floor_s_per_iter']:8.2f} {ratio:>11}")
 
+    from experiments.common import package_versions
+
     record = {
         "config": vars(args),
         "machine": {**floor, "platform": platform.platform(), "python": sys.version.split()[0],
                     "cpu_count": os.cpu_count()},
         "seconds_per_iteration": rows,
-        "versions": _versions(),
+        "versions": package_versions(),
     }
     from nmflab.io import atomic_write_bytes
 
@@ -138,17 +134,6 @@ def main(argv=None) -> int:
     print(f"wrote {args.out}")
     return 0
 
-
-def _versions():
-    import importlib.metadata as md
-
-    out = {}
-    for dist in ("nmflab", "numpy", "scipy", "jax", "jaxlib", "scikit-learn"):
-        try:
-            out[dist] = md.version(dist)
-        except md.PackageNotFoundError:
-            pass
-    return out
 
 
 if __name__ == "__main__":

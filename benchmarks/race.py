@@ -24,17 +24,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import time
 import warnings
 from pathlib import Path
 
-
-def _limit_threads(threads: int) -> None:
-    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-        os.environ[var] = str(threads)
-    os.environ["XLA_FLAGS"] = f"--xla_cpu_multi_thread_eigen=true intra_op_parallelism_threads={threads}"
+from ._common import limit_threads  # imports no numerical library: threads are set first
 
 
 def _data(name):
@@ -222,7 +217,7 @@ def main(argv=None) -> int:
     parser.add_argument("--check-every", type=int, default=5, help="nmflab's trace resolution (iterations)")
     parser.add_argument("--out", default="out/bench")
     args = parser.parse_args(argv)
-    _limit_threads(args.threads)
+    limit_threads(args.threads)
     methods = {"frobenius": ["hals", "mu"], "kl": ["cd", "mu"]}
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

