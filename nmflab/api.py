@@ -245,11 +245,15 @@ def _rescaled(V: np.ndarray, scale: float) -> np.ndarray:
     return V if scale == 1.0 else V / V.dtype.type(scale)
 
 
-def _random_starts(V, rank, init, restarts, seed):
-    """Starting factors of every restart for a named init."""
+def _random_starts(V, rank, init, restarts, seed, first=0):
+    """Starting factors of restarts ``first, ..., first + restarts - 1`` for a named init.
+
+    Start ``k`` draws from ``SeedSequence(seed, spawn_key=(k,))``: the
+    ``k``-th child that ``SeedSequence(seed).spawn`` would give.
+    """
     W0s, H0s = [], []
-    for stream in np.random.SeedSequence(seed).spawn(restarts):
-        rng = np.random.default_rng(stream)
+    for k in range(first, first + restarts):
+        rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(k,)))
         if init == "random":
             W0, H0 = _init.random_start(V, rank, rng)
         else:
@@ -312,6 +316,9 @@ def nmf(
     backend: str = "numpy",
     seed: int | None = None,
     dtype=None,
+    keep_restarts: bool = False,
+    first_restart: int = 0,
+    lanes: int | None = None,
 ) -> Result:
     """Non-negative matrix factorization ``V ≈ W @ H`` with ``W, H >= 0``.
 
@@ -396,6 +403,18 @@ def nmf(
     dtype : {None, "float32", "float64"}
         Computation dtype; ``None`` keeps float32/float64 input and promotes
         anything else to float64.
+    keep_restarts : bool
+        Also return every restart's factors (``Result.restart_W``,
+        ``Result.restart_H``), e.g. for consensus clustering.
+    first_restart : int
+        Run starts ``first_restart, ..., first_restart + restarts - 1`` of
+        the seed's sequence, so that a long series of restarts can be split
+        into calls (or machines) with the same result as one call.
+    lanes : int, optional
+        JAX: how many restarts run side by side; a restart that stops hands
+        its lane to the next one. Default: all on an accelerator; on a CPU
+        as many as keep a batch of products in cache
+        (:func:`nmflab.drivers.jax.default_lanes`). Ignored by NumPy.
 
     Returns
     -------
@@ -433,6 +452,9 @@ def nmf(
     restarts = val.check_positive_int(restarts, "restarts")
     if seed is not None:
         seed = val.check_positive_int(seed, "seed", minimum=0)
+    first_restart = val.check_positive_int(first_restart, "first_restart", minimum=0)
+    if lanes is not None:
+        lanes = val.check_positive_int(lanes, "lanes")
     if restarts > 1 and _init.is_deterministic(init):
         name = init if isinstance(init, str) else "a custom (W0, H0)"
         raise ValueError(
@@ -450,14 +472,15 @@ def nmf(
     V_scaled = _rescaled(V, scale)
     if isinstance(init, str):
         # Starts see the counted entries only (masked ones set to 0).
-        W0s, H0s = _random_starts(V_scaled if weights is None else V_scaled * (weights > 0), rank, init, restarts, seed)
+        W0s, H0s = _random_starts(V_scaled if weights is None else V_scaled * (weights > 0), rank, init, restarts, seed,
+                                  first_restart)
         init_name = init
     else:
         W0s, H0s = [custom[0] / V.dtype.type(scale)], [custom[1]]
         init_name = "custom"
     _warn_zero_locking(rule, W0s, H0s, init_name)
     return _run(driver, rule, criteria, check_every, V, V_scaled, weights, W0s, H0s, backend, seed, init_name, scale,
-                loss_name)
+                loss_name, keep_restarts=keep_restarts, first_restart=first_restart, lanes=lanes)
 
 
 def fit_weights(
@@ -529,10 +552,14 @@ def fit_weights(
 
 
 def _run(driver, rule, criteria, check_every, V, V_scaled, weights, W0s, H0s, backend, seed, init_name, scale,
-         loss_name) -> Result:
+         loss_name, *, keep_restarts=False, first_restart=0, lanes=None) -> Result:
     """Run ``driver`` on every start and assemble the Result in the units of ``V``."""
     start = time.perf_counter()
-    records = driver.run(rule.rescaled(scale), V_scaled, W0s, H0s, criteria, check_every, weights)
+    if backend == "jax":
+        lanes = lanes or driver.default_lanes(V.shape, V.dtype, len(W0s))
+        records = driver.run(rule.rescaled(scale), V_scaled, W0s, H0s, criteria, check_every, weights, lanes=lanes)
+    else:
+        records = driver.run(rule.rescaled(scale), V_scaled, W0s, H0s, criteria, check_every, weights)
     wall = time.perf_counter() - start
     finals = np.array([r.objective[-1] if len(r.objective) else r.initial_objective for r in records])
     best = int(np.argmin(np.where(np.isfinite(finals), finals, np.inf)))
@@ -578,4 +605,7 @@ def _run(driver, rule, criteria, check_every, V, V_scaled, weights, W0s, H0s, ba
         stop_rules=criteria.rules,
         noise_base=noise_base(V, rule.beta, weights),
         weighted=weights is not None,
+        restart_W=np.stack([r.W * dtype.type(scale) for r in records]) if keep_restarts else None,
+        restart_H=np.stack([r.H for r in records]) if keep_restarts else None,
+        first_restart=first_restart,
     )

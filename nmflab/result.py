@@ -108,6 +108,13 @@ class Result:
         (:func:`nmflab.diagnostics.noise_base`: ``||V||_F`` for Frobenius).
     data_scale : float
         Power of two by which ``V`` was divided internally (see :func:`nmflab.nmf`).
+    restart_W, restart_H : numpy.ndarray or None
+        Factors of every restart, stacked: ``(restarts, n_samples, rank)``
+        and ``(restarts, rank, n_features)``; only when ``nmf`` was asked
+        to keep them (``keep_restarts=True``), else None.
+    first_restart : int
+        Index, in the seed's sequence of starts, of this call's first
+        restart: restart ``i`` here is start ``first_restart + i``.
     """
 
     W: np.ndarray
@@ -137,6 +144,9 @@ class Result:
     stop_rules: tuple = ()
     noise_base: float = float("nan")
     weighted: bool = False
+    restart_W: np.ndarray | None = None
+    restart_H: np.ndarray | None = None
+    first_restart: int = 0
 
     @property
     def message(self) -> str:

@@ -65,6 +65,49 @@ def test_batched_restarts_equal_separate_runs(loss):
     np.testing.assert_allclose(batched.W, separate.W, atol=1e-10)
 
 
+@needs_jax
+@pytest.mark.parametrize("lanes", [1, 2, 3])
+def test_a_pool_of_lanes_gives_the_restarts_of_separate_runs(lanes):
+    """Fewer lanes than restarts: stopped restarts hand their lane on; nothing changes."""
+    rng = np.random.default_rng(5)
+    V, _, _ = random_problem(rng, 25, 12, 3, noise=0.3)
+    kw = dict(loss="kl", restarts=7, seed=9, max_iter=2000, tol=1e-5, check_every=3, keep_restarts=True)
+    pooled = nmflab.nmf(V, 3, backend="jax", lanes=lanes, **kw)
+    separate = nmflab.nmf(V, 3, backend="numpy", **kw)
+    assert len(set(separate.restart_n_iter)) > 2, "restarts should stop at different iterations here"
+    np.testing.assert_array_equal(pooled.restart_n_iter, separate.restart_n_iter)
+    np.testing.assert_array_equal(pooled.restart_status, separate.restart_status)
+    np.testing.assert_allclose(pooled.restart_objectives, separate.restart_objectives, rtol=1e-10)
+    np.testing.assert_allclose(pooled.restart_W, separate.restart_W, rtol=1e-8, atol=1e-12)
+    np.testing.assert_allclose(pooled.restart_H, separate.restart_H, rtol=1e-8, atol=1e-12)
+
+
+@needs_jax
+def test_a_pool_under_a_time_limit_gives_every_restart_a_check():
+    rng = np.random.default_rng(5)
+    V, _, _ = random_problem(rng, 25, 12, 3, noise=0.3)
+    res = nmflab.nmf(V, 3, loss="kl", restarts=5, seed=1, backend="jax", lanes=2, max_iter=10**6, tol=0,
+                     time_limit=1e-9)
+    assert list(res.restart_status) == [Status.TIME_LIMIT] * 5
+    assert all(n >= 10 for n in res.restart_n_iter)  # one check of check_every=10 iterations each
+
+
+def test_first_restart_splits_a_series_of_restarts(backend):
+    rng = np.random.default_rng(6)
+    V, _, _ = random_problem(rng, 15, 10, 3)
+    kw = dict(seed=4, backend=backend, max_iter=50, keep_restarts=True)
+    whole = nmflab.nmf(V, 3, restarts=5, **kw)
+    head = nmflab.nmf(V, 3, restarts=2, **kw)
+    tail = nmflab.nmf(V, 3, restarts=3, first_restart=2, **kw)
+    assert tail.first_restart == 2
+    np.testing.assert_allclose(np.concatenate([head.restart_W, tail.restart_W]), whole.restart_W, rtol=1e-12)
+    np.testing.assert_allclose(np.concatenate([head.restart_objectives, tail.restart_objectives]),
+                               whole.restart_objectives, rtol=1e-12)
+    assert whole.restart_W.shape == (5, 15, 3) and whole.restart_H.shape == (5, 3, 10)
+    np.testing.assert_array_equal(whole.restart_W[whole.best_restart], whole.W)
+    assert nmflab.nmf(V, 3, restarts=2, seed=4, max_iter=5).restart_W is None
+
+
 def test_restart_k_is_the_same_whatever_the_number_of_restarts(backend):
     rng = np.random.default_rng(6)
     V, _, _ = random_problem(rng, 15, 10, 3)

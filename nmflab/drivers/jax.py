@@ -34,7 +34,7 @@ from ..result import Status
 from ..stopping import StopCriteria, check, initial_status, start_monitor
 from . import RunRecord, kkt_of, n_checks
 
-__all__ = ["run", "trace_count"]
+__all__ = ["run", "trace_count", "default_lanes"]
 
 _TRACES = {"count": 0}
 _TRACE_NAMES = ("objective", "iterations", "w_change", "h_change", "kkt")
@@ -75,7 +75,12 @@ def _advance_one(rule, criteria: StopCriteria, check_every: int, V, consts, carr
         return (c["status"] == int(Status.RUNNING)) & (c["k"] < k_limit)
 
     def check_interval(c):
-        steps = jnp.minimum(check_every, criteria.max_iter - c["iteration"])
+        if criteria.max_iter % check_every == 0:
+            # A fixed trip count: under vmap a per-lane count would make every
+            # update select between old and new factors (and products) per lane.
+            steps = check_every
+        else:
+            steps = jnp.minimum(check_every, criteria.max_iter - c["iteration"])
         W, H, state = lax.fori_loop(0, steps, one_update, (c["W"], c["H"], c["state"]))
         iteration = c["iteration"] + steps
         objective = rule.objective(jnp, V, W, H, state, consts)
@@ -99,9 +104,21 @@ def _start(V, W0s, H0s, weights, *, rule, criteria, check_every):
 
 
 @partial(jax.jit, static_argnames=("rule", "criteria", "check_every"))
-def _advance(V, consts, carry, k_limit, *, rule, criteria, check_every):
+def _advance(V, consts, carry, k_limits, *, rule, criteria, check_every):
     _TRACES["count"] += 1
-    return jax.vmap(lambda c: _advance_one(rule, criteria, check_every, V, consts, c, k_limit))(carry)
+    return jax.vmap(lambda c, k: _advance_one(rule, criteria, check_every, V, consts, c, k))(carry, k_limits)
+
+
+@partial(jax.jit, static_argnames=("rule", "criteria", "check_every"))
+def _refill(V, consts, carry, W0s, H0s, fresh, *, rule, criteria, check_every):
+    """Lanes where ``fresh`` is true start over from ``(W0s, H0s)``; the others keep their carry."""
+    _TRACES["count"] += 1
+    started = jax.vmap(lambda W, H: _start_one(rule, criteria, check_every, V, consts, W, H))(W0s, H0s)
+
+    def pick(new, old):
+        return jnp.where(fresh.reshape(fresh.shape + (1,) * (old.ndim - 1)), new, old)
+
+    return jax.tree_util.tree_map(pick, started, carry)
 
 
 def _precision(dtype: np.dtype):
@@ -110,53 +127,106 @@ def _precision(dtype: np.dtype):
     return contextlib.nullcontext()
 
 
-def run(rule, V, W0s, H0s, criteria: StopCriteria, check_every: int, weights=None) -> list[RunRecord]:
-    """Fit all starts ``(W0s[i], H0s[i])`` as one batch."""
+#: Checks a lane runs between two visits of the host when restarts outnumber lanes.
+_POOL_SEGMENT = 4
+#: Bytes of one (lanes x n x p) batch of products that the CPU keeps in cache.
+_LANE_BYTES = 3 * 2**20
+
+
+def default_lanes(shape, dtype, restarts: int) -> int:
+    """How many restarts run side by side.
+
+    On an accelerator, all of them (one batch). On a CPU, the iteration
+    is bound by memory traffic once a batch of ``n x p`` products
+    outgrows the cache: as many lanes as fit in ``_LANE_BYTES`` (at
+    least one). ALL/AML (38 x 5000, R's brunet KL, rank 4, 50 restarts,
+    float32, 2 cores): 0.72 ms per restart-iteration with 16 lanes,
+    0.37 with 8, 0.33 with 4 (segments of 4 checks).
+    """
+    if jax.default_backend() != "cpu":
+        return restarts
+    per_lane = int(np.prod(shape)) * np.dtype(dtype).itemsize
+    return int(min(restarts, max(1, _LANE_BYTES // max(per_lane, 1))))
+
+
+def _record(out, lane, times) -> RunRecord:
+    k = int(out["k"][lane])
+    return RunRecord(
+        W=np.asarray(out["W"][lane]),
+        H=np.asarray(out["H"][lane]),
+        initial_objective=float(out["initial"][lane]),
+        objective=np.asarray(out["objective"][lane][:k], dtype=np.float64),
+        iterations=np.asarray(out["iterations"][lane][:k], dtype=np.int64),
+        times=None if times is None else np.asarray(times[:k]),
+        w_change=np.asarray(out["w_change"][lane][:k], dtype=np.float64),
+        h_change=np.asarray(out["h_change"][lane][:k], dtype=np.float64),
+        kkt=np.asarray(out["kkt"][lane][:k], dtype=np.float64),
+        n_iter=int(out["iteration"][lane]),
+        status=int(out["status"][lane]),
+    )
+
+
+def run(rule, V, W0s, H0s, criteria: StopCriteria, check_every: int, weights=None, lanes=None) -> list[RunRecord]:
+    """Fit all starts ``(W0s[i], H0s[i])``, ``lanes`` of them side by side.
+
+    With as many lanes as starts and no wall-time budget, the whole fit
+    is one compiled call. Otherwise the lanes form a pool: the device runs
+    a segment of checks, the host collects the restarts that stopped and
+    puts the next pending starts into their lanes, so that no lane idles
+    while a slow restart finishes (the total work is the sum of the
+    restarts' iterations, not their maximum times their number). A
+    restart's iterates do not depend on its lane or its neighbours.
+    """
     size = n_checks(criteria.max_iter, check_every)
     # The budget is enforced here on the host; leaving it out of the static
     # configuration lets fits with different budgets share one compiled program.
     static = dict(rule=rule, criteria=replace(criteria, time_limit=None), check_every=check_every)
-    batch = len(W0s)
-    times = None
+    total = len(W0s)
+    width = total if lanes is None else max(1, min(int(lanes), total))
+    timed = criteria.time_limit is not None
+    segment = 1 if timed else (size if width == total else _POOL_SEGMENT)
+    records: list[RunRecord | None] = [None] * total
+    times = [np.full(size, np.nan) for _ in range(total)] if timed else None
     with _precision(V.dtype):
         start = time.perf_counter()
         V_dev = jnp.asarray(V)
         weights_dev = None if weights is None else jnp.asarray(weights)
-        consts, carry = _start(V_dev, jnp.asarray(np.stack(W0s)), jnp.asarray(np.stack(H0s)), weights_dev, **static)
-        if criteria.time_limit is None:
-            carry = _advance(V_dev, consts, carry, jnp.int32(size), **static)
-            out = jax.device_get(carry)
-        else:
-            times = np.full((batch, size), np.nan)
-            for k in range(size):
-                carry = _advance(V_dev, consts, carry, jnp.int32(k + 1), **static)
-                status = np.asarray(carry["status"])  # waits for the segment
-                elapsed = time.perf_counter() - start
-                progressed = np.asarray(carry["k"]) == k + 1
-                times[progressed, k] = elapsed
-                running = status == int(Status.RUNNING)
-                if not running.any():
-                    break
-                if elapsed > criteria.time_limit:
-                    carry = dict(carry, status=jnp.where(jnp.asarray(running), int(Status.TIME_LIMIT), carry["status"]))
-                    break
-            out = jax.device_get(carry)
-    records = []
-    for b in range(batch):
-        k = int(out["k"][b])
-        records.append(
-            RunRecord(
-                W=np.asarray(out["W"][b]),
-                H=np.asarray(out["H"][b]),
-                initial_objective=float(out["initial"][b]),
-                objective=np.asarray(out["objective"][b][:k], dtype=np.float64),
-                iterations=np.asarray(out["iterations"][b][:k], dtype=np.int64),
-                times=None if times is None else times[b, :k],
-                w_change=np.asarray(out["w_change"][b][:k], dtype=np.float64),
-                h_change=np.asarray(out["h_change"][b][:k], dtype=np.float64),
-                kkt=np.asarray(out["kkt"][b][:k], dtype=np.float64),
-                n_iter=int(out["iteration"][b]),
-                status=int(out["status"][b]),
-            )
-        )
+        lane_of = list(range(width))  # restart in each lane; -1 once the lane is idle
+        waiting = list(range(width, total))
+        consts, carry = _start(V_dev, jnp.asarray(np.stack([W0s[i] for i in lane_of])),
+                               jnp.asarray(np.stack([H0s[i] for i in lane_of])), weights_dev, **static)
+        k_host = np.zeros(width, dtype=np.int32)
+        while True:
+            carry = _advance(V_dev, consts, carry, jnp.asarray(k_host + segment, dtype=jnp.int32), **static)
+            out = jax.device_get(carry)  # waits for the segment
+            elapsed = time.perf_counter() - start
+            k_after, status = np.asarray(out["k"]), np.asarray(out["status"]).copy()
+            running = status == int(Status.RUNNING)
+            if timed:
+                for lane in np.flatnonzero(k_after > k_host):
+                    times[lane_of[lane]][k_after[lane] - 1] = elapsed
+                if elapsed > criteria.time_limit and running.any():
+                    # Every restart makes at least one check, as on NumPy.
+                    over = running & (k_after > 0)
+                    status[over] = int(Status.TIME_LIMIT)
+                    out["status"] = status
+                    carry = dict(carry, status=jnp.asarray(status))
+                    running &= ~over
+            k_host = k_after.copy()
+            fresh = np.zeros(width, dtype=bool)
+            for lane in np.flatnonzero(~running):
+                restart = lane_of[lane]
+                if restart < 0:
+                    continue
+                records[restart] = _record(out, lane, None if times is None else times[restart])
+                lane_of[lane] = waiting.pop(0) if waiting else -1
+                fresh[lane] = lane_of[lane] >= 0
+            if not any(i >= 0 for i in lane_of):
+                break
+            if fresh.any():
+                filler = next(i for i in lane_of if i >= 0)
+                starts = [lane_of[lane] if fresh[lane] else filler for lane in range(width)]
+                carry = _refill(V_dev, consts, carry, jnp.asarray(np.stack([W0s[i] for i in starts])),
+                                jnp.asarray(np.stack([H0s[i] for i in starts])), jnp.asarray(fresh), **static)
+                k_host[fresh] = 0
     return records
