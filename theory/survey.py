@@ -1,0 +1,399 @@
+"""Rank surveys: an ensemble of restarts per rank, its stability measures, resumable and parallel.
+
+:func:`rank_survey` runs ``restarts`` fits at every rank (Brunet et al.
+2004's protocol: R's ``brunet`` KL updates stopped when the sample
+clusters stop changing), accumulates the consensus matrix of each rank and
+reports the measures of :mod:`theory.consensus` per rank, optionally beside
+the same survey on a randomized null (each feature's values shuffled across
+samples).
+
+Work is split into tasks of one rank and one chunk of restarts. Restart
+``k`` at rank ``r`` always starts from the same point (the seed is derived
+from ``(seed, r)`` and the restart index, see :func:`nmflab.nmf`'s
+``first_restart``), so the result does not depend on the chunk size, the
+order of completion or the executor. With a ``store`` directory every
+finished task is written there at once (atomically); a survey started
+again with the same arguments loads the finished tasks and runs only the
+rest.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import hashlib
+import json
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+import nmflab
+from nmflab import _validation as val
+from nmflab.diagnostics import svd_floor
+from nmflab.io import atomic_write_bytes
+from nmflab.result import CONVERGED_STATUSES
+
+from . import consensus as cs
+
+__all__ = ["Survey", "rank_survey", "shuffled_null", "survey_seed"]
+
+_KINDS = ("data", "null")
+_DEFAULT_FIT = {"method": "brunet"}
+MEASURES = (
+    "cophenetic",
+    "dispersion",
+    "silhouette_consensus",
+    "silhouette_coef",
+    "silhouette_basis",
+    "sparseness_basis",
+    "sparseness_coef",
+    "rss",
+    "evar",
+    "svd_rss",
+    "best_objective",
+    "median_objective",
+    "median_iterations",
+    "converged",
+    "seconds",
+)
+
+
+def survey_seed(seed: int, rank: int, kind: str = "data") -> int:
+    """The seed of the restarts at ``rank``: a child of ``seed`` keyed by the rank and the kind of data."""
+    key = (_KINDS.index(kind), int(rank))
+    return int(np.random.SeedSequence(int(seed), spawn_key=key).generate_state(1, np.uint64)[0] >> np.uint64(1))
+
+
+def shuffled_null(V, seed: int) -> np.ndarray:
+    """``V`` with the values of each feature (column) permuted across samples, independently per feature."""
+    V = np.asarray(V)
+    rng = np.random.default_rng(np.random.SeedSequence(int(seed), spawn_key=(len(_KINDS),)))
+    order = np.argsort(rng.random(V.shape), axis=0)
+    return np.take_along_axis(V, order, axis=0)
+
+
+@dataclass
+class Survey:
+    """What :func:`rank_survey` found.
+
+    Attributes
+    ----------
+    ranks : list of int
+    table, null_table : list of dict
+        One row per rank: ``rank``, ``restarts`` and every name in
+        ``MEASURES``; ``null_table`` is empty without a null.
+    consensus, null_consensus : dict of int -> ndarray
+        Consensus matrix per rank (``n_samples x n_samples``).
+    labels : dict of int -> ndarray
+        Dominant component of each sample in each restart, ``(restarts, n_samples)``.
+    best : dict of int -> (W, H)
+        Factors of the restart with the lowest objective at each rank.
+    objectives : dict of int -> ndarray
+        Final objective of every restart, in restart order.
+    options : dict
+        The arguments that define the survey (recorded in the store).
+    """
+
+    ranks: list
+    table: list
+    null_table: list
+    consensus: dict
+    null_consensus: dict
+    labels: dict
+    best: dict
+    objectives: dict
+    options: dict
+    store: Path | None = None
+    seconds: float = 0.0
+    computed_tasks: int = 0
+    loaded_tasks: int = 0
+    extra: dict = field(default_factory=dict)
+
+    def column(self, name: str, null: bool = False) -> np.ndarray:
+        """One measure across ranks, as an array (NaN where undefined)."""
+        rows = self.null_table if null else self.table
+        if not rows:
+            raise ValueError("this survey has no null" if null else "empty survey")
+        return np.array([row[name] for row in rows], dtype=float)
+
+    def format(self, measures=("cophenetic", "dispersion", "silhouette_consensus", "evar", "best_objective",
+                               "median_iterations")) -> str:
+        """A text table of the chosen measures per rank (null values in brackets)."""
+        head = ["rank", "restarts", *measures]
+        lines = ["  ".join(f"{h:>14}" for h in head)]
+        for i, row in enumerate(self.table):
+            cells = [f"{row['rank']:>14d}", f"{row['restarts']:>14d}"]
+            for m in measures:
+                text = f"{row[m]:.4g}"
+                if self.null_table:
+                    text += f" [{self.null_table[i][m]:.3g}]"
+                cells.append(f"{text:>14}")
+            lines.append("  ".join(cells))
+        return "\n".join(lines)
+
+    def to_csv(self, path) -> Path:
+        """Write both tables (column ``kind``: data or null) as CSV, atomically."""
+        columns = ["kind", "rank", "restarts", *MEASURES]
+        lines = [",".join(columns)]
+        for kind, rows in (("data", self.table), ("null", self.null_table)):
+            for row in rows:
+                lines.append(",".join([kind] + [repr(row[c]) if isinstance(row[c], float) else str(row[c])
+                                                 for c in columns[1:]]))
+        atomic_write_bytes(path, ("\n".join(lines) + "\n").encode())
+        return Path(path)
+
+
+def _fit_chunk(V, rank: int, seed: int, first: int, count: int, fit: dict) -> dict:
+    """One task: ``count`` restarts from restart ``first``; what the survey keeps of them."""
+    start = time.perf_counter()
+    res = nmflab.nmf(V, rank, restarts=count, seed=seed, first_restart=first, keep_restarts=True, **fit)
+    labels = cs.assignments(res.restart_W)
+    counts = cs.ConsensusAccumulator(V.shape[0]).add(labels).counts
+    return {
+        "counts": counts.astype(np.int32),
+        "labels": labels.astype(np.int16),
+        "objectives": np.asarray(res.restart_objectives, dtype=np.float64),
+        "n_iter": np.asarray(res.restart_n_iter, dtype=np.int64),
+        "status": np.asarray(res.restart_status, dtype=np.int8),
+        "W": res.W,
+        "H": res.H,
+        "best": np.int64(first + res.best_restart),
+        "seconds": np.float64(time.perf_counter() - start),
+    }
+
+
+def _task_name(kind: str, rank: int, first: int, count: int) -> str:
+    return f"{kind}-rank{rank:03d}-restarts{first:05d}-{first + count - 1:05d}.npz"
+
+
+def _fingerprint(V: np.ndarray) -> str:
+    digest = hashlib.sha256()
+    digest.update(str((V.shape, V.dtype.str)).encode())
+    digest.update(np.ascontiguousarray(V).tobytes())
+    return digest.hexdigest()
+
+
+def _open_store(store, manifest: dict) -> Path:
+    store = Path(store)
+    path = store / "survey.json"
+    if path.exists():
+        try:
+            recorded = json.loads(path.read_text())
+        except (OSError, json.JSONDecodeError) as exc:
+            raise ValueError(f"{path} is not a survey manifest ({exc}); use another store directory") from exc
+        if recorded != manifest:
+            differs = sorted(k for k in set(recorded) | set(manifest) if recorded.get(k) != manifest.get(k))
+            raise ValueError(
+                f"the store {store} holds a survey with other arguments or data (differs in: {', '.join(differs)}); "
+                "resume with the same arguments, or choose another directory"
+            )
+    else:
+        atomic_write_bytes(path, json.dumps(manifest, indent=2, sort_keys=True).encode())
+    return store
+
+
+def _load_task(path: Path) -> dict | None:
+    try:
+        with np.load(path) as data:
+            return {k: data[k] for k in data.files}
+    except (OSError, ValueError, EOFError):  # a damaged file is recomputed, never trusted
+        return None
+
+
+def _save_task(path: Path, task: dict) -> None:
+    import io
+
+    buffer = io.BytesIO()
+    np.savez(buffer, **task)
+    atomic_write_bytes(path, buffer.getvalue())
+
+
+def _progress_bar(total: int, progress):
+    from tqdm.auto import tqdm
+
+    enabled = sys.stderr.isatty() if progress is None else bool(progress)
+    return tqdm(total=total, desc="rank survey", unit="chunk", disable=not enabled, leave=False)
+
+
+def _measures(V, rank: int, chunks: list[dict], n_restarts: int) -> tuple[dict, dict]:
+    acc = cs.ConsensusAccumulator(V.shape[0])
+    for chunk in chunks:
+        acc.merge(chunk["counts"], len(chunk["objectives"]))
+    C = acc.consensus
+    objectives = np.concatenate([c["objectives"] for c in chunks])
+    n_iter = np.concatenate([c["n_iter"] for c in chunks])
+    status = np.concatenate([c["status"] for c in chunks])
+    finite = np.where(np.isfinite(objectives), objectives, np.inf)
+    winner = chunks[int(np.argmin([np.min(np.where(np.isfinite(c["objectives"]), c["objectives"], np.inf))
+                                   for c in chunks]))]
+    W, H = winner["W"], winner["H"]
+    converged = np.isin(status, [int(s) for s in CONVERGED_STATUSES])
+    row = {
+        "rank": rank,
+        "restarts": int(acc.runs),
+        "cophenetic": cs.cophenetic_correlation(C),
+        "dispersion": cs.dispersion(C),
+        "silhouette_consensus": cs.silhouette_width(cs.consensus_clusters(C, rank), 1 - C),
+        "silhouette_coef": cs.correlation_silhouette(W, cs.assignments(W)),
+        "silhouette_basis": cs.correlation_silhouette(H.T, cs.assignments(H.T)),
+        "sparseness_basis": cs.sparseness(H),
+        "sparseness_coef": cs.sparseness(W),
+        "rss": cs.rss(V, W, H),
+        "evar": cs.explained_variance(V, W, H),
+        "svd_rss": 2.0 * svd_floor(V, rank)[0],
+        "best_objective": float(np.min(finite)),
+        "median_objective": float(np.median(objectives)),
+        "median_iterations": float(np.median(n_iter)),
+        "converged": float(np.mean(converged)),
+        "seconds": float(sum(float(c["seconds"]) for c in chunks)),
+    }
+    assert acc.runs == n_restarts
+    details = {
+        "consensus": C,
+        "labels": np.concatenate([c["labels"] for c in chunks]),
+        "best": (W, H),
+        "objectives": objectives,
+    }
+    return row, details
+
+
+def rank_survey(
+    V,
+    ranks,
+    restarts: int = 50,
+    *,
+    seed: int = 0,
+    chunk: int = 25,
+    null: bool = False,
+    store=None,
+    executor: concurrent.futures.Executor | None = None,
+    progress: bool | None = None,
+    **fit,
+) -> Survey:
+    """Stability measures of ``restarts`` NMF fits at each rank (Brunet et al. 2004).
+
+    Parameters
+    ----------
+    V : array_like, shape (n_samples, n_features)
+        Non-negative data; rows are the samples that are clustered.
+    ranks : iterable of int
+        Ranks to survey, each between 2 and ``min(V.shape)``.
+    restarts : int
+        Random restarts per rank.
+    seed : int
+        Root of every restart's seed (:func:`survey_seed`).
+    chunk : int
+        Restarts per task: the unit of work handed to the executor and of
+        what a killed survey can lose.
+    null : bool
+        Also survey :func:`shuffled_null` of ``V`` (the same ranks, restarts
+        and options).
+    store : path, optional
+        Directory where each finished task is written; a survey started
+        again with the same arguments and data resumes from it. A store
+        holding a different survey is refused, never overwritten.
+    executor : concurrent.futures.Executor, optional
+        Runs the tasks (a ``ProcessPoolExecutor``, or a Dask client's
+        ``get_executor()`` for a cluster). Default: in this process, one
+        task after the other (on a CPU, JAX already uses every core).
+    progress : bool, optional
+        Show a progress bar; default: when standard error is a terminal.
+    **fit
+        Options of :func:`nmflab.nmf` for every fit. Default
+        ``method="brunet"`` (KL, R's algorithm and defaults, connectivity
+        stopping) and ``backend="jax"`` when JAX is installed.
+
+    Returns
+    -------
+    Survey
+    """
+    V = val.check_data_matrix(V, dtype=fit.get("dtype"))
+    n, p = V.shape
+    try:
+        ranks = sorted({int(r) for r in ranks})
+    except (TypeError, ValueError):
+        raise TypeError(f"ranks must be integers, got {ranks!r}") from None
+    if not ranks or ranks[0] < 2 or ranks[-1] > min(n, p):
+        raise ValueError(f"ranks must lie between 2 and min(n_samples, n_features) = {min(n, p)}, got {ranks}")
+    restarts = val.check_positive_int(restarts, "restarts")
+    chunk = val.check_positive_int(chunk, "chunk")
+    seed = val.check_positive_int(seed, "seed", minimum=0)
+    for reserved in ("restarts", "seed", "first_restart", "keep_restarts"):
+        if reserved in fit:
+            raise TypeError(f"{reserved!r} is set by rank_survey itself")
+    fit = {**_DEFAULT_FIT, **fit}
+    if "backend" not in fit:
+        import importlib.util
+
+        fit["backend"] = "jax" if importlib.util.find_spec("jax") else "numpy"
+    kinds = _KINDS if null else _KINDS[:1]
+    data = {"data": V}
+    if null:
+        data["null"] = shuffled_null(V, seed)
+    options = {"ranks": ranks, "restarts": restarts, "seed": seed, "chunk": chunk, "null": bool(null),
+               "fit": {k: (v if isinstance(v, (int, float, str, bool, type(None))) else repr(v))
+                       for k, v in sorted(fit.items())}}
+    tasks = [(kind, r, first, min(chunk, restarts - first))
+             for r in ranks for kind in kinds for first in range(0, restarts, chunk)]
+    if store is not None:
+        store = _open_store(store, {**options, "data_sha256": _fingerprint(V), "shape": [n, p]})
+
+    started = time.perf_counter()
+    done: dict[tuple, dict] = {}
+    if store is not None:
+        for task in tasks:
+            path = store / _task_name(*task)
+            if path.exists() and (loaded := _load_task(path)) is not None:
+                done[task] = loaded
+    loaded_tasks = len(done)
+    pending = [t for t in tasks if t not in done]
+
+    def finish(task, result):
+        if store is not None:
+            _save_task(store / _task_name(*task), result)
+        done[task] = result
+
+    with _progress_bar(len(tasks), progress) as bar:
+        bar.update(loaded_tasks)
+        if executor is None:
+            for task in pending:
+                kind, r, first, count = task
+                finish(task, _fit_chunk(data[kind], r, survey_seed(seed, r, kind), first, count, fit))
+                bar.update(1)
+        else:
+            futures = {executor.submit(_fit_chunk, data[kind], r, survey_seed(seed, r, kind), first, count, fit):
+                       (kind, r, first, count) for kind, r, first, count in pending}
+            try:
+                for future in concurrent.futures.as_completed(futures):
+                    finish(futures[future], future.result())
+                    bar.update(1)
+            except BaseException:
+                for future in futures:
+                    future.cancel()
+                raise
+
+    tables = {kind: [] for kind in kinds}
+    per_rank = {kind: {} for kind in kinds}
+    for kind in kinds:
+        for r in ranks:
+            chunks = [done[t] for t in tasks if t[0] == kind and t[1] == r]
+            row, details = _measures(data[kind], r, chunks, restarts)
+            tables[kind].append(row)
+            per_rank[kind][r] = details
+    return Survey(
+        ranks=ranks,
+        table=tables["data"],
+        null_table=tables.get("null", []),
+        consensus={r: d["consensus"] for r, d in per_rank["data"].items()},
+        null_consensus={r: d["consensus"] for r, d in per_rank.get("null", {}).items()},
+        labels={r: d["labels"] for r, d in per_rank["data"].items()},
+        best={r: d["best"] for r, d in per_rank["data"].items()},
+        objectives={r: d["objectives"] for r, d in per_rank["data"].items()},
+        options=options,
+        store=store,
+        seconds=time.perf_counter() - started,
+        computed_tasks=len(pending),
+        loaded_tasks=loaded_tasks,
+    )
