@@ -61,7 +61,37 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--transpose", action="store_true", help="the file has samples in columns (R's orientation)")
     fit.add_argument("--out", "-o", default=None, help="output prefix (default: FILE without extension + '.nmf')")
     fit.add_argument("--overwrite", action="store_true", help="replace existing output files")
+
+    survey = sub.add_parser("survey", help="rank survey: consensus, cophenetic and other stability measures per rank")
+    survey.add_argument("file", help="data as for fit; rows are the samples that are clustered")
+    survey.add_argument("--ranks", default="2:6", type=_ranks, help="inclusive range A:B or a list A,B,C (default 2:6)")
+    survey.add_argument("--restarts", type=int, default=50, help="restarts per rank (default 50)")
+    survey.add_argument("--method", default="brunet", help="default brunet (R's KL updates, connectivity stopping)")
+    survey.add_argument("--loss", default=None, choices=LOSSES)
+    survey.add_argument("--backend", default=None, choices=("numpy", "jax"), help="default jax when installed")
+    survey.add_argument("--dtype", default=None, choices=("float32", "float64"))
+    survey.add_argument("--seed", type=int, default=0)
+    survey.add_argument("--chunk", type=int, default=25, help="restarts per task, the unit that is saved")
+    survey.add_argument("--null", action="store_true", help="also survey the data with each feature shuffled")
+    survey.add_argument("--workers", type=int, default=None, help="run tasks in this many processes")
+    survey.add_argument("--store", default=None,
+                        help="folder of the resumable results (default: FILE without extension + '.survey')")
+    survey.add_argument("--no-progress", action="store_true")
+    survey.add_argument("--no-figures", action="store_true")
+    survey.add_argument("--key", default=None, help="array name inside an .npz file")
+    survey.add_argument("--skip-header", action="store_true")
+    survey.add_argument("--transpose", action="store_true", help="the file has samples in columns (R's orientation)")
     return parser
+
+
+def _ranks(text: str) -> list[int]:
+    try:
+        if ":" in text:
+            low, high = (int(part) for part in text.split(":"))
+            return list(range(low, high + 1))
+        return [int(part) for part in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"ranks must be A:B or A,B,...; got {text!r}") from None
 
 
 def _fit(args) -> int:
@@ -113,11 +143,52 @@ def _demo(args) -> int:
     return 0
 
 
+def _survey(args) -> int:
+    """Rank survey; the stability studies live in ``theory``, imported only here."""
+    from pathlib import Path
+
+    from .io import read_matrix
+
+    try:
+        from theory.survey import rank_survey
+    except ImportError as exc:  # pragma: no cover - theory ships with nmflab
+        raise ImportError(f"the survey needs the theory package of nmflab: {exc}") from exc
+    V = read_matrix(args.file, key=args.key, skip_header=args.skip_header)
+    if args.transpose:
+        V = V.T
+    store = Path(args.store or str(Path(args.file).with_suffix("")) + ".survey")
+    fit = {"method": args.method}
+    for name in ("loss", "backend", "dtype"):
+        if getattr(args, name) is not None:
+            fit[name] = getattr(args, name)
+    executor = None
+    if args.workers:
+        import concurrent.futures
+
+        executor = concurrent.futures.ProcessPoolExecutor(args.workers)
+    try:
+        result = rank_survey(V, args.ranks, args.restarts, seed=args.seed, chunk=args.chunk, null=args.null,
+                             store=store, executor=executor, progress=False if args.no_progress else None, **fit)
+    finally:
+        if executor is not None:
+            executor.shutdown(cancel_futures=True)
+    table = result.to_csv(store / "measures.csv")
+    print(result.format())
+    print(f"{result.computed_tasks} tasks computed, {result.loaded_tasks} loaded from {store}; "
+          f"{result.seconds:.1f} s; table in {table}")
+    if not args.no_figures:
+        from theory import plots
+
+        for path in plots.save_survey_figures(result, store):
+            print(f"wrote {path}")
+    return 0
+
+
 def main(argv=None) -> int:
     """Entry point of the ``nmflab`` command; returns the exit status."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    handlers = {"fit": _fit, "demo": _demo}
+    handlers = {"fit": _fit, "demo": _demo, "survey": _survey}
     try:
         return handlers[args.command](args)
     except (ValueError, TypeError, FileNotFoundError, FileExistsError, ImportError) as exc:
