@@ -1,0 +1,189 @@
+"""Rank surveys: planted structure found, independent of splitting and executor, resumable after a kill."""
+
+import concurrent.futures
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from theory import crossval
+from theory.survey import rank_survey, shuffled_null
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _planted(seed=0, n=24, p=36, k=3, noise=0.05):
+    """Samples in k groups, each group made mostly of its own part."""
+    rng = np.random.default_rng(seed)
+    groups = np.arange(n) % k
+    W = 0.1 * rng.random((n, k)) + np.eye(k)[groups] * rng.uniform(1, 2, (n, 1))
+    H = rng.random((k, p)) * (rng.random((k, p)) < 0.5)
+    H[np.arange(k), np.arange(k)] += 1
+    return W @ H + noise * rng.random((n, p)), groups
+
+
+FAST = {"backend": "numpy", "max_iter": 600}
+
+
+def test_planted_block_structure_is_found_at_its_rank():
+    V, groups = _planted()
+    survey = rank_survey(V, [2, 3, 4, 5], 8, seed=1, chunk=4, progress=False, **FAST)
+    ranks = np.array(survey.ranks)
+    assert ranks[np.argmax(survey.column("cophenetic"))] == 3
+    assert ranks[np.argmax(survey.column("dispersion"))] == 3
+    assert survey.column("dispersion")[1] == pytest.approx(1.0)
+    # the rank-3 consensus clusters are the planted groups
+    from theory.consensus import connectivity, consensus_clusters
+
+    found = consensus_clusters(survey.consensus[3], 3)
+    np.testing.assert_array_equal(connectivity(found), connectivity(groups))
+    cv = crossval.cross_validate(V, [1, 2, 3, 4, 5, 6], folds=4, seed=0, max_iter=1500, tol=1e-7)
+    assert cv.best_rank == 3
+
+
+def test_result_does_not_depend_on_chunks_or_executor():
+    V, _ = _planted(seed=2)
+    kw = dict(seed=5, progress=False, null=True, **FAST)
+    one = rank_survey(V, [2, 3], 6, chunk=6, **kw)
+    with concurrent.futures.ThreadPoolExecutor(2) as pool:
+        split = rank_survey(V, [3, 2], 6, chunk=4, executor=pool, **kw)
+    for r in (2, 3):
+        np.testing.assert_array_equal(one.consensus[r], split.consensus[r])
+        np.testing.assert_array_equal(one.null_consensus[r], split.null_consensus[r])
+        np.testing.assert_array_equal(one.objectives[r], split.objectives[r])
+        np.testing.assert_array_equal(one.labels[r], split.labels[r])
+    timeless = lambda table: [{k: v for k, v in row.items() if k != "seconds"} for row in table]  # noqa: E731
+    assert timeless(one.table) == timeless(split.table)
+    assert timeless(one.null_table) == timeless(split.null_table)
+
+
+def test_dask_local_cluster_gives_the_same_survey():
+    distributed = pytest.importorskip("distributed")
+    V, _ = _planted(seed=3)
+    kw = dict(seed=2, progress=False, **FAST)
+    local = rank_survey(V, [2, 3], 4, chunk=2, **kw)
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as c, \
+            distributed.Client(c) as client:
+        remote = rank_survey(V, [2, 3], 4, chunk=2, executor=client.get_executor(), **kw)
+    for r in (2, 3):
+        np.testing.assert_array_equal(local.consensus[r], remote.consensus[r])
+        np.testing.assert_array_equal(local.objectives[r], remote.objectives[r])
+
+
+def test_a_killed_survey_resumes_without_recomputing(tmp_path):
+    V, _ = _planted(seed=4)
+    np.save(tmp_path / "V.npy", V)
+    store = tmp_path / "store"
+    script = textwrap.dedent(f"""
+        import numpy as np
+        from theory.survey import rank_survey
+        V = np.load({str(tmp_path / "V.npy")!r})
+        rank_survey(V, [2, 3, 4], 12, seed=3, chunk=1, store={str(store)!r}, progress=False,
+                    backend="numpy", max_iter=600)
+    """)
+    proc = subprocess.Popen([sys.executable, "-c", script], cwd=REPO)
+    try:
+        deadline = time.monotonic() + 120
+        while len(list(store.glob("data-*.npz"))) < 5:
+            assert proc.poll() is None, "the survey ended before it could be killed"
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        os.kill(proc.pid, signal.SIGKILL)
+    finally:
+        proc.wait()
+    assert proc.returncode == -signal.SIGKILL
+    finished = len(list(store.glob("data-*.npz")))
+    assert 5 <= finished < 36
+    resumed = rank_survey(V, [2, 3, 4], 12, seed=3, chunk=1, store=store, progress=False, **FAST)
+    assert resumed.loaded_tasks == finished
+    assert resumed.computed_tasks == 36 - finished
+    fresh = rank_survey(V, [2, 3, 4], 12, seed=3, chunk=12, progress=False, **FAST)
+    for r in (2, 3, 4):
+        np.testing.assert_array_equal(resumed.consensus[r], fresh.consensus[r])
+        np.testing.assert_array_equal(resumed.objectives[r], fresh.objectives[r])
+    again = rank_survey(V, [2, 3, 4], 12, seed=3, chunk=1, store=store, progress=False, **FAST)
+    assert again.computed_tasks == 0
+
+
+def test_a_store_of_another_survey_is_refused_and_a_damaged_task_recomputed(tmp_path):
+    V, _ = _planted(seed=5)
+    kw = dict(seed=1, chunk=2, store=tmp_path, progress=False, **FAST)
+    rank_survey(V, [2], 4, **kw)
+    with pytest.raises(ValueError, match="other arguments or data"):
+        rank_survey(V, [2], 6, **kw)
+    with pytest.raises(ValueError, match="data_sha256"):
+        rank_survey(V + 1, [2], 4, **kw)
+    victim = sorted(tmp_path.glob("data-*.npz"))[0]
+    victim.write_bytes(b"not an npz file")
+    again = rank_survey(V, [2], 4, **kw)
+    assert again.computed_tasks == 1 and again.loaded_tasks == 1
+
+
+@pytest.mark.parametrize(
+    ("ranks", "message"), [([1, 2], "between 2"), ([2, 50], "between 2"), ([], "between 2")]
+)
+def test_impossible_ranks_are_refused(ranks, message):
+    V, _ = _planted()
+    with pytest.raises(ValueError, match=message):
+        rank_survey(V, ranks, 2, progress=False, **FAST)
+
+
+def test_survey_options_reserved_and_checked():
+    V, _ = _planted()
+    with pytest.raises(TypeError, match="set by rank_survey"):
+        rank_survey(V, [2], 2, restarts_per=None, first_restart=3, progress=False)
+    with pytest.raises(ValueError, match="non-negative|negative"):
+        rank_survey(-V, [2], 2, progress=False)
+
+
+def test_shuffled_null_permutes_each_feature_across_samples():
+    V, _ = _planted()
+    null = shuffled_null(V, seed=0)
+    np.testing.assert_array_equal(np.sort(null, axis=0), np.sort(V, axis=0))
+    assert not np.array_equal(null, V)
+    # columns are shuffled independently: the row pairing of two columns changes
+    assert not np.array_equal(np.argsort(null[:, 0]) == np.argsort(V[:, 0]),
+                              np.argsort(null[:, 1]) == np.argsort(V[:, 1]))
+
+
+def test_holdout_folds_partition_and_balance():
+    folds = crossval.holdout_folds((23, 17), 4, seed=3)
+    assert folds.shape == (23, 17) and set(np.unique(folds)) == {0, 1, 2, 3}
+    for k in range(4):
+        per_row = (folds == k).sum(axis=1)
+        per_col = (folds == k).sum(axis=0)
+        assert per_row.min() >= 17 // 4 and per_row.max() <= -(-17 // 4)
+        assert per_col.min() >= 23 // 4 and per_col.max() <= -(-23 // 4)
+    with pytest.raises(ValueError, match="at least 4 rows"):
+        crossval.holdout_folds((3, 10), 4)
+
+
+def test_elbow_of_a_broken_line():
+    x = np.arange(1, 9)
+    y = np.where(x <= 3, 10 - 3 * (x - 1), 4 - 0.1 * (x - 3))
+    assert x[crossval.elbow(x, y)] == 3
+
+
+def test_survey_command_writes_table_and_resumes(tmp_path, capsys):
+    from nmflab.cli import main
+
+    V, _ = _planted(seed=6)
+    data = tmp_path / "v.csv"
+    np.savetxt(data, V, delimiter=",")
+    args = [str(data), "--ranks", "2:3", "--restarts", "4", "--chunk", "2", "--backend", "numpy", "--no-progress",
+            "--no-figures"]
+    assert main(["survey", *args]) == 0
+    out = capsys.readouterr().out
+    assert "4 tasks computed, 0 loaded" in out
+    table = (tmp_path / "v.survey" / "measures.csv").read_text().splitlines()
+    assert table[0].startswith("kind,rank,restarts,cophenetic") and len(table) == 3
+    assert main(["survey", *args]) == 0
+    assert "0 tasks computed, 4 loaded" in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        main(["survey", str(data), "--ranks", "2:x"])
