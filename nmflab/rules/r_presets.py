@@ -17,6 +17,7 @@ from typing import ClassVar
 import numpy as np
 
 from .. import losses
+from .._xp import fuses_product, product
 from ._common import T
 from .mu import kl_step_h, kl_step_w
 
@@ -60,23 +61,28 @@ class BrunetKL:
         return {}
 
     def init(self, xp, V, W, H, consts):
-        return {"WH": W @ H, "iteration": xp.asarray(0)}
+        # The product is carried from one iteration to the next, except where
+        # forming it inside its consumer is cheaper than storing it.
+        state = {"iteration": xp.asarray(0)}
+        return state if fuses_product(xp, W) else {**state, "WH": W @ H}
 
     def update(self, xp, V, W, H, state, consts):
         iteration = state["iteration"] + 1
         if self.update_w:
-            W = kl_step_w(xp, V, W, H, state["WH"], 0.0)
+            W = kl_step_w(xp, V, W, H, state["WH"] if "WH" in state else product(xp, W, H), 0.0)
         if self.update_h:
-            H = kl_step_h(xp, V, W, H, W @ H, 0.0)
+            H = kl_step_h(xp, V, W, H, product(xp, W, H), 0.0)
         floor_now = iteration % self.floor_every == 0
         if self.update_w:
             W = xp.where(floor_now & (W < self.floor), self.floor, W)
         if self.update_h:
             H = xp.where(floor_now & (H < self.floor), self.floor, H)
-        return W, H, {"WH": W @ H, "iteration": iteration}
+        if "WH" in state:
+            return W, H, {"WH": W @ H, "iteration": iteration}
+        return W, H, {"iteration": iteration}
 
     def objective(self, xp, V, W, H, state, consts):
-        return losses.kl_divergence(xp, V, state["WH"])
+        return losses.kl_divergence(xp, V, state["WH"] if "WH" in state else product(xp, W, H))
 
 
 @dataclass(frozen=True)
