@@ -143,7 +143,7 @@ def _stop_rules(stop) -> tuple[str, ...]:
 
 
 def _solver_setup(loss, method, backend, stop, max_iter, tol, eps, check_every, iterate_tol, kkt_tol, patience,
-                  time_limit, penalty=None, beta_exponent="mm", sparse=False, rank=None):
+                  time_limit, penalty=None, beta_exponent="mm", sparse=False, rank=None, trace=True):
     """Validate the options every entry point shares; return ``(rule, criteria, check_every, loss_name)``."""
     loss_name, _ = _resolve_loss(loss, method)
     rule = make_rule(loss, method, eps, penalty=penalty, beta_exponent=beta_exponent, sparse=sparse, rank=rank)
@@ -167,6 +167,7 @@ def _solver_setup(loss, method, backend, stop, max_iter, tol, eps, check_every, 
         kkt_tol=val.check_nonnegative_float(kkt_tol, "kkt_tol"),
         patience=val.check_positive_int(patience, "patience", minimum=0),
         time_limit=None if not rules else time_limit,
+        trace=bool(trace),
     )
     return rule, criteria, check_every, loss_name
 
@@ -319,6 +320,7 @@ def nmf(
     keep_restarts: bool = False,
     first_restart: int = 0,
     lanes: int | None = None,
+    trace: bool = True,
 ) -> Result:
     """Non-negative matrix factorization ``V ≈ W @ H`` with ``W, H >= 0``.
 
@@ -415,6 +417,13 @@ def nmf(
         its lane to the next one. Default: all on an accelerator; on a CPU
         as many as keep a batch of products in cache
         (:func:`nmflab.drivers.jax.default_lanes`). Ignored by NumPy.
+    trace : bool
+        Evaluate the objective at every check (the default: the trace that
+        the descent diagnostics read). ``False`` evaluates it only where the
+        ``"objective"`` rule needs it and once after the last iteration
+        (``Result.objective`` is NaN at the other checks): a fit stopped by
+        the connectivity, iterate or kkt rule then saves a pass over the data
+        per check (KL: a logarithm per entry), as R's NMF does.
 
     Returns
     -------
@@ -446,7 +455,7 @@ def nmf(
     rank = val.check_positive_int(rank, "rank")
     rule, criteria, check_every, loss_name = _solver_setup(
         loss, method, backend, stop, max_iter, tol, eps, check_every, iterate_tol, kkt_tol, patience, time_limit,
-        _penalty(l1_W, l2_W, l1_H, l2_H), beta_exponent, sparse=val.is_sparse(V), rank=rank)
+        _penalty(l1_W, l2_W, l1_H, l2_H), beta_exponent, sparse=val.is_sparse(V), rank=rank, trace=trace)
     if isinstance(init, str):
         val.check_choice(init, "init", _init.INITS)
     restarts = val.check_positive_int(restarts, "restarts")

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 
 from .result import Status
 
-__all__ = ["RULES", "StopCriteria", "start_monitor", "check", "assignment", "relative_change"]
+__all__ = ["RULES", "StopCriteria", "start_monitor", "check", "assignment", "relative_change", "finite_probe"]
 
 #: Stopping rules that can be combined (``stop=("objective", "kkt")``).
 RULES = ("objective", "iterate", "kkt", "connectivity")
@@ -52,6 +52,11 @@ class StopCriteria:
         consecutive unchanged checks.
     time_limit : float or None
         Seconds of iterations after which the driver stops the fit.
+    trace : bool
+        Evaluate the objective at every check. When false, the objective is
+        evaluated only where the ``"objective"`` rule needs it, and once
+        after the last iteration; the checks in between only test that the
+        factors are finite.
     """
 
     max_iter: int
@@ -61,10 +66,22 @@ class StopCriteria:
     kkt_tol: float = 1e-4
     patience: int = 40
     time_limit: float | None = None
+    trace: bool = True
 
     @property
     def needs_kkt(self) -> bool:
         return "kkt" in self.rules
+
+    @property
+    def needs_objective(self) -> bool:
+        """Whether every check evaluates the objective."""
+        return self.trace or "objective" in self.rules
+
+
+def finite_probe(xp, W, H):
+    """0 where ``W`` and ``H`` are finite, NaN or inf otherwise: stands in for an objective not evaluated."""
+    total = xp.sum(W) + xp.sum(H)
+    return total - total
 
 
 def assignment(xp, W):

@@ -205,3 +205,20 @@ def test_nonfinite_objective_is_reported(backend):
     res = nmflab.nmf(V, 2, init=(W0, H0), max_iter=20, backend=backend)
     assert res.status == Status.NONFINITE
     assert "non-finite" in res.message
+
+
+@pytest.mark.parametrize("backend_name", ["numpy", pytest.param("jax", marks=needs_jax)])
+def test_without_trace_the_fit_is_the_same_and_only_the_final_objective_is_evaluated(backend_name):
+    rng = np.random.default_rng(8)
+    V, _, _ = random_problem(rng, 20, 14, 3, noise=0.3)
+    kw = dict(method="brunet", restarts=5, seed=3, backend=backend_name, keep_restarts=True, lanes=2)
+    traced = nmflab.nmf(V, 3, **kw)
+    bare = nmflab.nmf(V, 3, trace=False, **kw)
+    np.testing.assert_array_equal(bare.restart_n_iter, traced.restart_n_iter)
+    np.testing.assert_array_equal(bare.restart_status, traced.restart_status)
+    np.testing.assert_allclose(bare.restart_objectives, traced.restart_objectives, rtol=1e-12)
+    np.testing.assert_array_equal(bare.restart_W, traced.restart_W)
+    assert np.isnan(bare.objective[:-1]).all() and len(bare.objective) == len(traced.objective)
+    # the objective rule still needs the objective at every check
+    ruled = nmflab.nmf(V, 3, loss="kl", method="mu", trace=False, seed=1, backend=backend_name, max_iter=200)
+    assert np.isfinite(ruled.objective).all()

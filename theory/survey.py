@@ -40,7 +40,7 @@ from . import consensus as cs
 __all__ = ["Survey", "rank_survey", "shuffled_null", "survey_seed"]
 
 _KINDS = ("data", "null")
-_DEFAULT_FIT = {"method": "brunet"}
+_DEFAULT_FIT = {"method": "brunet", "trace": False}
 MEASURES = (
     "cophenetic",
     "dispersion",

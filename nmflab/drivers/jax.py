@@ -31,7 +31,7 @@ import numpy as np
 from jax import lax
 
 from ..result import Status
-from ..stopping import StopCriteria, check, initial_status, start_monitor
+from ..stopping import StopCriteria, check, finite_probe, initial_status, start_monitor
 from . import RunRecord, kkt_of, n_checks
 
 __all__ = ["run", "trace_count", "default_lanes"]
@@ -83,9 +83,14 @@ def _advance_one(rule, criteria: StopCriteria, check_every: int, V, consts, carr
             steps = jnp.minimum(check_every, criteria.max_iter - c["iteration"])
         W, H, state = lax.fori_loop(0, steps, one_update, (c["W"], c["H"], c["state"]))
         iteration = c["iteration"] + steps
-        objective = rule.objective(jnp, V, W, H, state, consts)
+        if criteria.needs_objective:
+            objective = rule.objective(jnp, V, W, H, state, consts)
+        else:  # the host evaluates it once the restart has stopped (_final_objective)
+            objective = finite_probe(jnp, W, H)
         kkt = kkt_of(jnp, rule, V, W, H, consts) if criteria.needs_kkt else jnp.nan
         code, monitor, (w_change, h_change) = check(jnp, c["monitor"], W, H, objective, kkt, iteration, criteria)
+        if not criteria.needs_objective:
+            objective = jnp.nan
         k = c["k"]
         new = dict(c, W=W, H=H, state=state, iteration=iteration, status=code, monitor=monitor, k=k + 1)
         for name, value in zip(_TRACE_NAMES, (objective, iteration, w_change, h_change, kkt)):
@@ -121,6 +126,12 @@ def _refill(V, consts, carry, W0s, H0s, fresh, *, rule, criteria, check_every):
     return jax.tree_util.tree_map(pick, started, carry)
 
 
+@partial(jax.jit, static_argnames=("rule",))
+def _final_objective(V, consts, W, H, state, *, rule):
+    """The objective of one stopped restart (where the checks did not evaluate it)."""
+    return rule.objective(jnp, V, W, H, state, consts)
+
+
 def _precision(dtype: np.dtype):
     if np.dtype(dtype) == np.float64 and not jax.config.jax_enable_x64:
         return jax.enable_x64(True)
@@ -149,13 +160,16 @@ def default_lanes(shape, dtype, restarts: int) -> int:
     return int(min(restarts, max(1, _LANE_BYTES // max(per_lane, 1))))
 
 
-def _record(out, lane, times) -> RunRecord:
+def _record(out, lane, times, final=None) -> RunRecord:
     k = int(out["k"][lane])
+    objective = np.array(out["objective"][lane][:k], dtype=np.float64)
+    if final is not None and k > 0:
+        objective[-1] = final
     return RunRecord(
         W=np.asarray(out["W"][lane]),
         H=np.asarray(out["H"][lane]),
         initial_objective=float(out["initial"][lane]),
-        objective=np.asarray(out["objective"][lane][:k], dtype=np.float64),
+        objective=objective,
         iterations=np.asarray(out["iterations"][lane][:k], dtype=np.int64),
         times=None if times is None else np.asarray(times[:k]),
         w_change=np.asarray(out["w_change"][lane][:k], dtype=np.float64),
@@ -218,7 +232,12 @@ def run(rule, V, W0s, H0s, criteria: StopCriteria, check_every: int, weights=Non
                 restart = lane_of[lane]
                 if restart < 0:
                     continue
-                records[restart] = _record(out, lane, None if times is None else times[restart])
+                final = None
+                if not criteria.needs_objective:
+                    lane_state = jax.tree_util.tree_map(lambda x, i=lane: x[i], carry["state"])
+                    final = float(_final_objective(V_dev, consts, carry["W"][lane], carry["H"][lane], lane_state,
+                                                   rule=rule))
+                records[restart] = _record(out, lane, None if times is None else times[restart], final)
                 lane_of[lane] = waiting.pop(0) if waiting else -1
                 fresh[lane] = lane_of[lane] >= 0
             if not any(i >= 0 for i in lane_of):

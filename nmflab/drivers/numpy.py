@@ -7,7 +7,7 @@ import time
 import numpy as np
 
 from ..result import Status
-from ..stopping import StopCriteria, check, initial_status, start_monitor
+from ..stopping import StopCriteria, check, finite_probe, initial_status, start_monitor
 from . import RunRecord, kkt_of
 
 __all__ = ["run"]
@@ -24,13 +24,18 @@ def _run_one(rule, V, consts, W, H, criteria: StopCriteria, check_every: int, st
         for _ in range(min(check_every, criteria.max_iter - iteration)):
             W, H, state = rule.update(np, V, W, H, state, consts)
         iteration = min(iteration + check_every, criteria.max_iter)
-        objective = rule.objective(np, V, W, H, state, consts)
+        if criteria.needs_objective:
+            objective = rule.objective(np, V, W, H, state, consts)
+        else:
+            objective = finite_probe(np, W, H)
         kkt = kkt_of(np, rule, V, W, H, consts) if criteria.needs_kkt else np.nan
         code, monitor, (w_change, h_change) = check(np, monitor, W, H, objective, kkt, iteration, criteria)
         status = int(code)
         elapsed = time.perf_counter() - start
         if status == Status.RUNNING and criteria.time_limit is not None and elapsed > criteria.time_limit:
             status = int(Status.TIME_LIMIT)
+        if not criteria.needs_objective:  # evaluated once, after the last iteration
+            objective = rule.objective(np, V, W, H, state, consts) if status != Status.RUNNING else np.nan
         for name, value in zip(traces, (objective, iteration, elapsed, w_change, h_change, kkt)):
             traces[name].append(value)
     return RunRecord(
