@@ -70,6 +70,69 @@ def zero_locking(results: Path, out: Path) -> Path:
     return path
 
 
+@figure
+def rank_selection(results: Path, out: Path) -> Path:
+    """Planted rank 5: held-out error, training error, cophenetic/dispersion and the SVD floor against rank."""
+    plt = _pyplot()
+    numbers, arrays = _load(results, "rank_selection")
+    ranks, planted = arrays["ranks"], numbers["planted_rank"]
+    fig, axes = plt.subplots(1, 3, figsize=(10, 3.1))
+    test = arrays["test_error"]
+    median = np.median(test, axis=1)  # infinite where most folds are (a positive held-out count predicted as 0)
+    finite = np.isfinite(median)
+    axes[0].plot(ranks[finite], median[finite], "o-", label=f"held-out ({numbers['folds']} folds, median)")
+    if (~finite).any():
+        top = np.max(median[finite]) * 1.3
+        axes[0].plot(ranks[~finite], np.full((~finite).sum(), top), "^", color="C0", mfc="none",
+                     label="held-out median infinite")
+    axes[0].plot(ranks, arrays["train_error"].mean(axis=1), "s--", label="training (mean)")
+    axes[0].set(xlabel="rank", ylabel="KL divergence per entry", yscale="log", title="held-out entries")
+    axes[1].plot(ranks, arrays["cophenetic"], "o-", label="cophenetic")
+    axes[1].plot(ranks, arrays["dispersion"], "s--", label="dispersion")
+    axes[1].set(xlabel="rank", ylabel="score", title=f"consensus of {numbers['restarts']} restarts")
+    axes[2].plot(ranks, arrays["rss"], "o-", label="best NMF")
+    axes[2].plot(ranks, arrays["svd_rss"], ":", label="SVD floor (Eckart–Young)")
+    axes[2].set(xlabel="rank", ylabel="squared error", yscale="log", title="fit error")
+    for ax, where in zip(axes, ("lower left", "lower right", "upper right")):
+        ax.axvline(planted, color="0.5", lw=0.8, ls=":")
+        ax.set_xticks(ranks)
+        ax.legend(fontsize=7, frameon=False, loc=where)
+    choices = ", ".join(f"{k.replace('_', ' ')}: {v}" for k, v in numbers["choices"].items())
+    fig.suptitle(f"planted rank {planted} ({numbers['shape'][0]}x{numbers['shape'][1]} Poisson counts); "
+                 f"chosen — {choices}", fontsize=8)
+    fig.tight_layout()
+    path = out / "rank_selection.png"
+    out.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
+@figure
+def brunet(results: Path, out: Path) -> Path:
+    """Cophenetic curves of ALL/AML and medulloblastoma beside their shuffled nulls."""
+    plt = _pyplot()
+    numbers, _ = _load(results, "brunet")
+    fig, axes = plt.subplots(1, 2, figsize=(8.5, 3.1), sharey=True)
+    titles = {"all_aml": "ALL/AML (38 x 5000)", "medulloblastoma": "medulloblastoma (34 x 5893)"}
+    for ax, (name, title) in zip(axes, titles.items()):
+        info = numbers[name]
+        ranks = [row["rank"] for row in info["table"]]
+        ax.plot(ranks, [row["cophenetic"] for row in info["table"]], "o-", label="data")
+        ax.plot(ranks, [row["cophenetic"] for row in info["null_table"]], "s--", color="0.5",
+                label="features shuffled across samples")
+        ax.set(xlabel="rank", title=f"{title}, {info['restarts']} restarts per rank")
+        ax.set_xticks(ranks)
+    axes[0].set_ylabel("cophenetic correlation")
+    axes[0].legend(fontsize=7, frameon=False)
+    fig.tight_layout()
+    path = out / "brunet_cophenetic.png"
+    out.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m paper.figures", description=__doc__.splitlines()[0])
     parser.add_argument("names", nargs="+", help=f"figures: {', '.join(FIGURES)} or all")

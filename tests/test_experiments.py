@@ -68,3 +68,18 @@ def test_adjusted_rand_index_against_scikit_learn():
         a, b = rng.integers(0, 3, 40), rng.integers(0, 4, 40)
         assert adjusted_rand_index(a, b) == pytest.approx(adjusted_rand_score(a, b), abs=1e-12)
     assert adjusted_rand_index([0, 0, 1, 1], ["x", "x", "y", "y"]) == pytest.approx(1.0)
+
+
+def test_rank_selection_quick_and_its_figure(tmp_path):
+    from experiments import rank_selection
+    from paper import figures
+
+    results = tmp_path / "results"
+    rank_selection.run(["--quick", "--out", str(results / "rank_selection")])
+    numbers = json.loads((results / "rank_selection" / "numbers.json").read_text())
+    assert numbers["planted_rank"] == 5 and numbers["ranks"] == list(range(2, 10))
+    # the planted structure is strong: even the quick run's held-out error finds it
+    assert numbers["choices"]["held_out"] == 5
+    assert all(a >= b * (1 - 1e-9) for a, b in zip(numbers["rss"], numbers["svd_rss"]))  # SVD is a floor
+    path = figures.rank_selection(results, tmp_path / "figures")
+    assert path.exists() and path.stat().st_size > 10_000

@@ -97,7 +97,10 @@ def cross_validate(V, ranks, *, folds: int = 5, restarts: int = 1, seed: int = 0
         Restarts per fit; the one with the least training objective is scored.
     seed : int
     loss : str or float
-        The loss fitted and scored (per entry: the mean divergence).
+        The loss fitted and scored (per entry: the mean divergence). For KL
+        (and beta < 1) the held-out error is infinite where a fit predicts
+        exactly 0 for a positive held-out entry: the model rules out what
+        was observed, and the rank is scored accordingly.
     **fit
         Other options of :func:`nmflab.nmf` (``method`` must support masks,
         which every nmflab method but R's presets does).
@@ -116,6 +119,7 @@ def cross_validate(V, ranks, *, folds: int = 5, restarts: int = 1, seed: int = 0
             res = nmflab.nmf(V, r, loss=loss, mask=~held, restarts=restarts,
                              seed=int(np.random.SeedSequence(seed, spawn_key=(r, k)).generate_state(1)[0]), **fit)
             WH = res.W @ res.H
-            train[i, k] = beta_divergence(np, V, WH, beta, (~held).astype(V.dtype)) / np.count_nonzero(~held)
-            test[i, k] = beta_divergence(np, V, WH, beta, held.astype(V.dtype)) / np.count_nonzero(held)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                train[i, k] = beta_divergence(np, V, WH, beta, (~held).astype(V.dtype)) / np.count_nonzero(~held)
+                test[i, k] = beta_divergence(np, V, WH, beta, held.astype(V.dtype)) / np.count_nonzero(held)
     return CrossValidation(ranks=ranks, train_error=train, test_error=test, loss=loss_name, folds=folds)
