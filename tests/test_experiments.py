@@ -83,3 +83,21 @@ def test_rank_selection_quick_and_its_figure(tmp_path):
     assert all(a >= b * (1 - 1e-9) for a, b in zip(numbers["rss"], numbers["svd_rss"]))  # SVD is a floor
     path = figures.rank_selection(results, tmp_path / "figures")
     assert path.exists() and path.stat().st_size > 10_000
+
+
+def test_seed_demo_experiment_and_its_figure(tmp_path):
+    from experiments import seed_demo
+    from paper import figures
+
+    results = tmp_path / "results"
+    seed_demo.run(["--out", str(results / "seed_demo")])
+    numbers = json.loads((results / "seed_demo" / "numbers.json").read_text())
+    fit = numbers["fit"]
+    assert fit["monotone"] and fit["recovery"] > 0.99 and fit["relative_error"] < 0.05
+    if "skipped" not in numbers["reference"]:
+        # the chapter's printed numbers, and R's trace to rounding
+        assert numbers["reference"]["initial"] == pytest.approx(66.042, abs=5e-4)
+        assert numbers["reference"]["final"] == pytest.approx(0.269, abs=5e-4)
+        assert numbers["reference"]["max_trace_deviation"] < 1e-9
+    path = figures.seed_demo(results, tmp_path / "figures")
+    assert path.exists() and path.stat().st_size > 10_000
