@@ -78,6 +78,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="folder of the resumable results (default: FILE without extension + '.survey')")
     survey.add_argument("--no-progress", action="store_true")
     survey.add_argument("--no-figures", action="store_true")
+    survey.add_argument("--labels", default=None,
+                        help="text file with one label per sample (line), drawn beside the consensus maps")
     survey.add_argument("--key", default=None, help="array name inside an .npz file")
     survey.add_argument("--skip-header", action="store_true")
     survey.add_argument("--transpose", action="store_true", help="the file has samples in columns (R's orientation)")
@@ -156,6 +158,11 @@ def _survey(args) -> int:
     V = read_matrix(args.file, key=args.key, skip_header=args.skip_header)
     if args.transpose:
         V = V.T
+    labels = None
+    if args.labels is not None:
+        labels = [line.strip() for line in Path(args.labels).read_text().splitlines() if line.strip()]
+        if len(labels) != V.shape[0]:
+            raise ValueError(f"{args.labels} has {len(labels)} labels for {V.shape[0]} samples (one per line)")
     store = Path(args.store or str(Path(args.file).with_suffix("")) + ".survey")
     fit = {"method": args.method}
     for name in ("loss", "backend", "dtype"):
@@ -179,7 +186,7 @@ def _survey(args) -> int:
     if not args.no_figures:
         from theory import plots
 
-        for path in plots.save_survey_figures(result, store):
+        for path in plots.save_survey_figures(result, store, labels=labels):
             print(f"wrote {path}")
     return 0
 

@@ -187,3 +187,22 @@ def test_survey_command_writes_table_and_resumes(tmp_path, capsys):
     assert "0 tasks computed, 4 loaded" in capsys.readouterr().out
     with pytest.raises(SystemExit):
         main(["survey", str(data), "--ranks", "2:x"])
+    labels = tmp_path / "labels.txt"
+    labels.write_text("a\nb\n")
+    assert main(["survey", *args, "--labels", str(labels)]) == 2
+    assert "2 labels for 24 samples" in capsys.readouterr().err
+
+
+def test_survey_command_draws_labelled_consensus_maps(tmp_path, capsys):
+    from nmflab.cli import main
+
+    V, groups = _planted(seed=7)
+    data = tmp_path / "v.npy"
+    np.save(data, V)
+    labels = tmp_path / "labels.txt"
+    labels.write_text("\n".join(f"group{g}" for g in groups) + "\n")
+    assert main(["survey", str(data), "--ranks", "2:3", "--restarts", "3", "--backend", "numpy", "--no-progress",
+                 "--labels", str(labels)]) == 0
+    store = tmp_path / "v.survey"
+    for name in ("survey_curves.png", "consensus_rank2.png", "consensus_rank3.png"):
+        assert (store / name).stat().st_size > 10_000
