@@ -10,7 +10,6 @@ Each file is written atomically; a run that dies leaves the previous results who
 from __future__ import annotations
 
 import argparse
-import io
 import json
 import platform
 import subprocess
@@ -18,9 +17,7 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
-
-from nmflab.io import atomic_write_bytes
+from nmflab.io import atomic_write_bytes, atomic_write_npz
 
 __all__ = ["Experiment", "parse_args", "package_versions"]
 
@@ -78,9 +75,7 @@ class Experiment:
 
     def save(self) -> Path:
         """Write numbers.json, arrays.npz and provenance.json; return the folder."""
-        buffer = io.BytesIO()
-        np.savez(buffer, **self.arrays)
-        atomic_write_bytes(self.path("arrays.npz"), buffer.getvalue())
+        atomic_write_npz(self.path("arrays.npz"), **self.arrays)
         atomic_write_bytes(self.path("numbers.json"), (json.dumps(self.numbers, indent=2, default=float) + "\n").encode())
         provenance = {
             "experiment": self.name,

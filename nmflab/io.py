@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["read_matrix", "write_result", "atomic_write_bytes"]
+__all__ = ["read_matrix", "write_result", "atomic_write_bytes", "atomic_write_npz"]
 
 _DELIMITERS = {".csv": ",", ".tsv": "\t", ".tab": "\t", ".txt": None, ".dat": None}
 
@@ -94,6 +94,15 @@ def atomic_write_bytes(path, data: bytes) -> None:
         raise
 
 
+def atomic_write_npz(path, **arrays) -> None:
+    """Write ``arrays`` as an ``.npz`` file, atomically (:func:`atomic_write_bytes`)."""
+    import io
+
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)
+    atomic_write_bytes(path, buffer.getvalue())
+
+
 def write_result(result, prefix, *, overwrite: bool = False, extra: dict | None = None) -> tuple[Path, Path]:
     """Write a fit as ``PREFIX.npz`` (W, H, objective trace) and ``PREFIX.json`` (summary).
 
@@ -101,17 +110,13 @@ def write_result(result, prefix, *, overwrite: bool = False, extra: dict | None 
     -------
     (npz_path, json_path)
     """
-    import io
-
     prefix = Path(prefix)
     npz_path = prefix.with_name(prefix.name + ".npz")
     json_path = prefix.with_name(prefix.name + ".json")
     for p in (npz_path, json_path):
         if p.exists() and not overwrite:
             raise FileExistsError(f"{p} exists; choose another --out or pass --overwrite")
-    buffer = io.BytesIO()
-    np.savez(
-        buffer,
+    arrays = dict(
         W=result.W,
         H=result.H,
         objective=result.objective,
@@ -142,6 +147,6 @@ def write_result(result, prefix, *, overwrite: bool = False, extra: dict | None 
         "wall_time_s": float(result.wall_time),
         **(extra or {}),
     }
-    atomic_write_bytes(npz_path, buffer.getvalue())
+    atomic_write_npz(npz_path, **arrays)
     atomic_write_bytes(json_path, (json.dumps(summary, indent=2) + "\n").encode())
     return npz_path, json_path

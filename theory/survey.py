@@ -32,7 +32,7 @@ import numpy as np
 import nmflab
 from nmflab import _validation as val
 from nmflab.diagnostics import svd_floor
-from nmflab.io import atomic_write_bytes
+from nmflab.io import atomic_write_bytes, atomic_write_npz
 from nmflab.result import CONVERGED_STATUSES
 
 from . import consensus as cs
@@ -202,14 +202,6 @@ def _load_task(path: Path) -> dict | None:
         return None
 
 
-def _save_task(path: Path, task: dict) -> None:
-    import io
-
-    buffer = io.BytesIO()
-    np.savez(buffer, **task)
-    atomic_write_bytes(path, buffer.getvalue())
-
-
 def _progress_bar(total: int, progress):
     from tqdm.auto import tqdm
 
@@ -352,7 +344,7 @@ def rank_survey(
 
     def finish(task, result):
         if store is not None:
-            _save_task(store / _task_name(*task), result)
+            atomic_write_npz(store / _task_name(*task), **result)
         done[task] = result
 
     with _progress_bar(len(tasks), progress) as bar:
