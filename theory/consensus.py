@@ -174,14 +174,25 @@ def consensus_clusters(C, k: int) -> np.ndarray:
     return np.array([first_seen[c] for c in raw])
 
 
-def _silhouette_from_means(own_mean, other_means, own_size):
-    """Silhouette widths from each item's mean distance to its own cluster and to each other cluster."""
-    b = np.min(other_means, axis=1)
-    a = own_mean
+def _mean_silhouette(sums, index) -> float:
+    """Mean silhouette width from ``sums[i, c]``, the summed distance of item ``i`` to the members of cluster ``c``.
+
+    ``s(i) = (b_i - a_i) / max(a_i, b_i)`` with ``a_i`` the mean distance to
+    the rest of its own cluster and ``b_i`` the least mean distance to
+    another cluster; a singleton's width is 0 (Rousseeuw 1987).
+    """
+    n, k = sums.shape
+    rows = np.arange(n)
+    sizes = np.bincount(index, minlength=k)
+    own_size = sizes[index]
+    a = np.where(own_size > 1, sums[rows, index] / np.maximum(own_size - 1, 1), 0.0)
+    means = sums / sizes
+    means[rows, index] = np.inf
+    b = np.min(means, axis=1)
     with np.errstate(invalid="ignore", divide="ignore"):
         s = (b - a) / np.maximum(a, b)
     s = np.where(np.maximum(a, b) > 0, s, 0.0)
-    return np.where(own_size > 1, s, 0.0)  # a singleton's width is 0 (Rousseeuw 1987)
+    return float(np.mean(np.where(own_size > 1, s, 0.0)))
 
 
 def silhouette_width(labels, distances) -> float:
@@ -199,14 +210,7 @@ def silhouette_width(labels, distances) -> float:
     clusters, index = np.unique(labels, return_inverse=True)
     if clusters.size < 2:
         return float("nan")
-    onehot = np.eye(clusters.size)[index]  # (n, k)
-    sizes = onehot.sum(axis=0)
-    sums = D @ onehot  # distance of each item to each cluster, summed
-    own_size = sizes[index]
-    own_mean = np.where(own_size > 1, sums[np.arange(labels.size), index] / np.maximum(own_size - 1, 1), 0.0)
-    means = sums / sizes
-    means[np.arange(labels.size), index] = np.inf
-    return float(np.mean(_silhouette_from_means(own_mean, means, own_size)))
+    return _mean_silhouette(D @ np.eye(clusters.size)[index], index)
 
 
 def correlation_silhouette(X, labels, chunk: int = 2048) -> float:
@@ -229,18 +233,13 @@ def correlation_silhouette(X, labels, chunk: int = 2048) -> float:
     with np.errstate(invalid="ignore", divide="ignore"):
         Z = centred / np.linalg.norm(centred, axis=1, keepdims=True)
     onehot = np.eye(clusters.size)[index]
-    sizes = onehot.sum(axis=0)
     n = labels.size
     sums = np.empty((n, clusters.size))
     for start in range(0, n, chunk):
         block = 1.0 - Z[start:start + chunk] @ Z.T
         block[np.arange(block.shape[0]), np.arange(start, start + block.shape[0])] = 0.0
         sums[start:start + chunk] = block @ onehot
-    own_size = sizes[index]
-    own_mean = np.where(own_size > 1, sums[np.arange(n), index] / np.maximum(own_size - 1, 1), 0.0)
-    means = sums / sizes
-    means[np.arange(n), index] = np.inf
-    return float(np.mean(_silhouette_from_means(own_mean, means, own_size)))
+    return _mean_silhouette(sums, index)
 
 
 def sparseness(X, axis: int = 1) -> float:
