@@ -564,11 +564,7 @@ def _run(driver, rule, criteria, check_every, V, V_scaled, weights, W0s, H0s, ba
          loss_name, *, keep_restarts=False, first_restart=0, lanes=None) -> Result:
     """Run ``driver`` on every start and assemble the Result in the units of ``V``."""
     start = time.perf_counter()
-    if backend == "jax":
-        lanes = lanes or driver.default_lanes(V.shape, V.dtype, len(W0s))
-        records = driver.run(rule.rescaled(scale), V_scaled, W0s, H0s, criteria, check_every, weights, lanes=lanes)
-    else:
-        records = driver.run(rule.rescaled(scale), V_scaled, W0s, H0s, criteria, check_every, weights)
+    records = driver.run(rule.rescaled(scale), V_scaled, W0s, H0s, criteria, check_every, weights, lanes=lanes)
     wall = time.perf_counter() - start
     finals = np.array([r.objective[-1] if len(r.objective) else r.initial_objective for r in records])
     best = int(np.argmin(np.where(np.isfinite(finals), finals, np.inf)))

@@ -218,8 +218,9 @@ def _measures(V, rank: int, chunks: list[dict], n_restarts: int) -> tuple[dict, 
     n_iter = np.concatenate([c["n_iter"] for c in chunks])
     status = np.concatenate([c["status"] for c in chunks])
     finite = np.where(np.isfinite(objectives), objectives, np.inf)
-    winner = chunks[int(np.argmin([np.min(np.where(np.isfinite(c["objectives"]), c["objectives"], np.inf))
-                                   for c in chunks]))]
+    # the chunk holding the best restart (the first one on ties) holds its factors
+    ends = np.cumsum([len(c["objectives"]) for c in chunks])
+    winner = chunks[int(np.searchsorted(ends, np.argmin(finite), side="right"))]
     W, H = winner["W"], winner["H"]
     converged = np.isin(status, [int(s) for s in CONVERGED_STATUSES])
     row = {

@@ -181,7 +181,7 @@ def _record(out, lane, times, final=None) -> RunRecord:
 
 
 def run(rule, V, W0s, H0s, criteria: StopCriteria, check_every: int, weights=None, lanes=None) -> list[RunRecord]:
-    """Fit all starts ``(W0s[i], H0s[i])``, ``lanes`` of them side by side.
+    """Fit all starts ``(W0s[i], H0s[i])``, ``lanes`` of them side by side (default: :func:`default_lanes`).
 
     With as many lanes as starts and no wall-time budget, the whole fit
     is one compiled call. Otherwise the lanes form a pool: the device runs
@@ -196,7 +196,7 @@ def run(rule, V, W0s, H0s, criteria: StopCriteria, check_every: int, weights=Non
     # configuration lets fits with different budgets share one compiled program.
     static = dict(rule=rule, criteria=replace(criteria, time_limit=None), check_every=check_every)
     total = len(W0s)
-    width = total if lanes is None else max(1, min(int(lanes), total))
+    width = max(1, min(int(lanes or default_lanes(V.shape, V.dtype, total)), total))
     timed = criteria.time_limit is not None
     segment = 1 if timed else (size if width == total else _POOL_SEGMENT)
     records: list[RunRecord | None] = [None] * total

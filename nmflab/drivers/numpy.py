@@ -53,8 +53,8 @@ def _run_one(rule, V, consts, W, H, criteria: StopCriteria, check_every: int, st
     )
 
 
-def run(rule, V, W0s, H0s, criteria: StopCriteria, check_every: int, weights=None) -> list[RunRecord]:
-    """Fit every start in ``(W0s[i], H0s[i])`` one after the other.
+def run(rule, V, W0s, H0s, criteria: StopCriteria, check_every: int, weights=None, lanes=None) -> list[RunRecord]:
+    """Fit every start in ``(W0s[i], H0s[i])`` one after the other (``lanes`` is for JAX; one at a time here).
 
     Floating-point warnings are silenced inside the loop: a non-finite
     objective is caught by the stopping rules and reported as
