@@ -32,6 +32,18 @@ def _pyplot():
     return plt
 
 
+def _save(fig, out: Path, filename: str) -> Path:
+    """Lay out ``fig``, write it to ``out/filename`` and close it."""
+    import matplotlib.pyplot as plt
+
+    fig.tight_layout()
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / filename
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
 def _load(results: Path, name: str):
     folder = results / name
     numbers = json.loads((folder / "numbers.json").read_text())
@@ -62,12 +74,7 @@ def zero_locking(results: Path, out: Path) -> Path:
     ax2.set_ylabel("relative KKT residual")
     ax2.set_title("stationarity", fontsize=9)
     ax2.legend(fontsize=7, frameon=False)
-    fig.tight_layout()
-    out.mkdir(parents=True, exist_ok=True)
-    path = out / "zero_locking.png"
-    fig.savefig(path)
-    plt.close(fig)
-    return path
+    return _save(fig, out, "zero_locking.png")
 
 
 @figure
@@ -100,12 +107,7 @@ def rank_selection(results: Path, out: Path) -> Path:
     choices = ", ".join(f"{k.replace('_', ' ')}: {v}" for k, v in numbers["choices"].items())
     fig.suptitle(f"planted rank {planted} ({numbers['shape'][0]}x{numbers['shape'][1]} Poisson counts); "
                  f"chosen — {choices}", fontsize=8)
-    fig.tight_layout()
-    path = out / "rank_selection.png"
-    out.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path)
-    plt.close(fig)
-    return path
+    return _save(fig, out, "rank_selection.png")
 
 
 @figure
@@ -125,12 +127,7 @@ def brunet(results: Path, out: Path) -> Path:
         ax.set_xticks(ranks)
     axes[0].set_ylabel("cophenetic correlation")
     axes[0].legend(fontsize=7, frameon=False)
-    fig.tight_layout()
-    path = out / "brunet_cophenetic.png"
-    out.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path)
-    plt.close(fig)
-    return path
+    return _save(fig, out, "brunet_cophenetic.png")
 
 
 @figure
@@ -159,12 +156,7 @@ def seed_demo(results: Path, out: Path) -> Path:
         axes[2].set(xlabel="iteration", ylabel="½‖V − WH‖²",
                     title=f"R reference run replayed\nmax relative deviation {ref['max_trace_deviation']:.1e}")
         axes[2].legend(fontsize=7, frameon=False)
-    fig.tight_layout()
-    path = out / "seed_demo.png"
-    out.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path)
-    plt.close(fig)
-    return path
+    return _save(fig, out, "seed_demo.png")
 
 
 def main(argv=None) -> int:
