@@ -24,8 +24,21 @@ from .mu import kl_step_h, kl_step_w
 __all__ = ["BrunetKL", "LeeFrobenius"]
 
 
+class _AsInR:
+    """What R's presets share: they run on the data as given, without weights, penalty or constants."""
+
+    scale_free: ClassVar[bool] = False
+    supports_weights: ClassVar[bool] = False
+
+    def rescaled(self, scale):
+        return self
+
+    def prepare(self, xp, V, weights=None):
+        return {}
+
+
 @dataclass(frozen=True)
-class BrunetKL:
+class BrunetKL(_AsInR):
     """R NMF's ``"brunet"`` algorithm (Brunet et al. 2004), in nmflab's orientation.
 
     KL multiplicative updates of the sample side ``W`` then of ``H``, with
@@ -51,14 +64,6 @@ class BrunetKL:
     loss: ClassVar[str] = "kl"
     method: ClassVar[str] = "brunet"
     beta: ClassVar[float] = 1.0
-    scale_free: ClassVar[bool] = False
-    supports_weights: ClassVar[bool] = False
-
-    def rescaled(self, scale):
-        return self
-
-    def prepare(self, xp, V, weights=None):
-        return {}
 
     def init(self, xp, V, W, H, consts):
         # The product is carried from one iteration to the next, except where
@@ -86,7 +91,7 @@ class BrunetKL:
 
 
 @dataclass(frozen=True)
-class LeeFrobenius:
+class LeeFrobenius(_AsInR):
     """R NMF's ``"lee"`` algorithm (Lee & Seung 2001 as R implements it), in nmflab's orientation.
 
     ``W <- max(W * (V H^T), eps) / (W H H^T + eps)``, then
@@ -109,14 +114,6 @@ class LeeFrobenius:
     loss: ClassVar[str] = "frobenius"
     method: ClassVar[str] = "lee"
     beta: ClassVar[float] = 2.0
-    scale_free: ClassVar[bool] = False
-    supports_weights: ClassVar[bool] = False
-
-    def rescaled(self, scale):
-        return self
-
-    def prepare(self, xp, V, weights=None):
-        return {}
 
     def init(self, xp, V, W, H, consts):
         return {}
