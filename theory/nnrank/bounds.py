@@ -1,0 +1,217 @@
+"""``nonneg_rank_bounds``: every applicable method, cheap ones first, until the bounds meet."""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ._matrix import Certificate, NonnegMatrix, as_matrix, matrix_rank, trivial_certificate
+from .combinatorial import fooling_set, hyperplane_separation, rectangle_cover
+from .evidence import Evidence, timed
+from .exact import exact_nmf_heuristic, smt_decide
+from .polygons import geometric_bound, low_rank_certificate, nested_polygons
+from .sdp import nonneg_nuclear_norm, tau_sos
+from .tau import tau_plus
+
+__all__ = ["NonnegRankBounds", "nonneg_rank_bounds", "METHODS"]
+
+#: Every method, in the order ``methods="auto"`` runs them (cheap first).
+METHODS = (
+    "rank",
+    "fooling_set",
+    "rectangle_cover",
+    "nested_polygons",
+    "geometric",
+    "hyperplane_separation",
+    "nonneg_nuclear_norm",
+    "tau_sos",
+    "tau_plus",
+    "exact_nmf_heuristic",
+    "smt",
+)
+
+
+#: Seconds the exact-NMF heuristic may spend on one target rank.
+HEURISTIC_SECONDS = 20.0
+
+
+@dataclass
+class NonnegRankBounds:
+    """Bounds on rank₊(M) with their evidence.
+
+    Attributes
+    ----------
+    lower, upper : int
+        The best proven bounds: ``lower <= rank₊(M) <= upper``.
+    certificate : Certificate
+        Non-negative factors with ``upper`` columns, re-verified (residual and
+        whether the check was exact are on the certificate).
+    evidence : list of Evidence
+        One record per method run, in the order run.
+    rank : int
+        The ordinary rank (exact for exact input).
+    """
+
+    shape: tuple[int, int]
+    rank: int
+    lower: int
+    upper: int
+    certificate: Certificate
+    evidence: list[Evidence] = field(default_factory=list)
+
+    @property
+    def exact(self) -> bool:
+        """True when the bounds meet: rank₊ is known."""
+        return self.lower == self.upper
+
+    @property
+    def value(self) -> int | None:
+        return self.lower if self.exact else None
+
+    def table(self) -> str:
+        """The evidence as a fixed-width table, with the conclusion."""
+        lines = [f"{'method':<22} {'kind':<6} {'bound':>5} {'value':>12} {'time':>10}  status"]
+        lines += [e.summary() for e in self.evidence]
+        verdict = f"rank₊ = {self.lower}" if self.exact else f"{self.lower} <= rank₊ <= {self.upper}"
+        cert = self.certificate
+        lines.append(f"shape {self.shape[0]}x{self.shape[1]}, rank {self.rank}: {verdict} "
+                     f"(certificate: {cert.source}, {'exact' if cert.exact else f'residual {cert.residual:.1e}'})")
+        return "\n".join(lines)
+
+    def to_dict(self) -> dict:
+        """JSON-ready summary (evidence data reduced to scalars and small lists)."""
+        return {
+            "shape": list(self.shape), "rank": self.rank, "lower": self.lower, "upper": self.upper,
+            "exact": self.exact,
+            "certificate": {"source": self.certificate.source, "rank": self.certificate.rank,
+                            "exact": self.certificate.exact, "residual": self.certificate.residual},
+            "evidence": [
+                {"method": e.method, "kind": e.kind, "bound": e.bound, "value": e.value, "seconds": e.seconds,
+                 "status": e.status, "exact_arithmetic": e.exact_arithmetic,
+                 "data": {k: v for k, v in e.data.items() if _jsonable(v)}}
+                for e in self.evidence
+            ],
+        }
+
+
+def _jsonable(value) -> bool:
+    try:
+        json.dumps(value)
+        return True
+    except (TypeError, ValueError):
+        return False
+
+
+def _select(methods) -> tuple[list[str], bool]:
+    if methods in ("auto", None):
+        return list(METHODS), True
+    if methods == "all":
+        return list(METHODS), False
+    names = [methods] if isinstance(methods, str) else list(methods)
+    unknown = sorted(set(names) - set(METHODS))
+    if unknown:
+        raise ValueError(f"unknown methods {unknown}; choose from {list(METHODS)}, 'auto' or 'all'")
+    return ["rank"] + [m for m in METHODS if m in names and m != "rank"], False
+
+
+def nonneg_rank_bounds(M, *, methods="auto", time_limit: float = 120.0, seed: int = 0,
+                       max_sos_entries: int | None = None) -> NonnegRankBounds:
+    """Lower and upper bounds on the non-negative rank, each with its evidence.
+
+    Parameters
+    ----------
+    M : array_like
+        Non-negative matrix; integer or fraction entries are treated exactly.
+    methods : "auto", "all", str or list of str
+        ``"auto"`` runs the methods of :data:`METHODS` in order and stops as
+        soon as lower == upper; ``"all"`` runs every method; a list runs those
+        (plus the rank, which every bound starts from).
+    time_limit : float
+        Seconds for the whole call; each method gets what is left (methods
+        that cannot be interrupted may overrun by their own last step).
+    seed : int
+        Seed of the exact-NMF heuristic.
+
+    Returns
+    -------
+    NonnegRankBounds
+    """
+    M = as_matrix(M)
+    names, stop_when_met = _select(methods)
+    start = time.perf_counter()
+    left = lambda: max(0.5, time_limit - (time.perf_counter() - start))  # noqa: E731
+    with timed() as clock:
+        r = matrix_rank(M)
+    evidence = [Evidence("rank", "lower", r, float(r), clock(), "optimal", M.exact is not None)]
+    lower = r
+    certificate = trivial_certificate(M)
+    upper = certificate.rank
+    if r <= 2:
+        low = low_rank_certificate(M)
+        if low is not None:
+            certificate, upper = low, low.rank
+            evidence.append(Evidence("rank<=2", "exact", low.rank, float(low.rank), 0.0, "optimal",
+                                     low.exact, {"certificate": low}))
+
+    def absorb(e: Evidence):
+        nonlocal lower, upper, certificate
+        evidence.append(e)
+        if e.bound is None:
+            return
+        if e.kind in ("lower", "exact"):
+            lower = max(lower, e.bound)
+        if e.kind in ("upper", "exact"):
+            found = e.data.get("certificate")
+            if found is not None and found.rank < upper:
+                certificate, upper = found, found.rank
+        if lower > upper:
+            raise AssertionError(f"inconsistent bounds: {e.method} gives {e.kind} {e.bound} "
+                                 f"against [{lower}, {upper}]")
+
+    restricted = None
+    for name in names[1:]:
+        if stop_when_met and lower == upper:
+            break
+        if name == "fooling_set":
+            absorb(fooling_set(M, time_limit=left()))
+        elif name == "rectangle_cover":
+            for e in rectangle_cover(M, time_limit=left()):
+                absorb(e)
+        elif name == "nested_polygons":
+            e = nested_polygons(M) if r == 3 else Evidence(name, "upper", None, status="not applicable: rank is not 3")
+            restricted = e.data.get("restricted_rank")
+            absorb(e)
+        elif name == "geometric":
+            absorb(geometric_bound(M, restricted) if r == 3 else
+                   Evidence(name, "lower", None, status="not applicable: rank is not 3"))
+        elif name == "hyperplane_separation":
+            absorb(hyperplane_separation(M, time_limit=left()))
+        elif name == "nonneg_nuclear_norm":
+            absorb(nonneg_nuclear_norm(M, time_limit=left()))
+        elif name == "tau_sos":
+            kwargs = {} if max_sos_entries is None else {"max_entries": max_sos_entries}
+            absorb(tau_sos(M, time_limit=left(), **kwargs))
+        elif name == "exact_nmf_heuristic":
+            # walk down from the current upper bound until a rank fails
+            while lower < upper and left() > 0.5:
+                e = exact_nmf_heuristic(M, upper - 1, seed=seed, time_limit=min(left(), HEURISTIC_SECONDS))
+                absorb(e)
+                if e.bound is None:
+                    break
+        elif name == "tau_plus":
+            # leave the later methods half of what is left
+            later = any(n in names for n in ("exact_nmf_heuristic", "smt"))
+            absorb(tau_plus(M, time_limit=left() / 2 if later else left()))
+        elif name == "smt":
+            if M.exact is None:
+                absorb(smt_decide(M, lower))
+                continue
+            while lower < upper and left() > 0.5:
+                e = smt_decide(M, lower, time_limit=left())
+                absorb(e)
+                if e.status != "unsat":
+                    break
+    return NonnegRankBounds(M.shape, r, lower, upper, certificate, evidence)

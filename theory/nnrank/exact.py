@@ -1,0 +1,146 @@
+"""Upper bounds by exact factorizations, and an exact decision procedure.
+
+* :func:`exact_nmf_heuristic`: multi-start HALS (nmflab's solver) at a target
+  rank, then *rounding toward an exact factorization*: entries that are
+  numerically zero are set to zero and the factors polished by alternating
+  non-negative least squares on that pattern; for exact input the factors
+  are also rounded to fractions with small denominators and checked exactly.
+  Whatever it returns has been re-verified (:func:`verify_certificate`).
+  (Multi-start is the baseline of Vandaele, Gillis, Glineur & Tuyttens 2016,
+  *Heuristics for exact NMF*, J. Global Optim. 65.)
+* :func:`smt_decide`: is there a factorization with r columns? Asked of z3's
+  non-linear real arithmetic solver, which is complete: ``unsat`` proves
+  rank₊ > r, ``sat`` comes with a model that is verified as a certificate,
+  ``unknown`` (a time limit) proves nothing and is reported as such. Zero
+  entries add the disjunctions ``W_it = 0 or H_tj = 0``; scaling and
+  permutation symmetry are removed (columns of W sum to one, rows of H in
+  non-increasing order of their sums). Exact input only: for rounded floats
+  the question would be about the rounding errors.
+"""
+
+from __future__ import annotations
+
+from fractions import Fraction
+
+import numpy as np
+from scipy.optimize import nnls
+
+from ._matrix import NonnegMatrix, as_matrix, verify_certificate
+from .evidence import Evidence, timed
+
+__all__ = ["exact_nmf_heuristic", "smt_decide"]
+
+
+def _polish(V: np.ndarray, W: np.ndarray, H: np.ndarray, rounds: int = 30):
+    """Zero the negligible entries, then alternate NNLS on the remaining pattern."""
+    scale = V.max()
+    W = np.where(W < 1e-7 * scale, 0.0, W)
+    H = np.where(H < 1e-7 * scale, 0.0, H)
+    for _ in range(rounds):
+        H = np.column_stack([nnls(W, V[:, j], maxiter=2000)[0] for j in range(V.shape[1])])
+        W = np.column_stack([nnls(H.T, V[i, :], maxiter=2000)[0] for i in range(V.shape[0])]).T
+        if np.abs(V - W @ H).max() <= 1e-13 * scale:
+            break
+    return W, H
+
+
+def _rationalize(M: NonnegMatrix, W: np.ndarray, H: np.ndarray, source: str):
+    for denominator in (1, 2, 4, 6, 12, 60, 360, 2520):
+        Wq = np.vectorize(lambda x: Fraction(x).limit_denominator(denominator), otypes=[object])(W)
+        Hq = np.vectorize(lambda x: Fraction(x).limit_denominator(denominator), otypes=[object])(H)
+        certificate = verify_certificate(M, Wq, Hq, source)
+        if certificate is not None:
+            return certificate
+    return None
+
+
+def exact_nmf_heuristic(M, rank: int, *, restarts: int = 30, max_iter: int = 2000, seed: int = 0,
+                        time_limit: float | None = None, rtol: float = 1e-9) -> Evidence:
+    """Search for ``M = W H`` with ``rank`` columns; an upper bound when found."""
+    from nmflab import nmf
+
+    M = as_matrix(M)
+    with timed() as clock:
+        V = M.values / M.values.max()
+        best = (np.inf, None)
+        batch = 5
+        for first in range(0, restarts, batch):
+            remaining = None if time_limit is None else time_limit - clock()
+            if remaining is not None and remaining <= 0:
+                break
+            fit = nmf(V, rank, method="hals", restarts=min(batch, restarts - first), first_restart=first,
+                      max_iter=max_iter, tol=1e-14, seed=seed, keep_restarts=True, trace=False,
+                      time_limit=remaining)
+            errors = [float(np.abs(V - W @ H).max()) for W, H in zip(fit.restart_W, fit.restart_H)]
+            r = int(np.argmin(errors))
+            W, H = _polish(V, np.asarray(fit.restart_W[r], float), np.asarray(fit.restart_H[r], float))
+            W = W * M.values.max()
+            certificate = _rationalize(M, W, H, "exact_nmf_heuristic") if M.exact is not None else None
+            if certificate is None:
+                certificate = verify_certificate(M, W, H, "exact_nmf_heuristic", rtol=rtol)
+            residual = float(np.abs(M.values - W @ H).max() / M.values.max())
+            if residual < best[0] or certificate is not None:
+                best = (residual, certificate)
+            if certificate is not None:
+                break
+    residual, certificate = best
+    if certificate is None:
+        return Evidence("exact_nmf_heuristic", "upper", None, residual, clock(),
+                        f"not found at rank {rank}", False, {"rank": rank, "best_residual": residual})
+    return Evidence("exact_nmf_heuristic", "upper", rank, certificate.residual, clock(), "found",
+                    certificate.exact, {"rank": rank, "certificate": certificate})
+
+
+def smt_decide(M, rank: int, *, time_limit: float | None = 60.0) -> Evidence:
+    """Decide rank₊(M) <= rank exactly with z3 (exact input only)."""
+    M = as_matrix(M)
+    with timed() as clock:
+        if M.exact is None:
+            return Evidence("smt", "exact", None, None, clock(),
+                            "not applicable: needs exact (integer or fraction) input")
+        import z3
+
+        m, n = M.shape
+        W = [[z3.Real(f"w{i}_{t}") for t in range(rank)] for i in range(m)]
+        H = [[z3.Real(f"h{t}_{j}") for j in range(n)] for t in range(rank)]
+        solver = z3.Solver()
+        if time_limit is not None:
+            solver.set("timeout", max(1, int(time_limit * 1000)))
+        for row in W + H:
+            solver.add(*[x >= 0 for x in row])
+        for t in range(rank):
+            solver.add(z3.Sum([W[i][t] for i in range(m)]) == 1)
+        for t in range(rank - 1):
+            solver.add(z3.Sum(H[t]) >= z3.Sum(H[t + 1]))
+        for i in range(m):
+            for j in range(n):
+                value = M.exact[i][j]
+                if value == 0:
+                    solver.add(*[z3.Or(W[i][t] == 0, H[t][j] == 0) for t in range(rank)])
+                else:
+                    solver.add(z3.Sum([W[i][t] * H[t][j] for t in range(rank)])
+                               == z3.RealVal(f"{value.numerator}/{value.denominator}"))
+        answer = solver.check()
+        if answer == z3.unsat:
+            return Evidence("smt", "lower", rank + 1, None, clock(), "unsat", True, {"rank": rank})
+        if answer == z3.unknown:
+            return Evidence("smt", "exact", None, None, clock(), "unknown", True,
+                            {"rank": rank, "reason": solver.reason_unknown()})
+        model = solver.model()
+
+        def value_of(x):
+            v = model.eval(x, model_completion=True)
+            if z3.is_rational_value(v):
+                return Fraction(v.numerator_as_long(), v.denominator_as_long())
+            return float(v.approx(30).as_fraction())
+
+        Wv = np.array([[value_of(x) for x in row] for row in W], dtype=object)
+        Hv = np.array([[value_of(x) for x in row] for row in H], dtype=object)
+        exact = all(isinstance(x, Fraction) for x in list(Wv.ravel()) + list(Hv.ravel()))
+        certificate = verify_certificate(M, Wv, Hv, "smt") if exact else verify_certificate(
+            M, Wv.astype(float), Hv.astype(float), "smt", rtol=1e-12)
+    if certificate is None:
+        return Evidence("smt", "upper", None, None, clock(), "failed: sat model did not verify", True,
+                        {"rank": rank})
+    return Evidence("smt", "upper", rank, None, clock(), "sat", certificate.exact,
+                    {"rank": rank, "certificate": certificate})

@@ -1,0 +1,249 @@
+"""Exact answers for rank <= 2 and the nested-polygon picture of rank-3 matrices.
+
+Rank <= 2 (Cohen & Rothblum 1993): the normalized non-zero columns of ``M``
+lie on a segment of the simplex, so the two extreme ones generate the rest
+with non-negative weights and rank₊ = rank. :func:`low_rank_certificate`
+builds that factorization (in fractions for exact input).
+
+Rank 3 (Gillis & Glineur 2012, *On the geometric interpretation of the
+nonnegative rank*, LAA 437): normalize the columns onto the plane
+``{x in col(M): 1ᵀx = 1}``. The columns span an inner polygon ``P_in``; the
+non-negative points of the plane form an outer polygon ``P_out``. The
+*restricted* non-negative rank (factorizations with rank W = rank M) is the
+fewest vertices of a polygon ``P_in ⊆ Q ⊆ P_out`` (Aggarwal, Booth, O'Rourke,
+Suri & Yap 1989). Since a factor with three columns has rank 3,
+rank₊(M) = 3 exactly when a nested triangle exists; above 3 the restricted
+rank is only an upper bound (the regular hexagon: 6 against rank₊ 5).
+
+Search: every edge of a minimal ``Q`` can be slid inward until it touches
+``P_in``, so ``Q`` is cut out by supporting lines of ``P_in`` at angles
+``θ_1 < ... < θ_k``. The vertex of two consecutive lines is feasible while it
+is in ``P_out``, so from a line at θ the farthest next line is at ``G(θ)``
+(the tangent to ``P_in`` from the point where line θ leaves ``P_out``), ``G``
+is monotone, and a nested k-gon exists iff ``max_θ G^k(θ) - θ >= 2π``. The
+maximum is found on a dense grid of θ, the edge normals of ``P_in`` and a
+local refinement; the polygon found is lifted back to a factorization and
+verified. The search is floating-point (its records say so).
+
+Geometric lower bound: if rank₊(M) = r, the simplex of the factorization cut
+by col(M)'s preimage is a polytope T with at most r facets whose linear image
+is a polygon nested between ``P_in`` and ``P_out``, hence with at least
+k* = restricted rank vertices. Distinct faces of that polygon (k vertices,
+k edges, itself) have distinct preimage faces in T, and T has at most 2^r
+non-empty faces (Goemans 2015's count), so r >= log2(2k* + 1).
+"""
+
+from __future__ import annotations
+
+import math
+from fractions import Fraction
+
+import numpy as np
+from scipy.optimize import minimize_scalar, nnls
+from scipy.spatial import ConvexHull
+
+from ._matrix import Certificate, NonnegMatrix, as_matrix, matrix_rank, verify_certificate
+from .evidence import Evidence, timed
+
+__all__ = ["low_rank_certificate", "nested_polygons", "restricted_rank", "geometric_bound"]
+
+TWO_PI = 2 * math.pi
+
+
+def low_rank_certificate(M) -> Certificate | None:
+    """Factorization with rank(M) columns when rank(M) <= 2, else None."""
+    M = as_matrix(M)
+    r = matrix_rank(M)
+    if r == 0:
+        m, n = M.shape
+        return Certificate(np.zeros((m, 1)), np.zeros((1, n)), 0.0, True, "rank<=2")
+    if r > 2:
+        return None
+    exact = M.exact is not None
+    cols = [list(c) for c in zip(*M.exact)] if exact else [list(c) for c in M.values.T]
+    sums = [sum(c) for c in cols]
+    live = [j for j, s in enumerate(sums) if s > (0 if exact else M.tol)]
+    points = {j: [x / sums[j] for x in cols[j]] for j in live}
+    if r == 1:
+        a = points[live[0]]
+        W = [[x] for x in a]
+        H = [[sums[j] if j in points else 0 for j in range(len(cols))]]
+    else:
+        # direction of the segment: the normalized column farthest from the first
+        base = points[live[0]]
+        far = max(live, key=lambda j: sum(float(x - y) ** 2 for x, y in zip(points[j], base)))
+        direction = [x - y for x, y in zip(points[far], base)]
+        coord = max(range(len(direction)), key=lambda i: abs(float(direction[i])))
+
+        def t(j):
+            return (points[j][coord] - base[coord]) / direction[coord]
+
+        lo, hi = min(live, key=t), max(live, key=t)
+        a, b = points[lo], points[hi]
+        W = [[x, y] for x, y in zip(a, b)]
+        H = [[0, 0] for _ in cols]
+        for j in live:
+            lam = (points[j][coord] - b[coord]) / (a[coord] - b[coord])
+            H[j] = [lam * sums[j], (1 - lam) * sums[j]]
+        H = [list(h) for h in zip(*H)]
+    if exact:
+        W = np.array(W, dtype=object)
+        H = np.array([[Fraction(x) for x in row] for row in H], dtype=object)
+    return verify_certificate(M, W, H, "rank<=2")
+
+
+class _Geometry:
+    """The plane picture of a rank-3 matrix: inner hull, outer constraints, lifting."""
+
+    def __init__(self, M: NonnegMatrix):
+        values = M.values
+        sums = values.sum(axis=0)
+        self.live = sums > M.tol
+        C = values[:, self.live] / sums[self.live]
+        U, _, _ = np.linalg.svd(values, full_matrices=False)
+        U3 = U[:, :3]
+        ones = U3.T @ np.ones(values.shape[0])
+        self.y0 = ones / (ones @ ones)  # 1ᵀU3 y0 = 1
+        Q, _ = np.linalg.qr(np.column_stack([ones, np.eye(3)]))
+        self.B = Q[:, 1:3]  # orthonormal basis of {y : onesᵀ y = 0}
+        self.U3 = U3
+        Y = U3.T @ C  # coordinates of the normalized columns (1ᵀ U3 y = 1)
+        self.z = self.B.T @ (Y - self.y0[:, None])  # 2 x n points
+        hull = ConvexHull(self.z.T)
+        self.inner = self.z[:, hull.vertices]  # counter-clockwise
+        self.G = U3 @ self.B  # outer polygon: G z >= -h
+        self.h = U3 @ self.y0
+        self.scale = float(np.abs(self.inner).max()) + 1.0
+
+    def lift(self, z: np.ndarray) -> np.ndarray:
+        """Points of the plane (2 x k) as non-negative m-vectors (m x k)."""
+        return self.U3 @ (self.y0[:, None] + self.B @ z)
+
+    def step(self, theta: np.ndarray) -> np.ndarray:
+        """G(θ): the farthest next supporting-line angle (vectorized)."""
+        normal = np.stack([np.cos(theta), np.sin(theta)])  # 2 x T
+        tangent = np.stack([-np.sin(theta), np.cos(theta)])
+        touch = self.inner[:, np.argmax(normal.T @ self.inner, axis=1)]  # 2 x T
+        slack = self.G @ touch + self.h[:, None]  # m x T, >= 0
+        rate = self.G @ tangent  # m x T
+        with np.errstate(divide="ignore", invalid="ignore"):
+            s = np.where(rate < -1e-15, slack / -rate, np.inf)
+        s_max = np.clip(s.min(axis=0), 0, None)
+        p = touch + tangent * s_max  # exit point of the line from P_out
+        dx = p[0][:, None] - self.inner[0][None, :]
+        dy = p[1][:, None] - self.inner[1][None, :]
+        beta = np.arctan2(dy, dx)
+        d = np.mod(beta + math.pi / 2 - theta[:, None], TWO_PI)
+        # a vertex at the exit point itself (P_in touching the boundary of
+        # P_out) constrains nothing
+        at_p = np.hypot(dx, dy) <= 1e-12 * self.scale
+        d = np.where((d < 1e-12) | at_p, TWO_PI, d)
+        return theta + np.minimum(d.min(axis=1), math.pi)
+
+    def chain(self, theta: np.ndarray, k: int) -> np.ndarray:
+        out = [theta]
+        for _ in range(k):
+            out.append(self.step(out[-1]))
+        return np.stack(out)  # (k + 1) x T
+
+    def polygon(self, angles: np.ndarray) -> np.ndarray:
+        """Vertices (2 x k) of the polygon cut by supporting lines at ``angles``."""
+        k = len(angles)
+        sigma = lambda t: float(np.max(np.array([math.cos(t), math.sin(t)]) @ self.inner))  # noqa: E731
+        vertices = []
+        for t in range(k):
+            a, b = angles[t], angles[(t + 1) % k]
+            N = np.array([[math.cos(a), math.sin(a)], [math.cos(b), math.sin(b)]])
+            vertices.append(np.linalg.solve(N, [sigma(a), sigma(b)]))
+        return np.array(vertices).T
+
+
+def _best_start(geo: _Geometry, k: int, grid: int) -> tuple[float, float]:
+    """max over θ of G^k(θ) - θ - 2π, and the θ reaching it."""
+    edges = np.diff(np.column_stack([geo.inner, geo.inner[:, :1]]), axis=1)
+    flush = np.arctan2(-edges[0], edges[1])  # outward normals of the inner edges
+    theta = np.concatenate([np.linspace(0, TWO_PI, grid, endpoint=False), flush, flush + 1e-9, flush - 1e-9])
+    gain = geo.chain(theta, k)[-1] - theta - TWO_PI
+    order = np.argsort(gain)[::-1][:8]
+    best_gain, best_theta = float(gain[order[0]]), float(theta[order[0]])
+    width = TWO_PI / grid
+    for t0 in theta[order]:
+        res = minimize_scalar(lambda t: -float(geo.chain(np.array([t]), k)[-1, 0] - t - TWO_PI),
+                              bounds=(t0 - width, t0 + width), method="bounded", options={"xatol": 1e-12})
+        if -res.fun > best_gain:
+            best_gain, best_theta = float(-res.fun), float(res.x)
+    return best_gain, best_theta
+
+
+def _certificate_from_polygon(M: NonnegMatrix, geo: _Geometry, vertices: np.ndarray) -> Certificate | None:
+    Wcols = np.clip(geo.lift(vertices), 0, None)
+    k = vertices.shape[1]
+    n = M.shape[1]
+    sums = M.values.sum(axis=0)
+    H = np.zeros((k, n))
+    system = np.vstack([vertices, np.ones((1, k))])
+    for j in np.flatnonzero(geo.live):
+        target = np.append(geo.z[:, np.flatnonzero(geo.live).tolist().index(j)], 1.0)
+        lam, _ = nnls(system, target)
+        H[:, j] = lam * sums[j]
+    return verify_certificate(M, Wcols, H, "nested_polygons", rtol=1e-6)
+
+
+def restricted_rank(M, *, max_k: int | None = None, grid: int = 4096, tol: float = 1e-9):
+    """Fewest vertices of a polygon nested between ``P_in`` and ``P_out`` (rank-3 M).
+
+    Returns
+    -------
+    k : int
+        The restricted non-negative rank found.
+    certificate : Certificate or None
+        The factorization with k columns built from the polygon (verified).
+    data : dict
+        The polygon's vertices in the plane, the inner and outer polygons,
+        and the gain ``max_θ G^k(θ) - θ - 2π`` for each k tried.
+    """
+    M = as_matrix(M)
+    if matrix_rank(M) != 3:
+        raise ValueError("the nested-polygon picture needs a matrix of rank 3")
+    geo = _Geometry(M)
+    limit = max_k or min(M.shape)
+    gains = {}
+    for k in range(3, limit + 1):
+        gain, theta = _best_start(geo, k, grid)
+        gains[k] = gain
+        if gain >= -tol:
+            angles = geo.chain(np.array([theta]), k - 1)[:, 0]
+            vertices = geo.polygon(angles)
+            certificate = _certificate_from_polygon(M, geo, vertices)
+            if certificate is not None:
+                return k, certificate, {"polygon": vertices, "inner": geo.inner, "gains": gains}
+    return None, None, {"inner": geo.inner, "gains": gains}
+
+
+def nested_polygons(M, **kwargs) -> Evidence:
+    """rank₊ = 3 decided for rank-3 matrices; the restricted rank as an upper bound."""
+    M = as_matrix(M)
+    with timed() as clock:
+        if matrix_rank(M) != 3:
+            return Evidence("nested_polygons", "upper", None, None, clock(), "not applicable: rank is not 3")
+        k, certificate, data = restricted_rank(M, **kwargs)
+    data = dict(data, certificate=certificate, restricted_rank=k)
+    if k is None:
+        return Evidence("nested_polygons", "upper", None, None, clock(), "failed: no nested polygon verified", False, data)
+    kind = "exact" if k == 3 else "upper"
+    return Evidence("nested_polygons", kind, k, float(k), clock(), "optimal", False, data)
+
+
+def geometric_bound(M, restricted: int | None = None, **kwargs) -> Evidence:
+    """rank₊ >= ceil(log2(2 k* + 1)) from the restricted rank k* (rank-3 M)."""
+    M = as_matrix(M)
+    with timed() as clock:
+        if matrix_rank(M) != 3:
+            return Evidence("geometric", "lower", None, None, clock(), "not applicable: rank is not 3")
+        if restricted is None:
+            restricted, _, _ = restricted_rank(M, **kwargs)
+        if restricted is None:
+            return Evidence("geometric", "lower", None, None, clock(), "failed: restricted rank unknown")
+        value = math.log2(2 * restricted + 1)
+    return Evidence("geometric", "lower", max(3, math.ceil(value - 1e-12)), value, clock(), "optimal", False,
+                    {"restricted_rank": restricted})
