@@ -83,6 +83,18 @@ def build_parser() -> argparse.ArgumentParser:
     survey.add_argument("--key", default=None, help="array name inside an .npz file")
     survey.add_argument("--skip-header", action="store_true")
     survey.add_argument("--transpose", action="store_true", help="the file has samples in columns (R's orientation)")
+
+    bounds = sub.add_parser("bounds", help="certified lower and upper bounds on the non-negative rank of a matrix")
+    bounds.add_argument("file", help="matrix as for fit (integer entries are treated exactly)")
+    bounds.add_argument("--methods", default="auto",
+                        help="auto (cheap first, stop when the bounds meet), all, or a comma-separated list")
+    bounds.add_argument("--time-limit", type=float, default=120.0, help="seconds for the whole computation")
+    bounds.add_argument("--seed", type=int, default=0, help="seed of the exact-NMF heuristic")
+    bounds.add_argument("--json", default=None, help="also write the bounds and evidence to this JSON file")
+    bounds.add_argument("--certificate", default=None,
+                        help="write the factors W and H of the upper bound to this .npz file")
+    bounds.add_argument("--key", default=None, help="array name inside an .npz file")
+    bounds.add_argument("--skip-header", action="store_true")
     return parser
 
 
@@ -191,11 +203,35 @@ def _survey(args) -> int:
     return 0
 
 
+def _bounds(args) -> int:
+    """Non-negative rank bounds; ``theory.nnrank`` (cvxpy, z3) is imported only here."""
+    import json
+
+    from .io import atomic_write_bytes, atomic_write_npz, read_matrix
+
+    try:
+        from theory.nnrank import nonneg_rank_bounds
+    except ImportError as exc:  # pragma: no cover - theory ships with nmflab
+        raise ImportError(f"the bounds need the theory package of nmflab: {exc}") from exc
+    M = read_matrix(args.file, key=args.key, skip_header=args.skip_header)
+    methods = args.methods if args.methods in ("auto", "all") else [m.strip() for m in args.methods.split(",")]
+    result = nonneg_rank_bounds(M, methods=methods, time_limit=args.time_limit, seed=args.seed)
+    print(result.table())
+    if args.json:
+        atomic_write_bytes(args.json, (json.dumps(result.to_dict(), indent=2, default=float) + "\n").encode())
+        print(f"wrote {args.json}")
+    if args.certificate:
+        cert = result.certificate
+        atomic_write_npz(args.certificate, W=cert.W.astype(float), H=cert.H.astype(float))
+        print(f"wrote {args.certificate}")
+    return 0
+
+
 def main(argv=None) -> int:
     """Entry point of the ``nmflab`` command; returns the exit status."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    handlers = {"fit": _fit, "demo": _demo, "survey": _survey}
+    handlers = {"fit": _fit, "demo": _demo, "survey": _survey, "bounds": _bounds}
     try:
         return handlers[args.command](args)
     except (ValueError, TypeError, FileNotFoundError, FileExistsError, ImportError) as exc:

@@ -85,7 +85,7 @@ def as_matrix(M, name: str = "M", *, tol: float | None = None) -> NonnegMatrix:
     if values.min() < 0:
         pos = tuple(int(i) for i in np.unravel_index(int(np.argmin(values)), values.shape))
         raise ValueError(
-            f"{name} has negative entries (the smallest is {values[pos]!r} at {pos}); "
+            f"{name} has negative entries (the smallest is {float(values[pos])!r} at {pos}); "
             "the non-negative rank is defined for non-negative matrices only"
         )
     if fractions is None and np.all(values == np.round(values)) and values.max() < 2.0**52:

@@ -163,33 +163,46 @@ def rectangle_cover(M, *, time_limit: float | None = None) -> list[Evidence]:
     return out
 
 
-def _best_subrectangle(W: np.ndarray, rectangles) -> tuple[float, tuple, tuple]:
-    """max over 0/1 rectangles R inside the support of <W, R>, exhaustively.
+def _best_subrectangles(W: np.ndarray, rectangles, count: int = 1) -> list[tuple[float, tuple, tuple]]:
+    """The ``count`` largest ``<W, R>`` over 0/1 rectangles R inside the support, exhaustively.
 
     The best rectangle lies inside some maximal rectangle ``I0 × J0``; there,
     every subset of the shorter side is tried and the other side takes the
-    lines with a positive sum.
+    lines with a positive sum. The first item is the exact maximum.
     """
-    best = (-np.inf, (), ())
+    found = []
     for I0, J0 in rectangles:
         sub = W[np.ix_(I0, J0)]
         transpose = len(I0) > len(J0)
         if transpose:
             sub = sub.T
         k = sub.shape[0]
-        subsets = ((np.arange(1, 2**k)[:, None] >> np.arange(k)) & 1).astype(float)
-        sums = subsets @ sub
+        subsets = ((np.arange(1, 2**k)[:, None] >> np.arange(k)) & 1).astype(bool)
+        sums = subsets.astype(float) @ sub
         values = np.clip(sums, 0, None).sum(axis=1)
-        t = int(np.argmax(values))
-        if values[t] > best[0]:
-            short = tuple(np.asarray(I0 if not transpose else J0)[subsets[t] > 0])
-            long = tuple(np.asarray(J0 if not transpose else I0)[sums[t] > 0])
+        short_all = np.asarray(J0 if transpose else I0)
+        long_all = np.asarray(I0 if transpose else J0)
+        for t in np.argsort(values)[::-1][:count]:
+            short = tuple(int(x) for x in short_all[subsets[t]])
+            long = tuple(int(x) for x in long_all[sums[t] > 0])
             I, J = (long, short) if transpose else (short, long)
-            best = (float(values[t]), tuple(int(i) for i in I), tuple(int(j) for j in J))
-    return best
+            found.append((float(values[t]), I, J))
+    found.sort(key=lambda item: -item[0])
+    unique, seen = [], set()
+    for item in found:
+        if (item[1], item[2]) not in seen and item[1] and item[2]:
+            seen.add((item[1], item[2]))
+            unique.append(item)
+        if len(unique) == count:
+            break
+    return unique or [(0.0, (), ())]
 
 
-def hyperplane_separation(M, *, time_limit: float | None = None, max_rounds: int = 200) -> Evidence:
+#: Violated rectangles added to the LP per round of cutting planes.
+CUTS_PER_ROUND = 25
+
+
+def hyperplane_separation(M, *, time_limit: float | None = None, max_rounds: int = 500) -> Evidence:
     """Hyperplane separation bound, maximized over ``W`` by LP with cutting planes.
 
     The LP ``max <W, A> s.t. <W, R> <= 1`` for the rectangles ``R`` found so
@@ -224,7 +237,8 @@ def hyperplane_separation(M, *, time_limit: float | None = None, max_rounds: int
             Wmat = np.zeros(M.shape)
             for k, e in enumerate(entries):
                 Wmat[e] = lp.x[k]
-            alpha, I, J = _best_subrectangle(Wmat, rectangles)
+            violated = _best_subrectangles(Wmat, rectangles, count=CUTS_PER_ROUND)
+            alpha = violated[0][0]
             value = float(a @ lp.x) / alpha
             if value > best_value:
                 best_value, best_W = value, Wmat
@@ -234,6 +248,6 @@ def hyperplane_separation(M, *, time_limit: float | None = None, max_rounds: int
             if time_limit is not None and clock() > time_limit:
                 status = "time_limit"
                 break
-            cuts.append([index[(i, j)] for i in I for j in J])
+            cuts += [[index[(i, j)] for i in I for j in J] for v, I, J in violated if v > 1 + 1e-9]
     return Evidence("hyperplane_separation", "lower", ceil_bound(best_value) if best_W is not None else None,
                     best_value, clock(), status, False, {"W": best_W, "cuts": len(cuts)})

@@ -1,0 +1,362 @@
+"""Bounds on the non-negative rank against closed forms, brute force and published values."""
+
+from __future__ import annotations
+
+import itertools
+import json
+from fractions import Fraction
+
+import numpy as np
+import pytest
+from scipy.linalg import block_diag
+
+pytest.importorskip("cvxpy")
+z3 = pytest.importorskip("z3")
+
+from theory import gallery  # noqa: E402
+from theory.nnrank import (  # noqa: E402
+    as_matrix,
+    exact_nmf_heuristic,
+    fooling_set,
+    geometric_bound,
+    hyperplane_separation,
+    low_rank_certificate,
+    maximal_rectangles,
+    nested_polygons,
+    nonneg_nuclear_norm,
+    nonneg_rank_bounds,
+    rank_one_oracle,
+    rectangle_cover,
+    restricted_rank,
+    smt_decide,
+    tau_plus,
+    tau_sos,
+    verify_certificate,
+)
+
+THOMAS = gallery.thomas().matrix
+
+
+def _cover_number(M) -> int:
+    return [e for e in rectangle_cover(M) if e.method == "rectangle_cover"][0].bound
+
+
+# ----------------------------------------------------------------- brute force
+def _brute_rectangles(S):
+    """All maximal all-True rectangles by trying every set of rows."""
+    m, n = S.shape
+    found = set()
+    for k in range(1, m + 1):
+        for rows in itertools.combinations(range(m), k):
+            cols = tuple(j for j in range(n) if S[list(rows), j].all())
+            if not cols:
+                continue
+            closure = tuple(i for i in range(m) if S[i, list(cols)].all())
+            found.add((closure, cols))
+    return found
+
+
+def _brute_boolean_rank(S) -> int:
+    rects = sorted(_brute_rectangles(S))
+    target = {tuple(e) for e in np.argwhere(S)}
+    for k in range(0, len(rects) + 1):
+        for choice in itertools.combinations(rects, k):
+            covered = {(i, j) for I, J in choice for i in I for j in J}
+            if covered >= target:
+                return k
+    raise AssertionError
+
+
+def _brute_fooling(S) -> int:
+    entries = [tuple(e) for e in np.argwhere(S)]
+    best = 0
+    for k in range(1, len(entries) + 1):
+        ok = False
+        for choice in itertools.combinations(entries, k):
+            if all(not (S[i, l] and S[k2, j]) for (i, j), (k2, l) in itertools.combinations(choice, 2)):
+                ok = True
+                break
+        if not ok:
+            break
+        best = k
+    return best
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_support_bounds_match_brute_force(seed):
+    rng = np.random.default_rng(seed)
+    S = rng.random((4, 5)) < 0.6
+    S[0, 0] = True
+    assert set(maximal_rectangles(S)) == _brute_rectangles(S)
+    assert _cover_number(S.astype(int)) == _brute_boolean_rank(S)
+    assert fooling_set(S.astype(int)).bound == _brute_fooling(S)
+
+
+@pytest.mark.parametrize("n, expected", [(3, 3), (4, 4), (5, 4), (6, 4), (7, 5)])
+def test_boolean_rank_of_complement_of_identity(n, expected):
+    # de Caen, Gregory & Pullman (1981): the least k with C(k, floor(k/2)) >= n
+    J = np.ones((n, n), dtype=int) - np.eye(n, dtype=int)
+    assert _cover_number(J) == expected
+
+
+def test_fooling_set_is_a_fooling_set_and_cover_covers():
+    M = gallery.ledm(5).matrix
+    e = fooling_set(M)
+    S = M > 0
+    for (i, j), (k, l) in itertools.combinations(e.data["entries"], 2):
+        assert not (S[i, l] and S[k, j])
+    cover = [x for x in rectangle_cover(M) if x.method == "rectangle_cover"][0]
+    covered = np.zeros_like(S)
+    for I, J in cover.data["rectangles"]:
+        assert S[np.ix_(I, J)].all()
+        covered[np.ix_(I, J)] = True
+    assert np.array_equal(covered, S)
+
+
+# ----------------------------------------------------------- SDP closed forms
+@pytest.mark.parametrize("alpha", [0.0, 0.25, 0.5, 1.0])
+def test_tau_sos_closed_form_on_two_by_two(alpha):
+    value = tau_sos(np.array([[1.0, 1.0], [1.0, alpha]])).value
+    assert value == pytest.approx(2 / (1 + alpha), abs=1e-5)
+
+
+def test_tau_sos_and_tau_plus_of_ledm5_match_fawzi_parrilo():
+    L5 = gallery.ledm(5).matrix
+    assert tau_sos(L5).value == pytest.approx(3.594, abs=1e-3)
+    e = tau_plus(L5, time_limit=120)
+    # certified lower value, and the LP (upper) value of the cutting planes
+    assert e.value > 4.0 and e.bound == 5
+    assert e.value == pytest.approx(4.1857, abs=2e-3)
+    assert e.data["lp_value"] == pytest.approx(4.1857, abs=2e-3)
+
+
+def test_oracle_is_certified_against_dense_sampling():
+    rng = np.random.default_rng(3)
+    A = rng.random((3, 4))
+    A[0, 1] = 0.0
+    L = rng.standard_normal((3, 4))
+    upper, lower, R = rank_one_oracle(A, L, rtol=1e-6)
+    assert np.linalg.matrix_rank(R, tol=1e-12) <= 1 and (R <= A + 1e-12).all() and (R >= 0).all()
+    assert float((L * R).sum()) == pytest.approx(lower)
+    # brute force: u fixed by v on a grid of v (and v's zero patterns)
+    best = 0.0
+    grid = np.linspace(0, 1, 11)
+    for v in itertools.product(grid, repeat=4):
+        v = np.array(v)
+        if v.max() == 0:
+            continue
+        with np.errstate(divide="ignore", invalid="ignore"):
+            cap = np.where(v > 0, A / v, np.inf).min(axis=1)
+        Lv = L @ v
+        best = max(best, float(np.where(Lv > 0, Lv * cap, 0).sum()))
+    assert best <= upper * (1 + 1e-9)
+    assert lower >= best - 1e-9 or lower == pytest.approx(best, rel=1e-2)
+
+
+def test_nuclear_norm_bound_on_identity_and_dominated_by_rank_plus():
+    assert nonneg_nuclear_norm(np.eye(4)).value == pytest.approx(4.0, abs=1e-4)
+    for g in (gallery.thomas(), gallery.ledm(4), gallery.ngon_slack(5)):
+        assert nonneg_nuclear_norm(g.matrix).bound <= g.nonneg_rank[1]
+
+
+# ------------------------------------------------------------- nested polygons
+@pytest.mark.parametrize("a, b", [(0.2, 0.2), (0.4, 0.4), (0.42, 0.42), (0.5, 0.3), (0.5, 0.34), (0.1, 0.8),
+                                  (0.3, 0.6)])
+def test_nested_rectangles_threshold(a, b):
+    k, certificate, _ = restricted_rank(gallery.nested_rectangles(a, b).matrix)
+    assert (k == 3) == ((1 + a) * (1 + b) <= 2)
+    assert certificate.rank == k and certificate.residual < 1e-6
+
+
+@pytest.mark.parametrize("a, expected", [(1.5, 3), (2.0, 3), (2.05, 4), (3.0, 4), (3.05, 5), (50.0, 6)])
+def test_nested_hexagons_restricted_rank(a, expected):
+    # rank₊ is 3, 4, 5 below/at 2, 3, beyond; the restricted rank reaches 6 (the hexagon itself)
+    k, _, _ = restricted_rank(gallery.nested_hexagons(a).matrix)
+    assert k == expected
+
+
+@pytest.mark.parametrize("n", [3, 4, 5, 6, 8])
+def test_regular_ngon_restricted_rank_is_n(n):
+    k, certificate, _ = restricted_rank(gallery.ngon_slack(n).matrix)
+    assert k == n and certificate.residual < 1e-9
+
+
+def test_geometric_bound_is_valid_on_the_gallery():
+    for g in (gallery.ngon_slack(6), gallery.nested_hexagons(Fraction(5, 2)), gallery.ledm(5), gallery.thomas()):
+        e = geometric_bound(g.matrix)
+        assert 3 <= e.bound <= g.nonneg_rank[0]
+
+
+def test_low_rank_certificates_are_exact():
+    rng = np.random.default_rng(0)
+    for r in (1, 2):
+        M = rng.integers(0, 5, (5, r)) @ rng.integers(0, 5, (r, 6))
+        cert = low_rank_certificate(M)
+        assert cert.exact and cert.rank == np.linalg.matrix_rank(M)
+        assert (cert.W.dot(cert.H) == M).all()
+
+
+# ------------------------------------------------------- exact and upper bounds
+def test_smt_proves_thomas_and_reports_unknown():
+    unsat = smt_decide(THOMAS, 3, time_limit=60)
+    assert unsat.status == "unsat" and unsat.kind == "lower" and unsat.bound == 4
+    sat = smt_decide(THOMAS, 4, time_limit=60)
+    assert sat.status == "sat" and sat.bound == 4
+    cert = sat.data["certificate"]
+    assert cert.exact and (np.array(cert.W).dot(np.array(cert.H)) == THOMAS).all()
+    unknown = smt_decide(gallery.ledm(5).matrix, 4, time_limit=0.5)
+    assert unknown.status == "unknown" and unknown.bound is None
+    assert smt_decide(gallery.ngon_slack(5).matrix, 4).status.startswith("not applicable")
+
+
+def test_heuristic_finds_planted_factorization_and_never_an_impossible_one():
+    rng = np.random.default_rng(1)
+    M = rng.random((8, 3)) @ rng.random((3, 9))
+    found = exact_nmf_heuristic(M, 3, time_limit=20)
+    assert found.bound == 3 and found.data["certificate"].residual < 1e-9
+    impossible = exact_nmf_heuristic(THOMAS, 3, time_limit=3)  # rank₊ = 4
+    assert impossible.bound is None and impossible.value > 1e-3
+
+
+def test_verify_certificate_rejects_wrong_factors():
+    M = as_matrix(THOMAS)
+    W = np.eye(4, dtype=int)
+    assert verify_certificate(M, W, THOMAS.astype(float), "t") is not None
+    bad = THOMAS.astype(float).copy()
+    bad[0, 0] = 0.9
+    assert verify_certificate(M, W, bad, "t") is None
+    assert verify_certificate(M, -W, -THOMAS.astype(float), "t") is None
+
+
+# ------------------------------------------------------------------ invariances
+def _transforms(M, rng):
+    m, n = M.shape
+    P, Q = rng.permutation(m), rng.permutation(n)
+    d1, d2 = rng.uniform(0.3, 3, m), rng.uniform(0.3, 3, n)
+    M = np.asarray(M, dtype=float)
+    return {"permuted": M[P][:, Q], "scaled": d1[:, None] * M * d2[None, :], "transposed": M.T}
+
+
+@pytest.mark.parametrize("name", ["thomas", "ledm4", "hexagons", "ngon5"])
+def test_bounds_invariant_under_permutation_scaling_transposition(name):
+    M = {"thomas": THOMAS, "ledm4": gallery.ledm(4).matrix, "hexagons": gallery.nested_hexagons(2.5).matrix,
+         "ngon5": gallery.ngon_slack(5).matrix}[name]
+    M = np.asarray(M, dtype=float)
+    rng = np.random.default_rng(0)
+    methods = {
+        "fooling": lambda X: fooling_set(X).bound,
+        "cover": _cover_number,
+        "hyperplane": lambda X: hyperplane_separation(X).bound,
+        "nuclear": lambda X: nonneg_nuclear_norm(X).bound,
+        "tau_sos": lambda X: round(tau_sos(X).value, 4),
+        "polygon": lambda X: nested_polygons(X).bound,
+    }
+    base = {k: f(M) for k, f in methods.items()}
+    for label, X in _transforms(M, rng).items():
+        for k, f in methods.items():
+            assert f(X) == base[k], (label, k)
+
+
+def test_tau_plus_invariant_and_additive():
+    rng = np.random.default_rng(2)
+    T = THOMAS.astype(float)
+    A = np.array([[1.0, 1.0], [1.0, 0.5]])
+    t_T, t_A = tau_plus(T).value, tau_plus(A).value
+    assert t_T == pytest.approx(4.0, abs=1e-3) and t_A == pytest.approx(1.5, abs=1e-3)
+    assert tau_plus(_transforms(T, rng)["scaled"]).value == pytest.approx(t_T, abs=2e-3)
+    assert tau_plus(block_diag(T, A)).value == pytest.approx(t_T + t_A, abs=3e-3)
+
+
+def test_additivity_on_direct_sums():
+    T, L3 = THOMAS, gallery.ledm(3).matrix
+    S = block_diag(T, L3)
+    assert _cover_number(S) == _cover_number(T) + _cover_number(L3)
+    assert fooling_set(S).bound == fooling_set(T).bound + fooling_set(L3).bound
+    assert tau_sos(S).value == pytest.approx(tau_sos(T).value + tau_sos(L3).value, abs=1e-4)
+    result = nonneg_rank_bounds(S, time_limit=60)
+    assert result.exact and result.lower == 7
+
+
+# ------------------------------------------------------- entry point, gallery, CLI
+@pytest.mark.parametrize("g", [gallery.identity(4), gallery.all_ones(3, 5), gallery.thomas(), gallery.ledm(4),
+                               gallery.ngon_slack(5), gallery.ngon_slack(6), gallery.nested_rectangles(0.5, 0.3),
+                               gallery.nested_hexagons(Fraction(5, 2)), gallery.two_by_two(Fraction(1, 2))],
+                         ids=lambda g: g.name)
+def test_bounds_meet_the_literature(g):
+    result = nonneg_rank_bounds(g.matrix, time_limit=60)
+    low, high = g.nonneg_rank
+    assert result.lower <= high and result.upper >= low
+    assert result.rank == g.rank
+    assert result.exact and result.lower == low == high
+    cert = result.certificate
+    assert cert.rank == result.upper
+    assert verify_certificate(as_matrix(g.matrix), cert.W, cert.H, "recheck") is not None
+
+
+def test_every_gallery_entry_has_its_rank_and_a_sound_interval():
+    from theory.nnrank._matrix import matrix_rank
+
+    for g in gallery.standard_gallery():
+        M = as_matrix(g.matrix)
+        assert matrix_rank(M) == g.rank, g.name
+        assert g.rank <= g.nonneg_rank[0] <= g.nonneg_rank[1] <= min(M.shape), g.name
+
+
+def test_ngon_values_follow_the_upper_bound_formula():
+    # settled values equal the Vandaele-Gillis-Glineur upper bound for n = 3..13
+    for n in range(3, 14):
+        assert gallery.ngon_slack(n).nonneg_rank[1] == gallery._ngon_upper(n)
+
+
+def test_bad_input_is_refused():
+    with pytest.raises(ValueError, match="negative"):
+        nonneg_rank_bounds([[1, -1], [0, 1]])
+    with pytest.raises(ValueError, match="non-finite"):
+        nonneg_rank_bounds([[1, np.nan]])
+    with pytest.raises(ValueError, match="2-D"):
+        nonneg_rank_bounds([1, 2, 3])
+    with pytest.raises(ValueError, match="empty"):
+        nonneg_rank_bounds(np.zeros((0, 3)))
+    with pytest.raises(TypeError):
+        nonneg_rank_bounds([["a", "b"]])
+    with pytest.raises(ValueError, match="unknown methods"):
+        nonneg_rank_bounds(THOMAS, methods=["magic"])
+
+
+def test_exact_input_detection():
+    assert as_matrix(THOMAS).exact is not None
+    assert as_matrix(THOMAS.astype(float)).exact is not None
+    assert as_matrix(np.array([[Fraction(1, 3), 1]], dtype=object)).exact[0][0] == Fraction(1, 3)
+    assert as_matrix(gallery.ngon_slack(5).matrix).exact is None
+
+
+def test_cli_bounds(tmp_path, capsys):
+    from nmflab.cli import main
+
+    path = tmp_path / "thomas.csv"
+    np.savetxt(path, THOMAS, delimiter=",", fmt="%d")
+    out = tmp_path / "b.json"
+    cert = tmp_path / "c.npz"
+    assert main(["bounds", str(path), "--json", str(out), "--certificate", str(cert)]) == 0
+    assert "rank₊ = 4" in capsys.readouterr().out
+    data = json.loads(out.read_text())
+    assert data["lower"] == data["upper"] == 4 and data["exact"]
+    with np.load(cert) as f:
+        assert np.allclose(f["W"] @ f["H"], THOMAS)
+    bad = tmp_path / "neg.csv"
+    bad.write_text("1,-1\n0,1\n")
+    assert main(["bounds", str(bad)]) == 2
+    assert "negative" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_smt_proves_ledm4():
+    assert smt_decide(gallery.ledm(4).matrix, 3, time_limit=300).status == "unsat"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("n", [7, 8, 9, 10, 11, 12])
+def test_ngon_bounds_contain_the_literature(n):
+    g = gallery.ngon_slack(n)
+    result = nonneg_rank_bounds(g.matrix, time_limit=120)
+    assert result.lower <= g.nonneg_rank[1] and result.upper >= g.nonneg_rank[0]
