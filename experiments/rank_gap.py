@@ -36,7 +36,7 @@ def run(argv=None):
     args = parse_args(NAME, __doc__.splitlines()[0], argv)
     exp = Experiment(NAME, args, seeds=[0])
     time_limit = 4.0 if args.quick else 60.0
-    max_size = 5 if args.quick else 12
+    max_size = 4 if args.quick else 12
     settings = {"time_limit": time_limit, "methods": "all", "seed": 0}
     exp.path("cases").mkdir(parents=True, exist_ok=True)
     rows = []

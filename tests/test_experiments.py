@@ -101,3 +101,27 @@ def test_seed_demo_experiment_and_its_figure(tmp_path):
         assert numbers["reference"]["max_trace_deviation"] < 1e-9
     path = figures.seed_demo(results, tmp_path / "figures")
     assert path.exists() and path.stat().st_size > 10_000
+
+
+def test_rank_gap_quick_agrees_with_the_literature_and_resumes(tmp_path):
+    pytest.importorskip("cvxpy")
+    pytest.importorskip("z3")
+    from experiments import rank_gap
+    from paper import figures
+
+    results = tmp_path / "results"
+    out = results / "rank_gap"
+    rank_gap.run(["--quick", "--out", str(out)])
+    numbers = json.loads((out / "numbers.json").read_text())
+    assert numbers["n_cases"] >= 8
+    # computed bounds never contradict a literature value, and small cases are settled
+    assert numbers["n_consistent"] == numbers["n_cases"]
+    assert numbers["n_matching_settled"] == numbers["n_exact"] >= numbers["n_cases"] - 1
+    table = (out / "table.md").read_text()
+    assert table.count("\n") == numbers["n_cases"] + 2 and "thomas" in table
+    # a second run reuses every finished case
+    stamps = {p.name: p.stat().st_mtime_ns for p in (out / "cases").iterdir()}
+    rank_gap.run(["--quick", "--out", str(out)])
+    assert {p.name: p.stat().st_mtime_ns for p in (out / "cases").iterdir()} == stamps
+    path = figures.rank_gap(results, tmp_path / "figures")
+    assert path.exists() and path.stat().st_size > 10_000
