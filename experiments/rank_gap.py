@@ -9,15 +9,18 @@ bounds, whether they meet, the literature interval, and each method's bound,
 value and time; ``table.md`` is the paper's table.
 
 Resumable: each matrix's record is written to ``cases/`` as it finishes and
-is reused by a later run with the same settings.
+is reused by a later run with the same settings and the same bound code.
 
 Run: ``python -m experiments.rank_gap [--quick]``.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+from pathlib import Path
 
+import theory
 from nmflab.io import atomic_write_bytes
 from theory.gallery import standard_gallery
 from theory.nnrank import nonneg_rank_bounds
@@ -25,6 +28,15 @@ from theory.nnrank import nonneg_rank_bounds
 from .common import Experiment, parse_args
 
 NAME = "rank_gap"
+
+
+def _code_hash() -> str:
+    """SHA-256 of the bound and gallery sources: a finished case is reused only by the same code."""
+    root = Path(theory.__file__).parent
+    digest = hashlib.sha256()
+    for path in sorted([*root.glob("nnrank/*.py"), root / "gallery.py"]):
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
 
 
 def _case_file(exp: Experiment, name: str):
@@ -37,7 +49,7 @@ def run(argv=None):
     exp = Experiment(NAME, args, seeds=[0])
     time_limit = 4.0 if args.quick else 60.0
     max_size = 4 if args.quick else 12
-    settings = {"time_limit": time_limit, "methods": "all", "seed": 0}
+    settings = {"time_limit": time_limit, "methods": "all", "seed": 0, "code": _code_hash()}
     exp.path("cases").mkdir(parents=True, exist_ok=True)
     rows = []
     for g in standard_gallery(max_size):

@@ -186,7 +186,7 @@ def _certificate_from_polygon(M: NonnegMatrix, geo: _Geometry, vertices: np.ndar
         target = np.append(geo.z[:, np.flatnonzero(geo.live).tolist().index(j)], 1.0)
         lam, _ = nnls(system, target)
         H[:, j] = lam * sums[j]
-    return verify_certificate(M, Wcols, H, "nested_polygons", rtol=1e-6)
+    return verify_certificate(M, Wcols, H, "nested_polygons", rtol=1e-9)
 
 
 def restricted_rank(M, *, max_k: int | None = None, grid: int = 4096, tol: float = 1e-9):
