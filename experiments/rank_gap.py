@@ -16,8 +16,11 @@ Run: ``python -m experiments.rank_gap [--quick]``.
 
 from __future__ import annotations
 
+import concurrent.futures
 import hashlib
 import json
+import multiprocessing
+import os
 from pathlib import Path
 
 import theory
@@ -39,6 +42,30 @@ def _code_hash() -> str:
     return digest.hexdigest()[:16]
 
 
+def _load_case(path, settings):
+    """A finished case computed with the same settings and code, or None (missing or damaged)."""
+    try:
+        record = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    return record if record.get("settings") == settings else None
+
+
+def _compute_case(g, settings) -> dict:
+    bounds = nonneg_rank_bounds(g.matrix, methods=settings["methods"], time_limit=settings["time_limit"],
+                                seed=settings["seed"])
+    return {
+        "name": g.name, "settings": settings, "shape": list(bounds.shape), "rank": bounds.rank,
+        "literature": list(g.nonneg_rank), "source": g.source,
+        "lower": bounds.lower, "upper": bounds.upper, "exact": bounds.exact,
+        "certificate": bounds.to_dict()["certificate"],
+        "methods": {
+            e.method + (f"@{e.data.get('rank')}" if e.method in ("exact_nmf_heuristic", "smt") else ""): {
+                "kind": e.kind, "bound": e.bound, "value": e.value, "seconds": e.seconds, "status": e.status}
+            for e in bounds.evidence},
+    }
+
+
 def _case_file(exp: Experiment, name: str):
     safe = "".join(c if c.isalnum() or c in "-_.," else "_" for c in name)
     return exp.path(f"cases/{safe}.json")
@@ -47,34 +74,27 @@ def _case_file(exp: Experiment, name: str):
 def run(argv=None):
     args = parse_args(NAME, __doc__.splitlines()[0], argv)
     exp = Experiment(NAME, args, seeds=[0])
-    time_limit = 4.0 if args.quick else 60.0
+    time_limit = 4.0 if args.quick else 120.0
     max_size = 4 if args.quick else 12
+    workers = 1 if args.quick else max(1, min(2, os.cpu_count() or 1))
     settings = {"time_limit": time_limit, "methods": "all", "seed": 0, "code": _code_hash()}
     exp.path("cases").mkdir(parents=True, exist_ok=True)
+    items = standard_gallery(max_size)
+    records = {g.name: _load_case(_case_file(exp, g.name), settings) for g in items}
+    todo = [g for g in items if records[g.name] is None]
+    if todo:
+        # matrices are independent: run them side by side, saving each as it finishes
+        context = multiprocessing.get_context("spawn")
+        with concurrent.futures.ProcessPoolExecutor(workers, mp_context=context) as pool:
+            futures = {pool.submit(_compute_case, g, settings): g for g in todo}
+            for future in concurrent.futures.as_completed(futures):
+                record = future.result()
+                atomic_write_bytes(_case_file(exp, record["name"]),
+                                   (json.dumps(record, indent=1, default=float) + "\n").encode())
+                records[record["name"]] = record
     rows = []
-    for g in standard_gallery(max_size):
-        path = _case_file(exp, g.name)
-        record = None
-        if path.exists():
-            try:
-                record = json.loads(path.read_text())
-                if record.get("settings") != settings:
-                    record = None
-            except (OSError, ValueError):
-                record = None  # damaged: recompute
-        if record is None:
-            bounds = nonneg_rank_bounds(g.matrix, methods="all", time_limit=time_limit, seed=0)
-            record = {
-                "name": g.name, "settings": settings, "shape": list(bounds.shape), "rank": bounds.rank,
-                "literature": list(g.nonneg_rank), "source": g.source,
-                "lower": bounds.lower, "upper": bounds.upper, "exact": bounds.exact,
-                "certificate": bounds.to_dict()["certificate"],
-                "methods": {e.method + ("" if e.method != "exact_nmf_heuristic" and e.method != "smt"
-                                        else f"@{e.data.get('rank')}"): {
-                    "kind": e.kind, "bound": e.bound, "value": e.value, "seconds": e.seconds, "status": e.status}
-                    for e in bounds.evidence},
-            }
-            atomic_write_bytes(path, (json.dumps(record, indent=1, default=float) + "\n").encode())
+    for g in items:
+        record = records[g.name]
         lit_low, lit_high = record["literature"]
         record["consistent"] = record["lower"] <= lit_high and record["upper"] >= lit_low
         rows.append(record)

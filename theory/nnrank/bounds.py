@@ -36,6 +36,8 @@ METHODS = (
 
 #: Seconds the exact-NMF heuristic may spend on one target rank.
 HEURISTIC_SECONDS = 20.0
+#: Share of the remaining time given to τ₊ when later methods are still to run.
+TAU_PLUS_SHARE = 0.6
 
 
 @dataclass
@@ -202,9 +204,9 @@ def nonneg_rank_bounds(M, *, methods="auto", time_limit: float = 120.0, seed: in
                 if e.bound is None:
                     break
         elif name == "tau_plus":
-            # leave the later methods half of what is left
+            # the strongest lower bound gets most of what is left; the rest is for the later methods
             later = any(n in names for n in ("exact_nmf_heuristic", "smt"))
-            absorb(tau_plus(M, time_limit=left() / 2 if later else left()))
+            absorb(tau_plus(M, time_limit=left() * TAU_PLUS_SHARE if later else left()))
         elif name == "smt":
             if M.exact is None:
                 absorb(smt_decide(M, lower))
