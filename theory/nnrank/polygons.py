@@ -182,9 +182,8 @@ def _certificate_from_polygon(M: NonnegMatrix, geo: _Geometry, vertices: np.ndar
     sums = M.values.sum(axis=0)
     H = np.zeros((k, n))
     system = np.vstack([vertices, np.ones((1, k))])
-    for j in np.flatnonzero(geo.live):
-        target = np.append(geo.z[:, np.flatnonzero(geo.live).tolist().index(j)], 1.0)
-        lam, _ = nnls(system, target)
+    for point, j in enumerate(np.flatnonzero(geo.live)):
+        lam, _ = nnls(system, np.append(geo.z[:, point], 1.0))
         H[:, j] = lam * sums[j]
     return verify_certificate(M, Wcols, H, "nested_polygons", rtol=1e-9)
 

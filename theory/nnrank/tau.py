@@ -125,8 +125,8 @@ def rank_one_oracle(A: np.ndarray, L: np.ndarray, *, rtol: float = 1e-4, max_box
         for k in np.flatnonzero(ub > best_value + rtol * max(abs(best_value), 1e-12)):
             counter += 1
             heapq.heappush(heap, (-ub[k], counter, clo[k], chi[k]))
-    upper = max(best_value, -heap[0][0]) if heap else best_value
-    upper = max(upper, best_value * (1 + rtol)) if not heap else upper
+    # pruned boxes were within rtol of the best value; unexplored ones are bounded by their keys
+    upper = max(best_value + rtol * max(abs(best_value), 1e-12), -heap[0][0] if heap else -np.inf)
     if transpose:
         best_R = best_R.T
     return float(upper), float(best_value), best_R
@@ -156,7 +156,6 @@ def tau_plus(M, *, time_limit: float | None = 120.0, oracle_rtol: float = 1e-4, 
             Lmat = np.zeros(M.shape)
             for k, e in enumerate(entries):
                 Lmat[e] = lp.x[k]
-            remaining = None if time_limit is None else time_limit - clock()
             upper, lower, R = rank_one_oracle(A, Lmat, rtol=oracle_rtol)
             value = float(a @ lp.x) / upper if upper > 0 else 0.0
             if value > best:
@@ -167,9 +166,9 @@ def tau_plus(M, *, time_limit: float | None = 120.0, oracle_rtol: float = 1e-4, 
             if lower <= 1 + 1e-9:
                 status = "oracle gap"
                 break
-            if remaining is not None and remaining <= 0:
+            if time_limit is not None and clock() >= time_limit:
                 status = "time_limit"
                 break
-            cuts.append(np.array([R[e] for e in entries]) / 1.0)
+            cuts.append(np.array([R[e] for e in entries]))
     return Evidence("tau_plus", "lower", ceil_bound(best, margin=max(oracle_rtol, 1e-6)) if best_L is not None else None,
                     best, clock(), status, False, {"L": best_L, "rounds": rounds, "lp_value": float(-lp.fun) if lp.status == 0 else None})
