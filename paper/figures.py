@@ -32,11 +32,12 @@ def _pyplot():
     return plt
 
 
-def _save(fig, out: Path, filename: str) -> Path:
-    """Lay out ``fig``, write it to ``out/filename`` and close it."""
+def _save(fig, out: Path, filename: str, *, tight: bool = True) -> Path:
+    """Lay out ``fig`` (unless it placed its axes itself), write it to ``out/filename`` and close it."""
     import matplotlib.pyplot as plt
 
-    fig.tight_layout()
+    if tight:
+        fig.tight_layout()
     out.mkdir(parents=True, exist_ok=True)
     path = out / filename
     fig.savefig(path)
@@ -160,6 +161,58 @@ def rank_gap(results: Path, out: Path) -> Path:
     ax.set_xlabel("non-negative rank (markers: each lower bound's value before rounding up)")
     ax.legend(fontsize=7, frameon=False, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     return _save(fig, out, "rank_gap.png")
+
+
+@figure
+def faces_parts(results: Path, out: Path) -> Path:
+    """ORL faces: NMF parts, PCA eigenfaces and k-means centroids; error against rank; sparseness."""
+    plt = _pyplot()
+    numbers, arrays = _load(results, "faces_parts")
+    shape = tuple(numbers["image_shape"])
+    rank = numbers["rank"]
+    side = int(np.ceil(np.sqrt(rank)))
+    panels = [("nmf_parts", "NMF parts (sum to the face)", "gray_r", False),
+              ("pca_eigenfaces", "PCA eigenfaces (signed; red > 0, blue < 0)", "RdBu_r", True),
+              ("kmeans_centroids", "k-means centroids (one per face)", "gray", False)]
+    fig = plt.figure(figsize=(11.5, 4.6))
+    grid = fig.add_gridspec(1, 3, wspace=0.08)
+    for g, (key, title, cmap, signed) in enumerate(panels):
+        images = arrays[key]
+        mosaic = np.full((side * (shape[0] + 2), side * (shape[1] + 2)), np.nan)
+        for k, image in enumerate(images[: side * side]):
+            image = image.reshape(shape)
+            scale = np.abs(image).max() or 1.0
+            r, c = divmod(k, side)
+            mosaic[r * (shape[0] + 2):r * (shape[0] + 2) + shape[0],
+                   c * (shape[1] + 2):c * (shape[1] + 2) + shape[1]] = image / scale
+        ax = fig.add_subplot(grid[0, g])
+        cmap_obj = plt.get_cmap(cmap).copy()
+        cmap_obj.set_bad("white")
+        ax.imshow(mosaic, cmap=cmap_obj, vmin=-1 if signed else 0, vmax=1, interpolation="nearest")
+        ax.set_title(f"{title}\nmedian Hoyer sparseness {numbers['median_sparseness'][key.split('_')[0]]:.2f}",
+                     fontsize=8)
+        ax.set_xticks([])
+        ax.set_yticks([])
+        ax.grid(False)
+        for spine in ax.spines.values():
+            spine.set_visible(False)
+    fig.suptitle(f"ORL faces ({numbers['n_images']} images of {shape[0]}x{shape[1]} pixels), rank {rank}; "
+                 "each image scaled to its own largest magnitude", fontsize=9)
+    fig.subplots_adjust(left=0.01, right=0.99, bottom=0.01, top=0.86)
+    _save(fig, out, "faces_parts_basis.png", tight=False)
+
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(8.5, 3.1))
+    ranks = numbers["ranks"]
+    styles = {"nmf": ("o-", "NMF (HALS)"), "pca": ("s-", "PCA (mean + r components)"),
+              "kmeans": ("^-", "k-means (r centroids)"), "svd": ("k--", "truncated SVD (floor at rank r)")}
+    for key, (style, label) in styles.items():
+        ax1.plot(ranks, numbers["errors"][key], style, label=label, ms=4)
+    ax1.set(xlabel="rank r (number of basis images)", ylabel="relative error ||V - V̂||_F / ||V||_F")
+    ax1.legend(fontsize=7, frameon=False)
+    data = [arrays[f"sparseness_{k}"] for k in ("nmf", "pca", "kmeans")]
+    ax2.boxplot(data, tick_labels=["NMF parts", "eigenfaces", "centroids"])
+    ax2.set(ylabel="Hoyer sparseness of each basis image", title=f"rank {rank}")
+    return _save(fig, out, "faces_parts_error.png")
 
 
 @figure
