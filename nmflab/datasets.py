@@ -32,6 +32,7 @@ __all__ = [
     "load_medulloblastoma",
     "load_orl_faces",
     "load_digits",
+    "load_lee_news",
 ]
 
 
@@ -291,4 +292,42 @@ def load_digits() -> Dataset:
         labels=np.asarray(bunch.target).astype(str),
         description="Handwritten digits (scikit-learn), images x pixels",
         extra={"image_shape": (8, 8)},
+    )
+
+
+def load_lee_news(*, min_df: int = 3, max_df: float = 0.5, extra_stop_words=()) -> Dataset:
+    """The Lee news corpus as a document-term count matrix.
+
+    300 ABC (Australian Broadcasting Corporation) news articles collected by
+    Lee, Pincombe & Welsh (2005), "An empirical evaluation of models of text
+    document similarity", CogSci 27; the file ``lee_background.cor`` ships
+    inside the gensim wheel (read from the installed files, gensim is not
+    imported). Terms are scikit-learn's ``CountVectorizer`` tokens (English
+    stop words and tokens without letters removed) present in at least ``min_df`` and at most
+    ``max_df`` of the documents; ``extra_stop_words`` are removed too.
+
+    ``data`` is ``(300, n_terms)`` counts; ``feature_names`` the terms;
+    ``extra["documents"]`` the texts.
+    """
+    path = _package_root("gensim", "text").joinpath("gensim", "test", "test_data", "lee_background.cor")
+    if not path.exists():
+        raise FileNotFoundError(f"the installed gensim package lacks {path}; reinstall gensim")
+    try:
+        from sklearn.feature_extraction.text import CountVectorizer
+    except ImportError:
+        raise ImportError("the term counts are made with scikit-learn: `pip install 'nmflab[sklearn]'`") from None
+    documents = [line.strip() for line in path.read_text(encoding="utf-8", errors="replace").splitlines()
+                 if line.strip()]
+    from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
+
+    stop_words = sorted(ENGLISH_STOP_WORDS | set(extra_stop_words))
+    vectorizer = CountVectorizer(stop_words=stop_words, min_df=min_df, max_df=max_df,
+                                 token_pattern=r"(?u)\b[a-zA-Z][a-zA-Z]+\b")
+    counts = vectorizer.fit_transform(documents)
+    return Dataset(
+        data=counts.toarray().astype(np.float64),
+        sample_names=[f"doc_{i}" for i in range(len(documents))],
+        feature_names=list(vectorizer.get_feature_names_out()),
+        description="Lee news corpus (gensim test data), documents x terms, counts",
+        extra={"documents": documents},
     )

@@ -216,6 +216,34 @@ def faces_parts(results: Path, out: Path) -> Path:
 
 
 @figure
+def text_topics(results: Path, out: Path) -> Path:
+    """Top terms of each KL-NMF topic of the Lee news corpus, with their weights."""
+    plt = _pyplot()
+    numbers, _ = _load(results, "text_topics")
+    topics = numbers["topics"]
+    cols = 5
+    rows = int(np.ceil(len(topics) / cols))
+    fig, axes = plt.subplots(rows, cols, figsize=(11, 2.3 * rows))
+    for t, (ax, topic) in enumerate(zip(np.ravel(axes), topics)):
+        k = 8
+        ax.barh(range(k)[::-1], topic["weights"][:k], color=f"C{t % 10}")
+        ax.set_yticks(range(k)[::-1])
+        ax.set_yticklabels(topic["terms"][:k], fontsize=7)
+        ax.tick_params(axis="x", labelsize=6)
+        ax.xaxis.set_major_locator(plt.MaxNLocator(3))
+        ax.set_title(f"topic {t + 1}: {topic['dominant_documents']} docs, "
+                     f"match {topic['median_match_cosine']:.2f}", fontsize=7)
+        ax.grid(axis="y", visible=False)
+    for ax in np.ravel(axes)[len(topics):]:
+        ax.axis("off")
+    fig.suptitle(f"Lee news corpus ({numbers['n_documents']} documents, {numbers['n_terms']} terms), "
+                 f"KL NMF rank {numbers['rank']}: term probability within each topic; "
+                 f"'match' = median cosine to the closest topic of the other {numbers['restarts'] - 1} restarts",
+                 fontsize=8)
+    return _save(fig, out, "text_topics.png")
+
+
+@figure
 def seed_demo(results: Path, out: Path) -> Path:
     """Objective traces (the fit; nmflab beside R on the reference run) and recovered against planted parts."""
     plt = _pyplot()
