@@ -244,6 +244,37 @@ def text_topics(results: Path, out: Path) -> Path:
 
 
 @figure
+def solver_race(results: Path, out: Path) -> Path:
+    """Relative objective gap against wall time for every solver, per data set and loss."""
+    plt = _pyplot()
+    numbers, arrays = _load(results, "solver_race")
+    races = numbers["races"]
+    cols = 2
+    rows = int(np.ceil(len(races) / cols))
+    fig, axes = plt.subplots(rows, cols, figsize=(9, 3.2 * rows), squeeze=False)
+    solvers = sorted({s for race in races for s in race["table"]})
+    colors = {s: f"C{k % 10}" for k, s in enumerate(solvers)}  # one colour per solver in every panel
+    for ax, race in zip(axes.ravel(), races):
+        for solver in race["table"]:
+            curve = arrays.get(f"{race['key']}__{solver}")
+            if curve is None:
+                continue
+            ours = solver.startswith("nmflab")
+            ax.loglog(curve[:, 0], np.maximum(curve[:, 1], 1e-10), "-" if ours else "--o", ms=3,
+                      lw=1.8 if ours else 1.0, color=colors[solver], label=solver)
+        for level in (1e-2, 1e-3):
+            ax.axhline(level, color="0.6", lw=0.6, ls=":")
+        ax.set(xlabel="wall time (s)", ylabel="(objective - best) / best",
+               title=f"{race['data']} {race['shape'][0]}x{race['shape'][1]}, rank {race['rank']}, {race['loss']}")
+        ax.legend(fontsize=6.5, frameon=False)
+    for ax in axes.ravel()[len(races):]:
+        ax.axis("off")
+    fig.suptitle(f"same NNDSVDa start, {numbers['threads']} threads; dotted lines: 1 % and 0.1 % of the best "
+                 "objective any solver reached", fontsize=8)
+    return _save(fig, out, "solver_race.png")
+
+
+@figure
 def seed_demo(results: Path, out: Path) -> Path:
     """Objective traces (the fit; nmflab beside R on the reference run) and recovered against planted parts."""
     plt = _pyplot()
