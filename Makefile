@@ -9,13 +9,15 @@ BIN    := $(VENV)/bin
 PIP    := $(BIN)/python -m pip
 PYTEST_ARGS ?=
 
-.PHONY: demo test test-slow bench clean help
+.PHONY: demo test test-slow bench paper paper-quick clean help
 
 help:
 	@echo "make demo       run the seed demonstration (figures in out/demo/)"
 	@echo "make test       run the test suite (about 4 minutes on 2 cores)"
 	@echo "make test-slow  the test suite with the slow tests too"
 	@echo "make bench      the MU benchmark against scikit-learn (needs ~3 GB of memory)"
+	@echo "make paper      every experiment (full, about an hour), figures, paper/build/paper.html (+ .pdf with pandoc and LaTeX)"
+	@echo "make paper-quick the same from --quick experiments (about two minutes), in out/paper-quick/"
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -46,3 +48,11 @@ bench: $(VENV)/.installed-test
 
 clean:
 	rm -rf $(VENV) out .pytest_cache .hypothesis *.egg-info
+
+# The paper: experiments (full; the long ones resume), the benchmark race, figures, numbers, HTML/PDF.
+paper: $(VENV)/.installed-paper
+	$(BIN)/python -m benchmarks.race --out results/bench
+	$(BIN)/python -m paper.make
+
+paper-quick: $(VENV)/.installed-paper
+	$(BIN)/python -m paper.make --quick --results out/paper-quick/results --out out/paper-quick

@@ -186,9 +186,7 @@ def faces_parts(results: Path, out: Path) -> Path:
             mosaic[r * (shape[0] + 2):r * (shape[0] + 2) + shape[0],
                    c * (shape[1] + 2):c * (shape[1] + 2) + shape[1]] = image / scale
         ax = fig.add_subplot(grid[0, g])
-        cmap_obj = plt.get_cmap(cmap).copy()
-        cmap_obj.set_bad("white")
-        ax.imshow(mosaic, cmap=cmap_obj, vmin=-1 if signed else 0, vmax=1, interpolation="nearest")
+        ax.imshow(mosaic, cmap=plt.get_cmap(cmap).with_extremes(bad="white"), vmin=-1 if signed else 0, vmax=1, interpolation="nearest")
         ax.set_title(f"{title}\nmedian Hoyer sparseness {numbers['median_sparseness'][key.split('_')[0]]:.2f}",
                      fontsize=8)
         ax.set_xticks([])
