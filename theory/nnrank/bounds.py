@@ -35,9 +35,9 @@ METHODS = (
 
 
 #: Seconds the exact-NMF heuristic may spend on one target rank.
-HEURISTIC_SECONDS = 20.0
+HEURISTIC_SECONDS = 30.0
 #: Share of the remaining time given to τ₊ when later methods are still to run.
-TAU_PLUS_SHARE = 0.6
+TAU_PLUS_SHARE = 0.5
 
 
 @dataclass
@@ -197,11 +197,18 @@ def nonneg_rank_bounds(M, *, methods="auto", time_limit: float = 120.0, seed: in
             kwargs = {} if max_sos_entries is None else {"max_entries": max_sos_entries}
             absorb(tau_sos(M, time_limit=left(), **kwargs))
         elif name == "exact_nmf_heuristic":
-            # walk down from the current upper bound until a rank fails
-            while lower < upper and left() > 0.5:
-                e = exact_nmf_heuristic(M, upper - 1, seed=seed, time_limit=min(left(), HEURISTIC_SECONDS))
+            # the lower bound first (success there settles rank₊), then down from the upper bound
+            tried = set()
+            targets = [lower] if lower < upper - 1 else []
+            while left() > 0.5:
+                pending = [k for k in targets if k not in tried and lower <= k < upper]
+                k = pending[0] if pending else upper - 1
+                if k < lower or k in tried:
+                    break
+                tried.add(k)
+                e = exact_nmf_heuristic(M, k, seed=seed, time_limit=min(left(), HEURISTIC_SECONDS))
                 absorb(e)
-                if e.bound is None:
+                if e.bound is None and not pending:
                     break
         elif name == "tau_plus":
             # the strongest lower bound gets most of what is left; the rest is for the later methods
