@@ -360,3 +360,17 @@ def test_ngon_bounds_contain_the_literature(n):
     g = gallery.ngon_slack(n)
     result = nonneg_rank_bounds(g.matrix, time_limit=120)
     assert result.lower <= g.nonneg_rank[1] and result.upper >= g.nonneg_rank[0]
+
+
+def test_a_data_sized_matrix_gets_bounds_and_declines_what_cannot_scale():
+    rng = np.random.default_rng(0)
+    V = rng.random((40, 3)) @ rng.random((3, 300))
+    result = nonneg_rank_bounds(V, time_limit=60)
+    assert result.lower == result.upper == 3  # rank 3 and a nested triangle
+    result = nonneg_rank_bounds(V, methods="all", time_limit=20)
+    status = {e.method: e.status for e in result.evidence}
+    for method in ("hyperplane_separation", "nonneg_nuclear_norm", "tau_plus"):
+        assert status[method].startswith("not applicable"), (method, status[method])
+    assert status["smt"].startswith("not run")  # the nested triangle settled it
+    assert smt_decide(V, 3).status.startswith("not applicable")  # floats are not exact input
+    assert result.lower == result.upper == 3

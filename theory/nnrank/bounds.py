@@ -169,9 +169,9 @@ def nonneg_rank_bounds(M, *, methods="auto", time_limit: float = 120.0, seed: in
             found = e.data.get("certificate")
             if found is not None and found.rank < upper:
                 certificate, upper = found, found.rank
-        if lower > upper:
-            raise AssertionError(f"inconsistent bounds: {e.method} gives {e.kind} {e.bound} "
-                                 f"against [{lower}, {upper}]")
+        if lower > upper:  # a bug in a method, never a property of M: refuse to report either bound
+            raise RuntimeError(f"inconsistent bounds: {e.method} gives {e.kind} {e.bound} against "
+                               f"[{lower}, {upper}]; please report this matrix")
 
     restricted = None
     for name in names[1:]:
@@ -215,9 +215,9 @@ def nonneg_rank_bounds(M, *, methods="auto", time_limit: float = 120.0, seed: in
             later = any(n in names for n in ("exact_nmf_heuristic", "smt"))
             absorb(tau_plus(M, time_limit=left() * TAU_PLUS_SHARE if later else left()))
         elif name == "smt":
-            if M.exact is None:
-                absorb(smt_decide(M, lower))
-                continue
+            if lower == upper:
+                absorb(Evidence("smt", "exact", None, status="not run: the bounds already meet"))
+            # each unsat raises the lower bound by one; sat settles it; unknown or not applicable stops
             while lower < upper and left() > 0.5:
                 e = smt_decide(M, lower, time_limit=left())
                 absorb(e)

@@ -31,6 +31,7 @@ from ._matrix import NonnegMatrix, as_matrix, canonical_scaling
 from .evidence import Evidence, ceil_bound, timed
 
 __all__ = [
+    "TooManyRectangles",
     "maximal_rectangles",
     "fooling_set",
     "rectangle_cover",
@@ -38,7 +39,26 @@ __all__ = [
 ]
 
 
-def maximal_rectangles(support) -> list[tuple[tuple[int, ...], tuple[int, ...]]]:
+#: Enumeration of maximal rectangles stops (and the support methods decline) beyond this many.
+MAX_RECTANGLES = 50_000
+#: The support MILPs have one variable or constraint per non-zero entry: at most this many.
+MAX_SUPPORT_ENTRIES = 2500
+#: The exhaustive rectangle oracle tries 2^k subsets of a rectangle's shorter side: k at most this.
+MAX_ORACLE_SIDE = 20
+
+
+class TooManyRectangles(ValueError):
+    """The support has more maximal rectangles (or entries) than the enumeration allows."""
+
+
+def _rectangles_of(support: np.ndarray):
+    """Maximal rectangles of a support small enough for the MILPs, else TooManyRectangles."""
+    if support.sum() > MAX_SUPPORT_ENTRIES:
+        raise TooManyRectangles(f"the support has {int(support.sum())} entries > {MAX_SUPPORT_ENTRIES}")
+    return maximal_rectangles(support)
+
+
+def maximal_rectangles(support, max_count: int = MAX_RECTANGLES) -> list[tuple[tuple[int, ...], tuple[int, ...]]]:
     """Every maximal all-True submatrix ``(rows, cols)`` of a Boolean pattern.
 
     A maximal rectangle's columns are the common support of its rows and its
@@ -53,6 +73,8 @@ def maximal_rectangles(support) -> list[tuple[tuple[int, ...], tuple[int, ...]]]
         if row_mask == 0:
             continue
         closed |= {row_mask} | {c & row_mask for c in closed if c & row_mask}
+        if len(closed) > max_count:
+            raise TooManyRectangles(f"the support has more than {max_count} maximal rectangles")
     rectangles = []
     for cols in sorted(closed):
         rows = tuple(i for i, rm in enumerate(masks) if rm & cols == cols)
@@ -89,7 +111,10 @@ def fooling_set(M, *, time_limit: float | None = None) -> Evidence:
     M = as_matrix(M)
     with timed() as clock:
         support = M.support
-        rectangles = maximal_rectangles(support)
+        try:
+            rectangles = _rectangles_of(support)
+        except TooManyRectangles as exc:
+            return Evidence("fooling_set", "lower", None, None, clock(), f"not applicable: {exc}")
         if not rectangles:
             return Evidence("fooling_set", "lower", 0, 0.0, clock(), "optimal", True, {"entries": []})
         entries, A = _incidence(support, rectangles)
@@ -127,7 +152,10 @@ def rectangle_cover(M, *, time_limit: float | None = None) -> list[Evidence]:
     out = []
     with timed() as clock:
         support = M.support
-        rectangles = maximal_rectangles(support)
+        try:
+            rectangles = _rectangles_of(support)
+        except TooManyRectangles as exc:
+            return [Evidence("rectangle_cover", "lower", None, None, clock(), f"not applicable: {exc}")]
         if not rectangles:
             return [Evidence("rectangle_cover", "lower", 0, 0.0, clock(), "optimal", True, {"rectangles": []})]
         entries, A = _incidence(support, rectangles)
@@ -215,9 +243,17 @@ def hyperplane_separation(M, *, time_limit: float | None = None, max_rounds: int
     M = as_matrix(M)
     with timed() as clock:
         support = M.support
-        rectangles = maximal_rectangles(support)
+        try:
+            rectangles = _rectangles_of(support)
+        except TooManyRectangles as exc:
+            return Evidence("hyperplane_separation", "lower", None, None, clock(), f"not applicable: {exc}")
         if not rectangles:
             return Evidence("hyperplane_separation", "lower", 0, 0.0, clock(), "optimal", False)
+        side = max(min(len(I), len(J)) for I, J in rectangles)
+        if side > MAX_ORACLE_SIDE:
+            return Evidence("hyperplane_separation", "lower", None, None, clock(),
+                            f"not applicable: a rectangle's shorter side has {side} > {MAX_ORACLE_SIDE} lines "
+                            "for the exhaustive oracle")
         A = canonical_scaling(M.values)
         A = A / A.max()
         entries = [tuple(e) for e in np.argwhere(support)]

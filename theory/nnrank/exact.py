@@ -138,6 +138,10 @@ def exact_nmf_heuristic(M, rank: int, *, restarts: int | None = None, max_iter: 
                     certificate.exact, {"rank": rank, "certificate": certificate})
 
 
+#: z3 is offered matrices of at most this many entries.
+MAX_SMT_ENTRIES = 400
+
+
 def smt_decide(M, rank: int, *, time_limit: float | None = 60.0) -> Evidence:
     """Decide rank₊(M) <= rank exactly with z3 (exact input only)."""
     M = as_matrix(M)
@@ -145,6 +149,9 @@ def smt_decide(M, rank: int, *, time_limit: float | None = 60.0) -> Evidence:
         if M.exact is None:
             return Evidence("smt", "exact", None, None, clock(),
                             "not applicable: needs exact (integer or fraction) input")
+        if M.values.size > MAX_SMT_ENTRIES:
+            return Evidence("smt", "exact", None, None, clock(),
+                            f"not applicable: {M.values.size} entries > {MAX_SMT_ENTRIES}")
         import z3
 
         m, n = M.shape

@@ -31,6 +31,8 @@ __all__ = ["tau_sos", "nonneg_nuclear_norm"]
 
 #: The lifting of τ₊^sos has one row per non-zero entry; above this many it is skipped.
 MAX_SOS_ENTRIES = 150
+#: The nuclear-norm SDP has an (m + n) x (m + n) matrix variable; above this size it is skipped.
+MAX_NUCLEAR_SIZE = 120
 
 
 def _solve(problem, time_limit):
@@ -91,9 +93,12 @@ def nonneg_nuclear_norm(M, *, time_limit: float | None = None) -> Evidence:
 
     M = as_matrix(M)
     with timed() as clock:
+        m, n = M.shape
+        if m + n > MAX_NUCLEAR_SIZE:
+            return Evidence("nonneg_nuclear_norm", "lower", None, None, clock(),
+                            f"not applicable: m + n = {m + n} > {MAX_NUCLEAR_SIZE} for the SDP")
         A = canonical_scaling(M.values)
         A = A / np.linalg.norm(A)
-        m, n = A.shape
         Z = cp.Variable((m + n, m + n), symmetric=True)
         constraints = [Z >> 0, Z >= 0, Z[:m, m:] == A]
         problem = cp.Problem(cp.Minimize((cp.trace(Z[:m, :m]) + cp.trace(Z[m:, m:])) / 2), constraints)
