@@ -128,7 +128,15 @@ def brunet(results: Path, out: Path) -> Path:
         ax.set_xticks(ranks)
     axes[0].set_ylabel("cophenetic correlation")
     axes[0].legend(fontsize=7, frameon=False)
-    return _save(fig, out, "brunet_cophenetic.png")
+    path = _save(fig, out, "brunet_cophenetic.png")
+    # the rank-3 ALL/AML consensus map, ordered by its dendrogram, with the known classes beside it
+    from theory.plots import consensus_map
+
+    _, arrays = _load(results, "brunet")
+    fig = consensus_map(arrays["all_aml_consensus_rank3"], labels=arrays["all_aml_labels"],
+                        title=f"ALL/AML consensus at rank 3 ({numbers['all_aml']['restarts']} restarts)")
+    _save(fig, out, "brunet_consensus.png", tight=False)
+    return path
 
 
 @figure
