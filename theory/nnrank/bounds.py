@@ -6,9 +6,8 @@ import json
 import time
 from dataclasses import dataclass, field
 
-import numpy as np
 
-from ._matrix import Certificate, NonnegMatrix, as_matrix, matrix_rank, trivial_certificate
+from ._matrix import Certificate, as_matrix, matrix_rank, trivial_certificate
 from .combinatorial import fooling_set, hyperplane_separation, rectangle_cover
 from .evidence import Evidence, timed
 from .exact import exact_nmf_heuristic, smt_decide

@@ -27,7 +27,7 @@ import numpy as np
 from scipy.optimize import Bounds, LinearConstraint, linprog, milp
 from scipy.sparse import csr_matrix
 
-from ._matrix import NonnegMatrix, as_matrix, canonical_scaling
+from ._matrix import as_matrix, canonical_scaling
 from .evidence import Evidence, ceil_bound, timed
 
 __all__ = [
