@@ -81,10 +81,10 @@ def quoted_numbers(results: Path) -> dict:
     br = _load(results, "brunet")
     aml, med = br["all_aml"], br["medulloblastoma"]
     n["brunet_restarts"] = str(aml["restarts"])
-    n["brunet_all_aml_cophenetic"] = _series([r["cophenetic"] for r in aml["table"]])
+    n["brunet_all_aml_cophenetic"] = _series([r["cophenetic"] for r in aml["table"]], 4)
     n["brunet_all_aml_null"] = _series([r["cophenetic"] for r in aml["null_table"]])
     n["brunet_all_aml_ari3"] = f"{aml['clusters']['3']['adjusted_rand']:.3f}"
-    n["brunet_medullo_cophenetic"] = _series([r["cophenetic"] for r in med["table"]])
+    n["brunet_medullo_cophenetic"] = _series([r["cophenetic"] for r in med["table"]], 4)
 
     fp = _load(results, "faces_parts")
     n["faces_n_images"] = str(fp["n_images"])
