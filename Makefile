@@ -13,7 +13,7 @@ PYTEST_ARGS ?=
 
 help:
 	@echo "make demo       run the seed demonstration (figures in out/demo/)"
-	@echo "make test       run the test suite (about 4 minutes on 2 cores)"
+	@echo "make test       run the test suite (about 8 minutes on 2 cores)"
 	@echo "make test-slow  the test suite with the slow tests too"
 	@echo "make bench      the MU benchmark against scikit-learn (needs ~3 GB of memory)"
 	@echo "make paper      every experiment (full, about 1.5 hours), figures, paper/build/paper.html (+ .pdf with pandoc and LaTeX)"
