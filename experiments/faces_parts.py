@@ -28,18 +28,11 @@ import numpy as np
 
 import nmflab
 from nmflab import datasets
+from theory.consensus import hoyer_sparseness
 
 from .common import Experiment, parse_args
 
 NAME = "faces_parts"
-
-
-def hoyer(X: np.ndarray) -> np.ndarray:
-    """Hoyer (2004) sparseness of each row of X (of its absolute values)."""
-    n = X.shape[1]
-    l1 = np.abs(X).sum(axis=1)
-    l2 = np.sqrt((X**2).sum(axis=1))
-    return (np.sqrt(n) - l1 / l2) / (np.sqrt(n) - 1)
 
 
 def _relative(V, approx) -> float:
@@ -88,7 +81,8 @@ def run(argv=None):
     eigenfaces = Vt[:rank]
     km = fit_kmeans(rank)
     centroids = km.cluster_centers_[np.argsort(-np.bincount(km.labels_, minlength=rank))]
-    sparse = {"nmf": hoyer(parts), "pca": hoyer(eigenfaces), "kmeans": hoyer(centroids)}
+    sparse = {"nmf": hoyer_sparseness(parts), "pca": hoyer_sparseness(eigenfaces),
+              "kmeans": hoyer_sparseness(centroids)}
     exp.arrays.update(nmf_parts=parts, pca_eigenfaces=eigenfaces, pca_mean=mean, kmeans_centroids=centroids,
                       ranks=np.array(ranks), **{f"error_{k}": np.array(v) for k, v in errors.items()},
                       **{f"sparseness_{k}": v for k, v in sparse.items()})

@@ -26,6 +26,7 @@ __all__ = [
     "connectivity",
     "consensus_clusters",
     "cophenetic_correlation",
+    "hoyer_sparseness",
     "correlation_silhouette",
     "dispersion",
     "explained_variance",
@@ -242,14 +243,12 @@ def correlation_silhouette(X, labels, chunk: int = 2048) -> float:
     return _mean_silhouette(sums, index)
 
 
-def sparseness(X, axis: int = 1) -> float:
-    """Mean Hoyer sparseness of the vectors of ``X`` along ``axis``.
+def hoyer_sparseness(X, axis: int = 1) -> np.ndarray:
+    """Hoyer (2004) sparseness of each vector of ``X`` along ``axis``.
 
     For a vector ``x`` of length ``m``:
     ``(sqrt(m) - ||x||_1 / ||x||_2) / (sqrt(m) - 1)``: 1 for a single
-    nonzero, 0 for equal entries. ``sparseness(H)`` (rows of ``H``, the
-    parts) is R's basis sparseness; ``sparseness(W)`` (rows of ``W``, a
-    sample's weights) its coefficient sparseness.
+    nonzero, 0 for equal entries (signed vectors count by magnitude).
     """
     X = np.asarray(X, dtype=np.float64)
     m = X.shape[axis]
@@ -258,8 +257,17 @@ def sparseness(X, axis: int = 1) -> float:
     l1 = np.sum(np.abs(X), axis=axis)
     l2 = np.sqrt(np.sum(X**2, axis=axis))
     with np.errstate(invalid="ignore", divide="ignore"):
-        values = (np.sqrt(m) - l1 / l2) / (np.sqrt(m) - 1)
-    return float(np.mean(values))
+        return (np.sqrt(m) - l1 / l2) / (np.sqrt(m) - 1)
+
+
+def sparseness(X, axis: int = 1) -> float:
+    """Mean Hoyer sparseness of the vectors of ``X`` along ``axis``.
+
+    ``sparseness(H)`` (rows of ``H``, the parts) is R's basis sparseness;
+    ``sparseness(W)`` (rows of ``W``, a sample's weights) its coefficient
+    sparseness. See :func:`hoyer_sparseness`.
+    """
+    return float(np.mean(hoyer_sparseness(X, axis)))
 
 
 def rss(V, W, H) -> float:
