@@ -16,7 +16,7 @@ from fractions import Fraction
 
 import numpy as np
 
-__all__ = ["NonnegMatrix", "as_matrix", "Certificate", "numerical_rank", "exact_rank"]
+__all__ = ["NonnegMatrix", "as_matrix", "Certificate", "numerical_rank", "exact_rank", "on_support"]
 
 #: Relative tolerance for float input: singular values, residuals and zero tests.
 DEFAULT_TOL = 1e-9
@@ -50,6 +50,20 @@ class NonnegMatrix:
     def support(self) -> np.ndarray:
         """Boolean pattern of the non-zero entries (above ``tol``)."""
         return self.values > self.tol
+
+    @property
+    def entries(self) -> list[tuple[int, int]]:
+        """Positions ``(i, j)`` of the non-zero entries, in C order."""
+        return [(int(i), int(j)) for i, j in np.argwhere(self.support)]
+
+
+def on_support(shape: tuple[int, int], entries, values) -> np.ndarray:
+    """A dense matrix holding ``values`` at ``entries`` (a solver's variables) and zeros elsewhere."""
+    out = np.zeros(shape)
+    if entries:
+        rows, cols = zip(*entries)
+        out[list(rows), list(cols)] = values
+    return out
 
 
 def as_matrix(M, name: str = "M", *, tol: float | None = None) -> NonnegMatrix:

@@ -196,18 +196,20 @@ def nonneg_rank_bounds(M, *, methods="auto", time_limit: float = 120.0, seed: in
             kwargs = {} if max_sos_entries is None else {"max_entries": max_sos_entries}
             absorb(tau_sos(M, time_limit=left(), **kwargs))
         elif name == "exact_nmf_heuristic":
-            # the lower bound first (success there settles rank₊), then down from the upper bound
-            tried = set()
-            targets = [lower] if lower < upper - 1 else []
-            while left() > 0.5:
-                pending = [k for k in targets if k not in tried and lower <= k < upper]
-                k = pending[0] if pending else upper - 1
-                if k < lower or k in tried:
-                    break
-                tried.add(k)
+
+            def attempt(k: int) -> bool:
                 e = exact_nmf_heuristic(M, k, seed=seed, time_limit=min(left(), HEURISTIC_SECONDS))
                 absorb(e)
-                if e.bound is None and not pending:
+                return e.bound is not None
+
+            # the lower bound first (success there settles rank₊), then down from the upper bound
+            # until a rank fails (or reaches the lower bound already tried)
+            tried = None
+            if lower < upper - 1 and left() > 0.5:
+                tried = lower
+                attempt(lower)
+            while lower < upper and left() > 0.5 and upper - 1 != tried:
+                if not attempt(upper - 1):
                     break
         elif name == "tau_plus":
             # the strongest lower bound gets most of what is left; the rest is for the later methods

@@ -27,7 +27,7 @@ import numpy as np
 from scipy.optimize import Bounds, LinearConstraint, linprog, milp
 from scipy.sparse import csr_matrix
 
-from ._matrix import as_matrix, canonical_scaling
+from ._matrix import as_matrix, canonical_scaling, on_support
 from .evidence import Evidence, ceil_bound, timed
 
 __all__ = [
@@ -51,11 +51,14 @@ class TooManyRectangles(ValueError):
     """The support has more maximal rectangles (or entries) than the enumeration allows."""
 
 
-def _rectangles_of(support: np.ndarray):
-    """Maximal rectangles of a support small enough for the MILPs, else TooManyRectangles."""
-    if support.sum() > MAX_SUPPORT_ENTRIES:
-        raise TooManyRectangles(f"the support has {int(support.sum())} entries > {MAX_SUPPORT_ENTRIES}")
-    return maximal_rectangles(support)
+def _rectangles_or_decline(support: np.ndarray, method: str, clock):
+    """``(maximal rectangles, None)``, or ``(None, a not-applicable record)`` for a support too large."""
+    try:
+        if support.sum() > MAX_SUPPORT_ENTRIES:
+            raise TooManyRectangles(f"the support has {int(support.sum())} entries > {MAX_SUPPORT_ENTRIES}")
+        return maximal_rectangles(support), None
+    except TooManyRectangles as exc:
+        return None, Evidence(method, "lower", None, None, clock(), f"not applicable: {exc}")
 
 
 def maximal_rectangles(support, max_count: int = MAX_RECTANGLES) -> list[tuple[tuple[int, ...], tuple[int, ...]]]:
@@ -82,9 +85,8 @@ def maximal_rectangles(support, max_count: int = MAX_RECTANGLES) -> list[tuple[t
     return rectangles
 
 
-def _incidence(support: np.ndarray, rectangles) -> tuple[list[tuple[int, int]], csr_matrix]:
-    """Support entries and the (rectangles × entries) incidence matrix."""
-    entries = [tuple(int(x) for x in e) for e in np.argwhere(support)]
+def _incidence(entries, rectangles) -> csr_matrix:
+    """The (rectangles × support entries) incidence matrix."""
     index = {e: k for k, e in enumerate(entries)}
     rows, cols = [], []
     for r, (I, J) in enumerate(rectangles):
@@ -92,8 +94,7 @@ def _incidence(support: np.ndarray, rectangles) -> tuple[list[tuple[int, int]], 
             for j in J:
                 rows.append(r)
                 cols.append(index[(i, j)])
-    A = csr_matrix((np.ones(len(rows)), (rows, cols)), shape=(len(rectangles), len(entries)))
-    return entries, A
+    return csr_matrix((np.ones(len(rows)), (rows, cols)), shape=(len(rectangles), len(entries)))
 
 
 def _milp_options(time_limit):
@@ -111,13 +112,13 @@ def fooling_set(M, *, time_limit: float | None = None) -> Evidence:
     M = as_matrix(M)
     with timed() as clock:
         support = M.support
-        try:
-            rectangles = _rectangles_of(support)
-        except TooManyRectangles as exc:
-            return Evidence("fooling_set", "lower", None, None, clock(), f"not applicable: {exc}")
+        rectangles, declined = _rectangles_or_decline(support, "fooling_set", clock)
+        if declined is not None:
+            return declined
         if not rectangles:
             return Evidence("fooling_set", "lower", 0, 0.0, clock(), "optimal", True, {"entries": []})
-        entries, A = _incidence(support, rectangles)
+        entries = M.entries
+        A = _incidence(entries, rectangles)
         res = milp(
             c=-np.ones(len(entries)),
             constraints=LinearConstraint(A, -np.inf, 1),
@@ -152,14 +153,13 @@ def rectangle_cover(M, *, time_limit: float | None = None) -> list[Evidence]:
     out = []
     with timed() as clock:
         support = M.support
-        try:
-            rectangles = _rectangles_of(support)
-        except TooManyRectangles as exc:
-            return [Evidence("rectangle_cover", "lower", None, None, clock(), f"not applicable: {exc}")]
+        rectangles, declined = _rectangles_or_decline(support, "rectangle_cover", clock)
+        if declined is not None:
+            return [declined]
         if not rectangles:
             return [Evidence("rectangle_cover", "lower", 0, 0.0, clock(), "optimal", True, {"rectangles": []})]
-        entries, A = _incidence(support, rectangles)
-        At = A.T.tocsr()
+        entries = M.entries
+        At = _incidence(entries, rectangles).T.tocsr()
         lp = linprog(np.ones(len(rectangles)), A_ub=-At, b_ub=-np.ones(len(entries)), bounds=(0, None),
                      method="highs")
         fractional = float(lp.fun) if lp.status == 0 else None
@@ -243,10 +243,9 @@ def hyperplane_separation(M, *, time_limit: float | None = None, max_rounds: int
     M = as_matrix(M)
     with timed() as clock:
         support = M.support
-        try:
-            rectangles = _rectangles_of(support)
-        except TooManyRectangles as exc:
-            return Evidence("hyperplane_separation", "lower", None, None, clock(), f"not applicable: {exc}")
+        rectangles, declined = _rectangles_or_decline(support, "hyperplane_separation", clock)
+        if declined is not None:
+            return declined
         if not rectangles:
             return Evidence("hyperplane_separation", "lower", 0, 0.0, clock(), "optimal", False)
         side = max(min(len(I), len(J)) for I, J in rectangles)
@@ -256,7 +255,7 @@ def hyperplane_separation(M, *, time_limit: float | None = None, max_rounds: int
                             "for the exhaustive oracle")
         A = canonical_scaling(M.values)
         A = A / A.max()
-        entries = [tuple(e) for e in np.argwhere(support)]
+        entries = M.entries
         index = {e: k for k, e in enumerate(entries)}
         a = np.array([A[e] for e in entries])
         cuts = [[index[(i, j)] for i in I for j in J] for I, J in rectangles]
@@ -270,9 +269,7 @@ def hyperplane_separation(M, *, time_limit: float | None = None, max_rounds: int
             if lp.status != 0:
                 status = f"failed: {lp.message}"
                 break
-            Wmat = np.zeros(M.shape)
-            for k, e in enumerate(entries):
-                Wmat[e] = lp.x[k]
+            Wmat = on_support(M.shape, entries, lp.x)
             violated = _best_subrectangles(Wmat, rectangles, count=CUTS_PER_ROUND)
             alpha = violated[0][0]
             value = float(a @ lp.x) / alpha

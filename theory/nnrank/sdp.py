@@ -62,7 +62,7 @@ def tau_sos(M, *, time_limit: float | None = None, max_entries: int = MAX_SOS_EN
     M = as_matrix(M)
     with timed() as clock:
         A = M.values / M.values.max()
-        entries = [tuple(int(x) for x in e) for e in np.argwhere(M.support)]
+        entries = M.entries
         if len(entries) > max_entries:
             return Evidence("tau_sos", "lower", None, None, clock(),
                             f"not applicable: {len(entries)} non-zero entries > {max_entries}")

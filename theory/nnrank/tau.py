@@ -35,7 +35,7 @@ import numpy as np
 from scipy.optimize import linprog
 from scipy.sparse import csr_matrix
 
-from ._matrix import as_matrix
+from ._matrix import as_matrix, on_support
 from .evidence import Evidence, ceil_bound, timed
 
 __all__ = ["tau_plus", "rank_one_oracle"]
@@ -144,8 +144,7 @@ def tau_plus(M, *, time_limit: float | None = 120.0, oracle_rtol: float = 1e-4, 
             return Evidence("tau_plus", "lower", None, None, clock(),
                             f"not applicable: min(m, n) = {min(M.shape)} > {MAX_TAU_SIDE} for the oracle")
         A = M.values / M.values.max()
-        support = M.support
-        entries = [tuple(int(x) for x in e) for e in np.argwhere(support)]
+        entries = M.entries
         a = np.array([A[e] for e in entries])
         size = float(min(M.shape))
         bounds = [(-10 * size / x, 1 / x) for x in a]  # single-entry cuts as bounds
@@ -160,9 +159,7 @@ def tau_plus(M, *, time_limit: float | None = 120.0, oracle_rtol: float = 1e-4, 
             if lp.status != 0:
                 status = f"failed: {lp.message}"
                 break
-            Lmat = np.zeros(M.shape)
-            for k, e in enumerate(entries):
-                Lmat[e] = lp.x[k]
+            Lmat = on_support(M.shape, entries, lp.x)
             upper, lower, R = rank_one_oracle(A, Lmat, rtol=oracle_rtol)
             value = float(a @ lp.x) / upper if upper > 0 else 0.0
             if value > best:
