@@ -25,11 +25,14 @@ RESULTS = Path("results")
 _PACKAGES = ("nmflab", "numpy", "scipy", "jax", "jaxlib", "scikit-learn", "matplotlib", "cvxpy", "nimfa")
 
 
-def parse_args(name: str, description: str, argv=None) -> argparse.Namespace:
+def parse_args(name: str, description: str, argv=None, *, add_arguments=None) -> argparse.Namespace:
+    """The options every experiment takes; ``add_arguments(parser)`` adds an experiment's own."""
     parser = argparse.ArgumentParser(prog=f"python -m experiments.{name}", description=description)
     parser.add_argument("--quick", action="store_true", help="a small version that runs in seconds (used by the tests)")
     parser.add_argument("--out", default=None, help=f"output folder (default results/{name})")
     parser.add_argument("--backend", default="numpy", choices=("numpy", "jax"))
+    if add_arguments is not None:
+        add_arguments(parser)
     return parser.parse_args(argv)
 
 

@@ -19,7 +19,6 @@ Run: ``python -m experiments.solver_race [--quick]``; figure:
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -31,22 +30,19 @@ CANDIDATES = (Path("results/bench/race_numpy.json"), Path(__file__).resolve().pa
               / "results" / "race_numpy.json")
 
 
-def _bench_file(argv) -> tuple[Path, list]:
-    argv = list(sys.argv[1:] if argv is None else argv)
-    if "--bench" in argv:
-        k = argv.index("--bench")
-        path = Path(argv[k + 1])
-        del argv[k:k + 2]
-        return path, argv
+def _bench_file(given: str | None) -> Path:
+    if given is not None:
+        return Path(given)
     for path in CANDIDATES:
         if path.exists():
-            return path, argv
+            return path
     raise FileNotFoundError("no benchmark results: run `python -m benchmarks.race --out results/bench` first")
 
 
 def run(argv=None):
-    path, argv = _bench_file(argv)
-    args = parse_args(NAME, __doc__.splitlines()[0], argv)
+    args = parse_args(NAME, __doc__.splitlines()[0], argv, add_arguments=lambda parser: parser.add_argument(
+        "--bench", default=None, help="the race's JSON (default: the first of results/bench, benchmarks/results)"))
+    path = _bench_file(args.bench)
     exp = Experiment(NAME, args)
     bench = json.loads(path.read_text())
     races = []

@@ -45,6 +45,15 @@ def _save(fig, out: Path, filename: str, *, tight: bool = True) -> Path:
     return path
 
 
+def _panels(plt, count: int, cols: int, width: float, row_height: float):
+    """A figure with ``count`` panels in rows of ``cols`` (spare cells hidden) and the panels' axes."""
+    rows = int(np.ceil(count / cols))
+    fig, axes = plt.subplots(rows, cols, figsize=(width, row_height * rows), squeeze=False)
+    for ax in axes.ravel()[count:]:
+        ax.axis("off")
+    return fig, axes.ravel()[:count]
+
+
 def _load(results: Path, name: str):
     folder = results / name
     numbers = json.loads((folder / "numbers.json").read_text())
@@ -227,10 +236,8 @@ def text_topics(results: Path, out: Path) -> Path:
     plt = _pyplot()
     numbers, _ = _load(results, "text_topics")
     topics = numbers["topics"]
-    cols = 5
-    rows = int(np.ceil(len(topics) / cols))
-    fig, axes = plt.subplots(rows, cols, figsize=(11, 2.3 * rows))
-    for t, (ax, topic) in enumerate(zip(np.ravel(axes), topics)):
+    fig, axes = _panels(plt, len(topics), 5, 11, 2.3)
+    for t, (ax, topic) in enumerate(zip(axes, topics)):
         k = 8
         ax.barh(range(k)[::-1], topic["weights"][:k], color=f"C{t % 10}")
         ax.set_yticks(range(k)[::-1])
@@ -240,8 +247,6 @@ def text_topics(results: Path, out: Path) -> Path:
         ax.set_title(f"topic {t + 1}: {topic['dominant_documents']} docs, "
                      f"match {topic['median_match_cosine']:.2f}", fontsize=7)
         ax.grid(axis="y", visible=False)
-    for ax in np.ravel(axes)[len(topics):]:
-        ax.axis("off")
     fig.suptitle(f"Lee news corpus ({numbers['n_documents']} documents, {numbers['n_terms']} terms), "
                  f"KL NMF rank {numbers['rank']}: term probability within each topic; "
                  f"'match' = median cosine to the closest topic of the other {numbers['restarts'] - 1} restarts",
@@ -255,12 +260,10 @@ def solver_race(results: Path, out: Path) -> Path:
     plt = _pyplot()
     numbers, arrays = _load(results, "solver_race")
     races = numbers["races"]
-    cols = 2
-    rows = int(np.ceil(len(races) / cols))
-    fig, axes = plt.subplots(rows, cols, figsize=(9, 3.2 * rows), squeeze=False)
+    fig, axes = _panels(plt, len(races), 2, 9, 3.2)
     solvers = sorted({s for race in races for s in race["table"]})
     colors = {s: f"C{k % 10}" for k, s in enumerate(solvers)}  # one colour per solver in every panel
-    for ax, race in zip(axes.ravel(), races):
+    for ax, race in zip(axes, races):
         for solver in race["table"]:
             curve = arrays.get(f"{race['key']}__{solver}")
             if curve is None:
@@ -273,8 +276,6 @@ def solver_race(results: Path, out: Path) -> Path:
         ax.set(xlabel="wall time (s)", ylabel="(objective - best) / best",
                title=f"{race['data']} {race['shape'][0]}x{race['shape'][1]}, rank {race['rank']}, {race['loss']}")
         ax.legend(fontsize=6.5, frameon=False)
-    for ax in axes.ravel()[len(races):]:
-        ax.axis("off")
     fig.suptitle(f"same NNDSVDa start, {numbers['threads']} threads; dotted lines: 1 % and 0.1 % of the best "
                  "objective any solver reached", fontsize=8)
     return _save(fig, out, "solver_race.png")

@@ -172,20 +172,23 @@ def render_python(markdown_text: str, bib: str, title: str) -> str:
     entries = _bib_entries(bib)
     cited: list[str] = []
 
-    def cite(match):
-        keys = [k.strip().lstrip("@") for k in match.group(1).split(";")]
-        for k in keys:
-            if k not in entries:
-                raise KeyError(f"citation {k!r} is not in paper.bib")
-            if k not in cited:
-                cited.append(k)
-        return "(" + "; ".join(f'<a href="#ref-{k}">{_cite_label(entries[k])}</a>' for k in keys) + ")"
+    def link(key: str) -> str:
+        if key not in cited:
+            cited.append(key)
+        return f'<a href="#ref-{key}">{_cite_label(entries[key])}</a>'
 
-    body = re.sub(r"\[(@[^\]]+)\]", cite, markdown_text)
-    body = re.sub(r"(?<![\w\[])@(\w+)",
-                  lambda m: (cited.append(m.group(1)) if m.group(1) not in cited else None) or
-                  f'<a href="#ref-{m.group(1)}">{_cite_label(entries[m.group(1)])}</a>'
-                  if m.group(1) in entries else m.group(0), body)
+    def bracketed(match):  # [@a; @b]: every key must be in paper.bib
+        keys = [k.strip().lstrip("@") for k in match.group(1).split(";")]
+        unknown = [k for k in keys if k not in entries]
+        if unknown:
+            raise KeyError(f"citations {unknown} are not in paper.bib")
+        return "(" + "; ".join(link(k) for k in keys) + ")"
+
+    def narrative(match):  # @key in running text; an @ that names no entry is left alone
+        return link(match.group(1)) if match.group(1) in entries else match.group(0)
+
+    body = re.sub(r"\[(@[^\]]+)\]", bracketed, markdown_text)
+    body = re.sub(r"(?<![\w\[])@(\w+)", narrative, body)
     html = markdown.markdown(body, extensions=["tables"])
     refs = "".join(
         f'<li id="ref-{k}">{entries[k].get("author", "")} ({entries[k].get("year", "")}). '
