@@ -5,6 +5,10 @@
 ``nmflab fit FILE --rank R [options]``
     Fit a matrix read from a file; write ``W``, ``H`` and the trace to
     ``OUT.npz`` and a summary to ``OUT.json``.
+``nmflab survey FILE --ranks A:B [options]``
+    Rank survey: stability measures per rank, resumable (:mod:`theory.survey`).
+``nmflab bounds FILE [options]``
+    Bounds on the non-negative rank with their evidence (:mod:`theory.nnrank`).
 
 Errors in the input (a bad file, negative data, an impossible rank) print
 one line on standard error and exit with status 2; nothing is written.
@@ -108,15 +112,31 @@ def _ranks(text: str) -> list[int]:
         raise argparse.ArgumentTypeError(f"ranks must be A:B or A,B,...; got {text!r}") from None
 
 
+def _read_data(args):
+    """The matrix named on the command line (rows as samples after ``--transpose``, where offered)."""
+    from .io import read_matrix
+
+    V = read_matrix(args.file, key=args.key, skip_header=args.skip_header)
+    return V.T if getattr(args, "transpose", False) else V
+
+
+def _theory(module: str):
+    """``theory.<module>``, imported only by the sub-command that needs it."""
+    import importlib
+
+    try:
+        return importlib.import_module(f"theory.{module}")
+    except ImportError as exc:  # pragma: no cover - theory ships with nmflab
+        raise ImportError(f"this command needs theory.{module} of nmflab: {exc}") from exc
+
+
 def _fit(args) -> int:
     from pathlib import Path
 
     from .api import nmf
-    from .io import read_matrix, write_result
+    from .io import write_result
 
-    V = read_matrix(args.file, key=args.key, skip_header=args.skip_header)
-    if args.transpose:
-        V = V.T
+    V = _read_data(args)
     prefix = args.out or str(Path(args.file).with_suffix("")) + ".nmf"
     result = nmf(
         V,
@@ -161,15 +181,8 @@ def _survey(args) -> int:
     """Rank survey; the stability studies live in ``theory``, imported only here."""
     from pathlib import Path
 
-    from .io import read_matrix
-
-    try:
-        from theory.survey import rank_survey
-    except ImportError as exc:  # pragma: no cover - theory ships with nmflab
-        raise ImportError(f"the survey needs the theory package of nmflab: {exc}") from exc
-    V = read_matrix(args.file, key=args.key, skip_header=args.skip_header)
-    if args.transpose:
-        V = V.T
+    rank_survey = _theory("survey").rank_survey
+    V = _read_data(args)
     labels = None
     if args.labels is not None:
         labels = [line.strip() for line in Path(args.labels).read_text().splitlines() if line.strip()]
@@ -196,9 +209,7 @@ def _survey(args) -> int:
     print(f"{result.computed_tasks} tasks computed, {result.loaded_tasks} loaded from {store}; "
           f"{result.seconds:.1f} s; table in {table}")
     if not args.no_figures:
-        from theory import plots
-
-        for path in plots.save_survey_figures(result, store, labels=labels):
+        for path in _theory("plots").save_survey_figures(result, store, labels=labels):
             print(f"wrote {path}")
     return 0
 
@@ -207,13 +218,10 @@ def _bounds(args) -> int:
     """Non-negative rank bounds; ``theory.nnrank`` (cvxpy, z3) is imported only here."""
     import json
 
-    from .io import atomic_write_bytes, atomic_write_npz, read_matrix
+    from .io import atomic_write_bytes, atomic_write_npz
 
-    try:
-        from theory.nnrank import nonneg_rank_bounds
-    except ImportError as exc:  # pragma: no cover - theory ships with nmflab
-        raise ImportError(f"the bounds need the theory package of nmflab: {exc}") from exc
-    M = read_matrix(args.file, key=args.key, skip_header=args.skip_header)
+    nonneg_rank_bounds = _theory("nnrank").nonneg_rank_bounds
+    M = _read_data(args)
     methods = args.methods if args.methods in ("auto", "all") else [m.strip() for m in args.methods.split(",")]
     result = nonneg_rank_bounds(M, methods=methods, time_limit=args.time_limit, seed=args.seed)
     print(result.table())
