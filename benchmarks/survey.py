@@ -5,7 +5,9 @@ multiplicative updates (R's ``brunet``) stopped when the sample clusters
 have not changed for 40 checks of 10 iterations (R's defaults), the
 consensus matrix and cophenetic correlation per rank.
 
-* nmflab: :func:`theory.survey.rank_survey` on JAX (float32 and float64).
+* nmflab: :func:`theory.survey.rank_survey` on JAX (float32 and float64),
+  with one worker process per thread (``--threads``) and, for float32, also
+  in this process alone.
 * R: ``nmf(V_R, 2:6, "brunet", nrun=N, .opt="p2")`` (2 cores), when
   ``Rscript`` and the NMF package are installed; its seconds per restart are
   scaled to ``--restarts`` when ``--r-restarts`` is smaller.
@@ -34,11 +36,11 @@ from ._common import limit_threads
 RANKS = list(range(2, 7))
 
 
-def _nmflab(V, restarts, dtype):
+def _nmflab(V, restarts, dtype, workers):
     from theory.survey import rank_survey
 
     start = time.perf_counter()
-    survey = rank_survey(V, RANKS, restarts, seed=1, chunk=restarts, backend="jax", dtype=dtype, progress=False)
+    survey = rank_survey(V, RANKS, restarts, seed=1, backend="jax", dtype=dtype, workers=workers, progress=False)
     return time.perf_counter() - start, survey
 
 
@@ -94,7 +96,7 @@ def main(argv=None):
     parser.add_argument("--restarts", type=int, default=50)
     parser.add_argument("--r-restarts", type=int, default=10, help="0 to skip R")
     parser.add_argument("--sk-restarts", type=int, default=2, help="0 to skip scikit-learn")
-    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=2, help="threads of every solver; nmflab's worker processes")
     parser.add_argument("--out", default="out/bench/survey.json")
     args = parser.parse_args(argv)
     limit_threads(args.threads)
@@ -102,12 +104,14 @@ def main(argv=None):
 
     V = load_all_aml().data
     report = {"restarts": args.restarts, "ranks": RANKS}
-    for dtype in ("float32", "float64"):
-        seconds, survey = _nmflab(V, args.restarts, dtype)
-        report[f"nmflab_{dtype}_s"] = seconds
-        report[f"nmflab_{dtype}_cophenetic"] = dict(zip(RANKS, survey.column("cophenetic").tolist()))
-        report[f"nmflab_{dtype}_median_iterations"] = dict(zip(RANKS, survey.column("median_iterations").tolist()))
-        print(f"nmflab jax {dtype}: {seconds:.1f} s; cophenetic {np.round(survey.column('cophenetic'), 4)}")
+    for dtype, workers, key in (("float32", args.threads, "float32"), ("float32", 1, "float32_one_process"),
+                                ("float64", args.threads, "float64")):
+        seconds, survey = _nmflab(V, args.restarts, dtype, workers)
+        report[f"nmflab_{key}_s"] = seconds
+        report[f"nmflab_{key}_cophenetic"] = dict(zip(RANKS, survey.column("cophenetic").tolist()))
+        report[f"nmflab_{key}_median_iterations"] = dict(zip(RANKS, survey.column("median_iterations").tolist()))
+        print(f"nmflab jax {dtype}, {workers} process(es): {seconds:.1f} s; "
+              f"cophenetic {np.round(survey.column('cophenetic'), 4)}")
     if args.r_restarts:
         r = _r(V, args.r_restarts)
         if r is not None:

@@ -20,7 +20,7 @@ import numpy as np
 from nmflab import datasets
 from theory import consensus as cs
 from theory import plots
-from theory.survey import rank_survey
+from theory.survey import available_cores, rank_survey
 
 from .common import Experiment, parse_args
 
@@ -55,7 +55,8 @@ def run(argv=None):
     exp = Experiment(NAME, args, seeds=[SEED], dtype="float32")
     plan = {"all_aml": (datasets.load_all_aml, range(2, 7)), "medulloblastoma": (datasets.load_medulloblastoma,
                                                                                  range(2, 8))}
-    restarts, chunk = (2, 1) if args.quick else (50, 25)
+    restarts, chunk = (2, 1) if args.quick else (50, 10)
+    workers = 1 if args.quick else available_cores()  # quick: no process start-up
     # --quick checks the plumbing in seconds: 100 iterations are not a converged fit.
     limits = {"max_iter": 100} if args.quick else {}
     for name, (loader, ranks) in plan.items():
@@ -64,7 +65,7 @@ def run(argv=None):
             ranks = range(2, 4)
         survey = rank_survey(data.data, ranks, restarts, seed=SEED, chunk=chunk, null=True,
                              store=exp.path(f"store_{name}"), backend=args.backend, dtype="float32",
-                             progress=False, **limits)
+                             workers=workers, progress=False, **limits)
         per_rank = {}
         for r in survey.ranks:
             clusters = cs.consensus_clusters(survey.consensus[r], r)

@@ -75,9 +75,10 @@ def build_parser() -> argparse.ArgumentParser:
     survey.add_argument("--backend", default=None, choices=("numpy", "jax"), help="default jax when installed")
     survey.add_argument("--dtype", default=None, choices=("float32", "float64"))
     survey.add_argument("--seed", type=int, default=0)
-    survey.add_argument("--chunk", type=int, default=25, help="restarts per task, the unit that is saved")
+    survey.add_argument("--chunk", type=int, default=10, help="restarts per task, the unit that is saved (default 10)")
     survey.add_argument("--null", action="store_true", help="also survey the data with each feature shuffled")
-    survey.add_argument("--workers", type=int, default=None, help="run tasks in this many processes")
+    survey.add_argument("--workers", type=int, default=None,
+                        help="run tasks in this many processes, one thread each (default: one per core)")
     survey.add_argument("--store", default=None,
                         help="folder of the resumable results (default: FILE without extension + '.survey')")
     survey.add_argument("--no-progress", action="store_true")
@@ -193,17 +194,9 @@ def _survey(args) -> int:
     for name in ("loss", "backend", "dtype"):
         if getattr(args, name) is not None:
             fit[name] = getattr(args, name)
-    executor = None
-    if args.workers:
-        import concurrent.futures
-
-        executor = concurrent.futures.ProcessPoolExecutor(args.workers)
-    try:
-        result = rank_survey(V, args.ranks, args.restarts, seed=args.seed, chunk=args.chunk, null=args.null,
-                             store=store, executor=executor, progress=False if args.no_progress else None, **fit)
-    finally:
-        if executor is not None:
-            executor.shutdown(cancel_futures=True)
+    workers = args.workers or _theory("survey").available_cores()
+    result = rank_survey(V, args.ranks, args.restarts, seed=args.seed, chunk=args.chunk, null=args.null,
+                         store=store, workers=workers, progress=False if args.no_progress else None, **fit)
     table = result.to_csv(store / "measures.csv")
     print(result.format())
     print(f"{result.computed_tasks} tasks computed, {result.loaded_tasks} loaded from {store}; "

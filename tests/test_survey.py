@@ -76,6 +76,30 @@ def test_dask_local_cluster_gives_the_same_survey():
         np.testing.assert_array_equal(local.objectives[r], remote.objectives[r])
 
 
+def test_worker_processes_give_the_same_survey():
+    V, _ = _planted(seed=6)
+    kw = dict(seed=3, progress=False, chunk=2, **FAST)
+    alone = rank_survey(V, [2, 3], 4, **kw)
+    pooled = rank_survey(V, [2, 3], 4, workers=2, **kw)
+    for r in (2, 3):
+        np.testing.assert_array_equal(alone.consensus[r], pooled.consensus[r])
+        np.testing.assert_array_equal(alone.objectives[r], pooled.objectives[r])
+        np.testing.assert_array_equal(alone.labels[r], pooled.labels[r])
+
+
+def test_worker_set_up_leaves_one_xla_thread(monkeypatch):
+    from theory._worker import one_thread
+
+    monkeypatch.setenv("XLA_FLAGS", "--xla_cpu_multi_thread_eigen=true --xla_force_host_platform_device_count=1")
+    for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        monkeypatch.setenv(name, "2")
+    monkeypatch.setitem(sys.modules, "threadpoolctl", None)  # the environment alone
+    one_thread()
+    assert os.environ["XLA_FLAGS"].split() == ["--xla_force_host_platform_device_count=1",
+                                                "--xla_cpu_multi_thread_eigen=false"]
+    assert all(os.environ[name] == "1" for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"))
+
+
 def test_a_killed_survey_resumes_without_recomputing(tmp_path):
     V, _ = _planted(seed=4)
     np.save(tmp_path / "V.npy", V)
@@ -140,6 +164,10 @@ def test_survey_options_reserved_and_checked():
         rank_survey(V, [2], 2, restarts_per=None, first_restart=3, progress=False)
     with pytest.raises(ValueError, match="non-negative|negative"):
         rank_survey(-V, [2], 2, progress=False)
+    with concurrent.futures.ThreadPoolExecutor(1) as pool, pytest.raises(TypeError, match="either executor or workers"):
+        rank_survey(V, [2], 2, workers=2, executor=pool, progress=False)
+    with pytest.raises(ValueError, match="workers"):
+        rank_survey(V, [2], 2, workers=0, progress=False)
 
 
 def test_shuffled_null_permutes_each_feature_across_samples():
