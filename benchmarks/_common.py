@@ -8,9 +8,17 @@ __all__ = ["limit_threads"]
 
 
 def limit_threads(threads: int) -> None:
-    """Give BLAS (OpenBLAS, MKL, OpenMP) and XLA the same number of threads; call before importing them."""
+    """Give BLAS (OpenBLAS, MKL, OpenMP) and XLA the same number of threads; call before importing them.
+
+    XLA:CPU has no thread-count flag: its pool spans the cores the process
+    may use, so with fewer threads than cores the process is pinned to the
+    first ``threads`` cores (which binds every library alike).
+    """
     for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ[var] = str(threads)
-    os.environ["XLA_FLAGS"] = (
-        os.environ.get("XLA_FLAGS", "") + f" --xla_cpu_multi_thread_eigen=true intra_op_parallelism_threads={threads}"
-    ).strip()
+    flag = f"--xla_cpu_multi_thread_eigen={'true' if threads > 1 else 'false'}"
+    os.environ["XLA_FLAGS"] = " ".join([flag, os.environ.get("XLA_FLAGS", "")]).strip()
+    if hasattr(os, "sched_setaffinity"):
+        cores = sorted(os.sched_getaffinity(0))
+        if threads < len(cores):
+            os.sched_setaffinity(0, cores[:threads])

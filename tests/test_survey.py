@@ -95,8 +95,8 @@ def test_worker_set_up_leaves_one_xla_thread(monkeypatch):
         monkeypatch.setenv(name, "2")
     monkeypatch.setitem(sys.modules, "threadpoolctl", None)  # the environment alone
     one_thread()
-    assert os.environ["XLA_FLAGS"].split() == ["--xla_force_host_platform_device_count=1",
-                                                "--xla_cpu_multi_thread_eigen=false"]
+    assert os.environ["XLA_FLAGS"].split() == ["--xla_cpu_multi_thread_eigen=false",
+                                                "--xla_force_host_platform_device_count=1"]
     assert all(os.environ[name] == "1" for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"))
 
 
