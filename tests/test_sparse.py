@@ -27,6 +27,20 @@ def test_sparse_equals_dense(loss, method, fmt):
     np.testing.assert_allclose(a.objective, b.objective, rtol=1e-9)
 
 
+@pytest.mark.parametrize("gather", [1, 7, 6 * 1000, 2**21])
+def test_products_at_the_stored_entries_in_blocks(monkeypatch, gather):
+    from nmflab import _sparse as sparse_ops
+
+    monkeypatch.setattr(sparse_ops, "_GATHER", gather)  # blocks of 1, 1, 1000 entries and all at once
+    V = _sparse(seed=3)
+    rng = np.random.default_rng(4)
+    W, H = rng.random((300, 6)), rng.random((6, 200))
+    rows, cols = V.nonzero()
+    order = np.lexsort((cols, rows))  # CSR storage order
+    np.testing.assert_allclose(sparse_ops.at_nonzeros(sparse_ops.pattern(V), W, H), (W @ H)[rows[order], cols[order]],
+                               rtol=1e-14)
+
+
 def test_sparse_never_forms_a_dense_matrix(monkeypatch):
     """Any n x p array would go through one of these; the fit must not call them."""
     V = _sparse(2)
