@@ -9,7 +9,8 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse
 
-__all__ = ["pattern", "at_nonzeros", "with_values", "kl_divergence"]
+__all__ = ["pattern", "at_nonzeros", "with_values", "kl_divergence", "beta_divergence", "power_product",
+           "shifted_power"]
 
 
 def pattern(V):
@@ -54,3 +55,51 @@ def kl_divergence(V, W, H, WH_nz):
     with np.errstate(divide="ignore"):
         log_terms = data * np.log(data / WH_nz)
     return float(np.sum(log_terms) - np.sum(data) + W.sum(axis=0) @ H.sum(axis=1))
+
+
+def _row_blocks(W, H):
+    """Row ranges of ``W @ H`` holding about ``_GATHER`` entries each."""
+    n, p = W.shape[0], H.shape[1]
+    step = max(1, _GATHER // max(p, 1))
+    return [(lo, min(lo + step, n)) for lo in range(0, n, step)]
+
+
+def shifted_power(WH, power: float, eps: float):
+    """``(WH + eps)**power``; with ``eps == 0``, 0 where ``WH`` is 0 (every product there is 0)."""
+    if eps > 0:
+        return (WH + eps) ** power
+    positive = WH > 0
+    return np.where(positive, np.where(positive, WH, 1.0) ** power, 0.0)
+
+
+def power_product(W, H, power: float, eps: float, side: str):
+    """``W^T (WH)**power`` (``side="H"``) or ``(WH)**power H^T`` (``side="W"``), over every entry.
+
+    The beta-divergence updates need a power of ``WH`` at the zeros of a
+    sparse ``V`` too; it is formed one block of rows at a time (a few MiB),
+    never as an ``n x p`` array. The work is that of the dense product.
+    """
+    if side == "H":
+        out = np.zeros((W.shape[1], H.shape[1]), dtype=np.result_type(W, H))
+        for lo, hi in _row_blocks(W, H):
+            out += W[lo:hi].T @ shifted_power(W[lo:hi] @ H, power, eps)
+        return out
+    out = np.empty((W.shape[0], H.shape[0]), dtype=np.result_type(W, H))
+    for lo, hi in _row_blocks(W, H):
+        out[lo:hi] = shifted_power(W[lo:hi] @ H, power, eps) @ H.T
+    return out
+
+
+def beta_divergence(V, W, H, WH_nz, beta: float) -> float:
+    """Beta-divergence (``beta > 0``, not 1) of ``W H`` to a sparse ``V``.
+
+    ``d(V | WH) = (V^b + (b - 1) WH^b - b V WH^(b-1)) / (b (b - 1))``; at a
+    zero of ``V`` it is ``WH^b / b``, so the total is the stored entries'
+    ``(V^b - b V WH^(b-1)) / (b (b - 1))`` plus ``sum(WH^b) / b`` over every
+    entry (formed by blocks of rows).
+    """
+    data = V.data
+    with np.errstate(divide="ignore"):
+        stored = np.sum(data**beta - beta * data * WH_nz ** (beta - 1.0)) / (beta * (beta - 1.0))
+    everywhere = sum(np.sum((W[lo:hi] @ H) ** beta) for lo, hi in _row_blocks(W, H))
+    return float(stored + everywhere / beta)

@@ -37,7 +37,7 @@ _RULES = {
 # column passes over V per factor: it wins by 15x at rank 3 (ALL/AML) and
 # loses to MU at rank 16 (digits), hence the rank threshold.
 _AUTO = {"frobenius": "hals", "kl": "cd", "beta": "mu"}
-_AUTO_SPARSE = {"frobenius": "hals", "kl": "mu"}
+_AUTO_SPARSE = {"frobenius": "hals", "kl": "mu", "beta": "mu"}
 _KL_CD_MAX_RANK = 8
 # Methods that fix their loss, and the defaults they bring (R's NMF package:
 # maxIter = 2000, connectivity checked every 10 iterations, stopconv = 40).
@@ -96,8 +96,6 @@ def make_rule(loss, method: str = "auto", eps: float | None = None, *, penalty: 
     family = _family(beta)
     val.check_choice(method, "method", methods()[family])
     if method == "auto":
-        if sparse and family not in _AUTO_SPARSE:
-            raise ValueError(f"sparse input takes the Frobenius and KL losses, not {loss!r}; pass V.toarray()")
         method = (_AUTO_SPARSE if sparse else _AUTO)[family]
         if method == "cd" and rank is not None and rank > _KL_CD_MAX_RANK:
             method = "mu"

@@ -13,7 +13,7 @@ def _sparse(seed=0, n=300, p=200, density=0.03):
                      data_rvs=lambda k: rng.poisson(3, k) + 1.0)
 
 
-@pytest.mark.parametrize("loss,method", [("frobenius", "hals"), ("frobenius", "mu"), ("kl", "mu")])
+@pytest.mark.parametrize("loss,method", [("frobenius", "hals"), ("frobenius", "mu"), ("kl", "mu"), ("kl", "cd")])
 @pytest.mark.parametrize("fmt", ["csr", "csc", "coo"])
 def test_sparse_equals_dense(loss, method, fmt):
     V = _sparse().asformat(fmt)
@@ -25,6 +25,33 @@ def test_sparse_equals_dense(loss, method, fmt):
     np.testing.assert_allclose(a.W, b.W, rtol=1e-9, atol=1e-12)
     np.testing.assert_allclose(a.H, b.H, rtol=1e-9, atol=1e-12)
     np.testing.assert_allclose(a.objective, b.objective, rtol=1e-9)
+
+
+@pytest.mark.parametrize("beta,exponent,eps", [(0.5, "mm", 1e-9), (1.5, "heuristic", 1e-9), (3.0, "mm", 0.0)])
+def test_sparse_beta_divergence_equals_dense(monkeypatch, beta, exponent, eps):
+    from nmflab import _sparse as sparse_ops
+    from nmflab.rules.mu import MultiplicativeBeta
+
+    monkeypatch.setattr(sparse_ops, "_GATHER", 1000)  # several blocks of rows
+    V = _sparse(seed=5)
+    rng = np.random.default_rng(6)
+    W0, H0 = rng.uniform(0.1, 1, (300, 5)), rng.uniform(0.1, 1, (5, 200))
+    rule = MultiplicativeBeta(beta=beta, exponent=exponent, eps=eps)
+    results = []
+    for data in (V, V.toarray()):
+        consts = rule.prepare(np, data)
+        W, H, state = W0, H0, rule.init(np, data, W0, H0, consts)
+        objectives = [rule.objective(np, data, W, H, state, consts)]
+        for _ in range(15):
+            W, H, state = rule.update(np, data, W, H, state, consts)
+            objectives.append(rule.objective(np, data, W, H, state, consts))
+        results.append((W, H, np.array(objectives)))
+    (Ws, Hs, fs), (Wd, Hd, fd) = results
+    np.testing.assert_allclose(Ws, Wd, rtol=1e-10)
+    np.testing.assert_allclose(Hs, Hd, rtol=1e-10)
+    np.testing.assert_allclose(fs, fd, rtol=1e-10)
+    if exponent == "mm":
+        assert np.all(np.diff(fs) <= 1e-12 * fs[:-1])
 
 
 @pytest.mark.parametrize("gather", [1, 7, 6 * 1000, 2**21])
@@ -63,11 +90,11 @@ def test_sparse_defaults_and_refusals():
     assert nmflab.nmf(V, 3, loss="kl", max_iter=5, seed=0).method == "mu"
     assert nmflab.nmf(V, 3, max_iter=5, seed=0).method == "hals"
     with pytest.raises(ValueError, match="does not take sparse input"):
-        nmflab.nmf(V, 3, loss="kl", method="cd")
+        nmflab.nmf(V, 3, method="brunet")
     with pytest.raises(ValueError, match="backend='numpy'"):
         nmflab.nmf(V, 3, backend="jax")
-    with pytest.raises(ValueError, match="Frobenius and KL"):
-        nmflab.nmf(V, 3, loss=0.5)
+    with pytest.raises(ValueError, match="infinite at every zero"):
+        nmflab.nmf(V, 3, loss="itakura-saito")
     bad = V.copy()
     bad.data[3] = -1.0
     with pytest.raises(ValueError, match="Negative values"):

@@ -37,7 +37,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import ClassVar
 
-from .. import _xp, losses
+from .. import _sparse, _xp, losses
 from ..losses import Penalty
 from ._common import scaled_penalty
 
@@ -75,30 +75,89 @@ def _sweep(xp, V, X, G, WH, M, l1: float, l2: float, newton_steps: int, side: st
             pull = reduce(ratio, g)  # sum M V g / WH
             curvature = reduce(ratio / safe, g * g)  # f''(x) without the penalty
             grad = weight_sum - pull + l1 + l2 * x
-            hess = curvature + l2
-            newton = xp.where(hess > 0, xp.maximum(x - grad / xp.where(hess > 0, hess, 1.0), 0.0),
-                              xp.where(grad > 0, 0.0, x))
-            # Upper bound on f(x + s) - f(x) from log(1 + z) >= z - z^2/2 (z >= 0) and
-            # log(1 + z) >= z - z^2 / (2 (1 + z)) (-1 < z < 0), z = s g_j / WH_ij:
-            #   s f'(x) + s^2 / 2 (f''_0(x) / (1 + z_min) [s < 0] + f''_0(x) [s >= 0] + l2),
-            # z_min = s max_j(g_j / WH_ij). Where the bound is <= 0 the Newton step descends.
-            step = newton - x
-            z_min = step * xp.max(outer(xp.ones_like(x), g) / safe, axis=axis)
-            shrink = step < 0
-            room = xp.where(shrink, 1.0 + z_min, 1.0)
-            bound = step * grad + 0.5 * step * step * (xp.where(room > 0, curvature / xp.where(room > 0, room, 1.0),
-                                                                 xp.inf) + l2)
-            # The majorization-minimization step (always a descent step): the minimizer of
-            # b w - A log w + l2 w^2 / 2 with A = x * pull, b = weight_sum + l1.
-            A = x * pull
-            b = weight_sum + l1
-            if l2 > 0:
-                mm = 2.0 * A / (b + xp.sqrt(b * b + 4.0 * l2 * A))
-            else:
-                mm = xp.where(b > 0, A / xp.where(b > 0, b, 1.0), x)
-            x_new = xp.where(bound <= 0, newton, mm)
+            # only entries with V > 0 carry a log term (and only they enter the bound)
+            z_scale = xp.max(xp.where(V > 0, outer(xp.ones_like(x), g) / safe, 0.0), axis=axis)
+            x_new = _safeguarded_step(xp, x, grad, curvature, z_scale, pull, weight_sum, l1, l2)
             WH = WH + outer(x_new - x, g)
             X = _xp.write(xp, X, index(k), x_new)
+    return X, WH
+
+
+def _safeguarded_step(xp, x, grad, curvature, z_scale, pull, weight_sum, l1: float, l2: float):
+    """Each entry's projected Newton step where a bound proves it descends, else the MM step.
+
+    ``curvature`` is ``f''(x)`` without the penalty, ``z_scale`` the largest
+    ``g_j / WH_ij`` over the entries with ``V_ij > 0``, ``pull`` the sum of
+    ``V g / WH``. The bound on ``f(x + s) - f(x)`` is
+    ``s f'(x) + s^2 / 2 (f''_0(x) / (1 + s z_scale) [s < 0] + f''_0(x) [s >= 0] + l2)``,
+    from ``log(1 + z) >= z - z^2/2`` for ``z >= 0`` and
+    ``log(1 + z) >= z - z^2 / (2 (1 + z))`` for ``-1 < z < 0``.
+    """
+    hess = curvature + l2
+    newton = xp.where(hess > 0, xp.maximum(x - grad / xp.where(hess > 0, hess, 1.0), 0.0),
+                      xp.where(grad > 0, 0.0, x))
+    step = newton - x
+    room = xp.where(step < 0, 1.0 + step * z_scale, 1.0)
+    bound = step * grad + 0.5 * step * step * (xp.where(room > 0, curvature / xp.where(room > 0, room, 1.0), xp.inf)
+                                               + l2)
+    # The majorization-minimization step (always a descent step): the minimizer of
+    # b w - A log w + l2 w^2 / 2 with A = x * pull, b = weight_sum + l1.
+    A, b = x * pull, weight_sum + l1
+    if l2 > 0:
+        mm = 2.0 * A / (b + xp.sqrt(b * b + 4.0 * l2 * A))
+    else:
+        mm = xp.where(b > 0, A / xp.where(b > 0, b, 1.0), x)
+    return xp.where(bound <= 0, newton, mm)
+
+
+def _segment_max(values, starts, size):
+    """Maximum of ``values`` over each segment ``[starts[i], starts[i + 1])``; 0 for an empty segment."""
+    import numpy as np
+
+    out = np.zeros(size, dtype=values.dtype)
+    filled = np.diff(starts) > 0
+    if filled.any():
+        out[filled] = np.maximum.reduceat(values, starts[:-1][filled])
+    return out
+
+
+def _sweep_sparse(V, layout, X, G, WH, l1: float, l2: float, newton_steps: int, side: str):
+    """:func:`_sweep` for a CSR ``V``: ``WH`` lives at the stored entries (``nnz`` values, CSR order).
+
+    Zeros of ``V`` enter the objective only through ``sum(WH)``, so the
+    gradient's constant part is a column (row) sum of the other factor and
+    every other sum runs over the stored entries: ``O(nnz)`` work per
+    coordinate sweep, never an ``n x p`` array. The segments are the CSR rows
+    for W and the columns, through a fixed permutation to CSC order, for H.
+    """
+    import numpy as np
+
+    rows, cols, starts, by_column, column_starts = layout
+    data = V.data
+    X = X.copy()
+    rank = X.shape[1] if side == "W" else X.shape[0]
+    size = X.shape[0] if side == "W" else X.shape[1]
+    own, other = (rows, cols) if side == "W" else (cols, rows)
+    for k in range(rank):
+        g = G[k, :] if side == "W" else G[:, k]
+        g_at = g[other]
+        weight_sum = np.full(size, g.sum())
+        for _ in range(newton_steps):
+            x = X[:, k] if side == "W" else X[k, :]
+            safe = np.where(WH > 0, WH, 1.0)
+            ratio = data / safe
+            pull = np.bincount(own, weights=ratio * g_at, minlength=size)
+            curvature = np.bincount(own, weights=ratio / safe * g_at * g_at, minlength=size)
+            spread = g_at / safe
+            z_scale = (_segment_max(spread, starts, size) if side == "W"
+                       else _segment_max(spread[by_column], column_starts, size))
+            x_new = _safeguarded_step(np, x, weight_sum - pull + l1 + l2 * x, curvature, z_scale, pull, weight_sum,
+                                      l1, l2)
+            WH = WH + (x_new - x)[own] * g_at
+            if side == "W":
+                X[:, k] = x_new
+            else:
+                X[k, :] = x_new
     return X, WH
 
 
@@ -126,19 +185,36 @@ class CoordinateDescentKL:
     beta: ClassVar[float] = 1.0
     scale_free: ClassVar[bool] = True
     supports_weights: ClassVar[bool] = True
+    supports_sparse: ClassVar[bool] = True
 
     rescaled = scaled_penalty
 
     def prepare(self, xp, V, weights=None):
+        if _xp.is_sparse(V):
+            import numpy as np
+
+            rows, cols = _sparse.pattern(V)
+            by_column = np.argsort(cols, kind="stable")
+            column_starts = np.searchsorted(cols[by_column], np.arange(V.shape[1] + 1))
+            return {"sparse": (rows, cols, V.indptr, by_column, column_starts)}
         return {} if weights is None else {"weights": weights}
 
     def init(self, xp, V, W, H, consts):
+        if "sparse" in consts:
+            return {"WH": _sparse.at_nonzeros(consts["sparse"][:2], W, H)}
         return {"WH": W @ H}
 
     def update(self, xp, V, W, H, state, consts):
         M = consts.get("weights")
         WH = state["WH"]
         pen = self.penalty
+        if "sparse" in consts:
+            layout = consts["sparse"]
+            if self.update_h:
+                H, WH = _sweep_sparse(V, layout, H, W, WH, pen.l1_H, pen.l2_H, self.newton_steps, "H")
+            if self.update_w:
+                W, WH = _sweep_sparse(V, layout, W, H, WH, pen.l1_W, pen.l2_W, self.newton_steps, "W")
+            return W, H, {"WH": _sparse.at_nonzeros(layout[:2], W, H)}
         if self.update_h:
             H, WH = _sweep(xp, V, H, W, WH, M, pen.l1_H, pen.l2_H, self.newton_steps, "H")
         if self.update_w:
@@ -147,4 +223,6 @@ class CoordinateDescentKL:
         return W, H, {"WH": W @ H}
 
     def objective(self, xp, V, W, H, state, consts):
+        if "sparse" in consts:
+            return _sparse.kl_divergence(V, W, H, state["WH"]) + self.penalty.value(xp, W, H)
         return losses.kl_divergence(xp, V, state["WH"], consts.get("weights")) + self.penalty.value(xp, W, H)

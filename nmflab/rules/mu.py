@@ -281,6 +281,7 @@ class MultiplicativeBeta:
     method: ClassVar[str] = "mu"
     scale_free: ClassVar[bool] = True
     supports_weights: ClassVar[bool] = True
+    supports_sparse: ClassVar[bool] = True
 
     rescaled = scaled_penalty
 
@@ -289,9 +290,16 @@ class MultiplicativeBeta:
         return mm_exponent(self.beta) if self.exponent == "mm" else 1.0
 
     def prepare(self, xp, V, weights=None):
+        if _xp.is_sparse(V):
+            if self.beta <= 0:
+                raise ValueError(f"the beta-divergence with beta = {self.beta} <= 0 is infinite at every zero of V; "
+                                 "a sparse V has zeros (pass the positive entries as a mask of a dense V)")
+            return {"sparse": _sparse.pattern(V)}
         return {} if weights is None else {"weights": weights}
 
     def init(self, xp, V, W, H, consts):
+        if "sparse" in consts:
+            return {"WH": _sparse.at_nonzeros(consts["sparse"], W, H)}
         return {"WH": W @ H}
 
     def _ratio(self, xp, num, den):
@@ -319,6 +327,8 @@ class MultiplicativeBeta:
         return low, high
 
     def update(self, xp, V, W, H, state, consts):
+        if "sparse" in consts:
+            return self._update_sparse(V, W, H, state, consts["sparse"])
         M = consts.get("weights")
         WH = state["WH"]
         if self.update_h:
@@ -331,7 +341,26 @@ class MultiplicativeBeta:
             WH = W @ H
         return W, H, {"WH": WH}
 
+    def _update_sparse(self, V, W, H, state, pattern):
+        """The same updates for a sparse ``V``: ``V WH^(beta-2)`` at the stored entries, ``WH^(beta-1)`` by blocks."""
+        import numpy as np
+
+        WH = state["WH"]
+        if self.update_h:
+            low = _sparse.with_values(V, V.data * _sparse.shifted_power(WH, self.beta - 2.0, self.eps))
+            high = _sparse.power_product(W, H, self.beta - 1.0, self.eps, "H")
+            H = H * self._ratio(np, np.asarray(low.T @ W).T, high + _penalty_h(self.penalty, H))
+            WH = _sparse.at_nonzeros(pattern, W, H)
+        if self.update_w:
+            low = _sparse.with_values(V, V.data * _sparse.shifted_power(WH, self.beta - 2.0, self.eps))
+            high = _sparse.power_product(W, H, self.beta - 1.0, self.eps, "W")
+            W = W * self._ratio(np, np.asarray(low @ H.T), high + _penalty_w(self.penalty, W))
+            WH = _sparse.at_nonzeros(pattern, W, H)
+        return W, H, {"WH": WH}
+
     def objective(self, xp, V, W, H, state, consts):
+        if "sparse" in consts:
+            return _sparse.beta_divergence(V, W, H, state["WH"], self.beta) + self.penalty.value(xp, W, H)
         return losses.beta_divergence(xp, V, state["WH"], self.beta, consts.get("weights")) + self.penalty.value(
             xp, W, H
         )

@@ -1,0 +1,311 @@
+"""Large data: nmflab against its peers on a dense 20000 x 5000 and a sparse 50000 x 20000 matrix.
+
+Run: ``python -m benchmarks.large [--sets synthetic sparse] [--budget 45] [--threads 2]``
+
+* ``synthetic``: the exact product of uniform 20000 x 40 and 40 x 5000 factors
+  plus uniform noise of amplitude 0.01 (float64, 800 MB), rank 40, Frobenius
+  and KL.
+* ``sparse``: Poisson counts, 50000 x 20000 at 0.5 % density (5 million
+  stored entries, CSR): the positions uniformly at random, each count
+  ``1 + Poisson(mean)`` with ``mean`` from a rank-20 non-negative product;
+  rank 20, Frobenius and KL.
+
+Every solver starts from the same NNDSVDa start (computed once, ARPACK on
+the sparse matrix) and runs in its own process with the same thread count,
+so that its **peak memory** is its own: the high-water mark of the resident
+set (``VmHWM``, reset after the data and the start are loaded) less the
+resident set at that moment. Objectives are recomputed here from the
+returned factors without forming ``n x p`` arrays (row blocks for dense
+data, the stored entries for sparse data). Peers without a trace run with
+``max_iter`` = 1, 2, 4, ... until the budget is spent, as in
+:mod:`benchmarks.race`. The **machine floor** of an iteration is measured
+in the same run: ``max(4 n p r / GEMM rate, 2 reads of V / bandwidth)``
+(GEMM rate of a square product of this dtype, bandwidth of a summation over
+an array four times the size of the last-level cache or more).
+
+Writes ``out/bench/large.json``; the generated data are cached in
+``out/bench/data/``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from ._common import limit_threads  # imports no numerical library: threads are set first
+
+SETS = {"synthetic": {"rank": 40, "losses": ("frobenius", "kl")},
+        "sparse": {"rank": 20, "losses": ("frobenius", "kl")}}
+SOLVERS = {  # (data kind, loss) -> solvers
+    ("dense", "frobenius"): ["nmflab-hals", "nmflab-mu", "sklearn-cd", "sklearn-mu", "tensorly-hals", "nimfa-mu"],
+    ("dense", "kl"): ["nmflab-cd", "nmflab-mu", "sklearn-mu", "nimfa-mu"],
+    # nimfa and TensorLy densify a sparse matrix (8 GB here); scikit-learn's cd is Frobenius only
+    ("sparse", "frobenius"): ["nmflab-hals", "nmflab-mu", "sklearn-cd", "sklearn-mu"],
+    ("sparse", "kl"): ["nmflab-cd", "nmflab-mu", "sklearn-mu"],
+}
+_BLOCK = 2000  # rows per block when scoring a dense objective
+
+
+def _generate(name: str):
+    import numpy as np
+    import scipy.sparse
+
+    rng = np.random.default_rng(20261122)
+    if name == "synthetic":
+        n, p, r = 20000, 5000, 40
+        A, B = rng.uniform(0, 1, (n, r)), rng.uniform(0, 1, (r, p))
+        V = np.empty((n, p))
+        for i in range(0, n, _BLOCK):  # no 800 MB temporaries
+            V[i:i + _BLOCK] = A[i:i + _BLOCK] @ B + 0.01 * rng.uniform(0, 1, (min(_BLOCK, n - i), p))
+        return V
+    n, p, r, density = 50000, 20000, 20, 0.005
+    nnz = int(n * p * density)
+    flat = np.unique(rng.integers(0, n * p, size=int(nnz * 1.01)))[:nnz]
+    rows, cols = np.divmod(flat, p)
+    A, B = rng.gamma(0.5, 1.0, (n, r)), rng.gamma(0.5, 1.0, (r, p))
+    mean = np.concatenate([np.einsum("ij,ji->i", A[rows[i:i + 10**6]], B[:, cols[i:i + 10**6]])
+                           for i in range(0, nnz, 10**6)])
+    counts = 1.0 + rng.poisson(mean)
+    return scipy.sparse.csr_matrix((counts, (rows, cols)), shape=(n, p))
+
+
+def _cached(name: str, rank: int, folder: Path) -> Path:
+    """The data set and its NNDSVDa start, generated once into ``folder``."""
+    import numpy as np
+    import scipy.sparse
+
+    import nmflab
+
+    path = folder / f"{name}.npz"
+    if path.exists():
+        return path
+    folder.mkdir(parents=True, exist_ok=True)
+    V = _generate(name)
+    W0, H0 = nmflab.init.nndsvd(V, rank, variant="nndsvda", rng=np.random.default_rng(0))
+    tmp = path.with_suffix(".tmp.npz")
+    if scipy.sparse.issparse(V):
+        np.savez(tmp, data=V.data, indices=V.indices, indptr=V.indptr, shape=V.shape, W0=W0, H0=H0)
+    else:
+        np.savez(tmp, V=V, W0=W0, H0=H0)
+    tmp.replace(path)
+    return path
+
+
+def _load(path: Path):
+    import numpy as np
+    import scipy.sparse
+
+    with np.load(path) as f:
+        if "V" in f.files:
+            V = f["V"]
+        else:
+            V = scipy.sparse.csr_matrix((f["data"], f["indices"], f["indptr"]), shape=tuple(f["shape"]))
+        return V, f["W0"], f["H0"]
+
+
+def score(loss: str, V, W, H) -> float:
+    """The objective (``0.5 ||V - WH||^2`` or generalized KL) without an ``n x p`` temporary."""
+    import numpy as np
+    import scipy.sparse
+
+    from nmflab import _sparse
+
+    if scipy.sparse.issparse(V):
+        V = V.tocsr()
+        WH = _sparse.at_nonzeros(_sparse.pattern(V), W, H)
+        if loss == "kl":
+            return _sparse.kl_divergence(V, W, H, WH)
+        # ||V||^2 - 2 <V, WH> + ||WH||^2, the last as <W^T W, H H^T>
+        return float(0.5 * (V.data @ V.data - 2 * V.data @ WH + np.sum((W.T @ W) * (H @ H.T))))
+    out = 0.0
+    for i in range(0, V.shape[0], _BLOCK):
+        block, WH = V[i:i + _BLOCK], W[i:i + _BLOCK] @ H
+        if loss == "frobenius":
+            out += 0.5 * float(np.sum((block - WH) ** 2))
+        else:
+            with np.errstate(divide="ignore", invalid="ignore"):
+                out += float(np.sum(np.where(block > 0, block * np.log(block / WH), 0.0) - block + WH))
+    return out
+
+
+def _memory() -> dict:
+    """Resident set now and its high-water mark (Linux ``/proc``), in bytes."""
+    fields = {}
+    for line in Path("/proc/self/status").read_text().splitlines():
+        key, _, value = line.partition(":")
+        if key in ("VmRSS", "VmHWM"):
+            fields[key] = int(value.split()[0]) * 1024
+    return fields
+
+
+def _reset_peak() -> None:
+    Path("/proc/self/clear_refs").write_text("5")  # VmHWM := VmRSS (Linux >= 4.0)
+
+
+def _run_solver(solver: str, loss: str, V, W0, H0, budget: float) -> list:
+    """(seconds, objective or factors, iterations) points of one solver within the budget.
+
+    nmflab's points carry its own objective trace; a peer's carry its
+    factors, scored by :func:`score` after its peak memory has been read.
+    """
+    from . import race
+
+    if solver.startswith("nmflab-"):
+        import nmflab
+
+        method = solver.split("-", 1)[1]
+        start = time.perf_counter()
+        res = nmflab.nmf(V, W0.shape[1], loss=loss, method=method, init=(W0, H0), tol=0.0, max_iter=10**6,
+                         time_limit=budget, check_every=1, backend="numpy")
+        overhead = (time.perf_counter() - start) - res.wall_time
+        return [(float(t) + overhead, float(f), int(i)) for t, f, i in zip(res.times, res.objective, res.iterations)]
+    run = race.peers(loss, V, W0, H0, W0.shape[1])[solver]
+    points, spent, k = [], 0.0, 1
+    while spent < budget:
+        start = time.perf_counter()
+        W, H = run(k)
+        elapsed = time.perf_counter() - start
+        spent += elapsed
+        points.append((elapsed, (W, H), k))
+        k *= 2
+    return points
+
+
+def worker(spec: dict) -> dict:
+    """One solver on one data set, in this process (called through ``--worker``)."""
+    import numpy as np
+
+    V, W0, H0 = _load(Path(spec["path"]))
+    before = _memory()
+    _reset_peak()
+    try:
+        points = _run_solver(spec["solver"], spec["loss"], V, W0, H0, spec["budget"])
+        error = None
+    except Exception as exc:  # noqa: BLE001 - a peer that fails is reported, not fatal
+        points, error = [], f"{type(exc).__name__}: {exc}"[:300]
+    after = _memory()
+    points = [(t, f if isinstance(f, float) else score(spec["loss"], V, *map(np.asarray, f)), i) for t, f, i in points]
+    return {"points": points, "error": error, "rss_before": before["VmRSS"], "peak": after["VmHWM"],
+            "extra_peak": after["VmHWM"] - before["VmRSS"]}
+
+
+def machine_floor(V, rank: int) -> dict:
+    """GEMM rate and memory bandwidth measured now, and the floor of one iteration on ``V``."""
+    import numpy as np
+    import scipy.sparse
+
+    dtype = V.dtype
+    a = np.random.default_rng(0).random((2048, 2048)).astype(dtype)
+    a @ a
+    start, reps = time.perf_counter(), 5
+    for _ in range(reps):
+        a @ a
+    gemm = reps * 2 * 2048**3 / (time.perf_counter() - start)
+    big = np.ones(2**27 // dtype.itemsize * 8, dtype=dtype)  # 1 GiB
+    big.sum()
+    start = time.perf_counter()
+    for _ in range(3):
+        big.sum()
+    bandwidth = 3 * big.nbytes / (time.perf_counter() - start)
+    n, p = V.shape
+    if scipy.sparse.issparse(V):  # products touch the stored entries: 4 nnz r flops, V read twice
+        flops, nbytes = 4 * V.nnz * rank, 2 * (V.data.nbytes + V.indices.nbytes + V.indptr.nbytes)
+    else:
+        flops, nbytes = 4 * n * p * rank, 2 * V.nbytes
+    return {"gemm_flops": gemm, "bandwidth": bandwidth, "floor_seconds": max(flops / gemm, nbytes / bandwidth),
+            "compute_seconds": flops / gemm, "memory_seconds": nbytes / bandwidth}
+
+
+def _per_iteration(points) -> float | None:
+    """Seconds per iteration: the last point's time over its iterations (less the first point's, for traces)."""
+    if len(points) < 2:
+        return None
+    (t0, _, i0), (t1, _, i1) = points[0], points[-1]
+    return (t1 - t0) / (i1 - i0) if i1 > i0 else None
+
+
+def summarize(results: list) -> dict:
+    best = min((f for r in results for _, f, _ in r["points"] if f == f), default=float("nan"))
+    for r in results:
+        for label, rel in (("1%", 1e-2), ("0.1%", 1e-3)):
+            hit = [(t, i) for t, f, i in r["points"] if f <= best * (1 + rel)]
+            r[label] = {"seconds": hit[0][0] if hit else None, "iterations": hit[0][1] if hit else None}
+        r["seconds_per_iteration"] = _per_iteration(r["points"])
+    for label in ("1%", "0.1%"):
+        peer = [r[label]["seconds"] for r in results if not r["solver"].startswith("nmflab") and r[label]["seconds"]]
+        for r in results:
+            t = r[label]["seconds"]
+            r[label]["speedup_vs_fastest_peer"] = min(peer) / t if (peer and t) else None
+    return {"best_objective": best}
+
+
+def _print(name, loss, floor, summary, results):
+    print(f"\n{name}, {loss}: best objective {summary['best_objective']:.8g}; floor {floor['floor_seconds']:.3f} s/it "
+          f"(GEMM {floor['gemm_flops'] / 1e9:.0f} GFLOP/s, {floor['bandwidth'] / 1e9:.1f} GB/s)")
+    print(f"{'solver':<15}{'to 1%: s':>9}{'x peer':>7}{'to 0.1%: s':>11}{'it':>6}{'x peer':>7}{'s/it':>8}"
+          f"{'x floor':>8}{'peak MB':>9}")
+    for r in results:
+        a, b, spi = r["1%"], r["0.1%"], r["seconds_per_iteration"]
+        f = lambda v, fmt: format(v, fmt) if v is not None else "-"  # noqa: E731
+        print(f"{r['solver']:<15}{f(a['seconds'], '.2f'):>9}{f(a['speedup_vs_fastest_peer'], '.1f'):>7}"
+              f"{f(b['seconds'], '.2f'):>11}{f(b['iterations'], 'd'):>6}{f(b['speedup_vs_fastest_peer'], '.1f'):>7}"
+              f"{f(spi, '.3f'):>8}{f(spi and spi / floor['floor_seconds'], '.2f'):>8}{r['extra_peak'] / 2**20:>9.0f}"
+              + (f"  {r['error']}" if r["error"] else ""))
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sets", nargs="+", default=list(SETS), choices=list(SETS))
+    parser.add_argument("--losses", nargs="+", default=["frobenius", "kl"], choices=["frobenius", "kl"])
+    parser.add_argument("--solvers", nargs="+", default=None, help="only these (default: all installed)")
+    parser.add_argument("--budget", type=float, default=45.0, help="seconds per solver, loss and data set")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--out", default="out/bench")
+    parser.add_argument("--worker", default=None, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    limit_threads(args.threads)
+    if args.worker:
+        print("RESULT " + json.dumps(worker(json.loads(args.worker))))
+        return 0
+    out = Path(args.out)
+    report = {"threads": args.threads, "budget": args.budget, "sets": {}}
+    for name in args.sets:
+        rank = SETS[name]["rank"]
+        path = _cached(name, rank, out / "data")
+        V, _, _ = _load(path)
+        floor = machine_floor(V, rank)
+        kind = "sparse" if hasattr(V, "tocsr") else "dense"
+        shape, nnz = list(V.shape), int(getattr(V, "nnz", V.size))
+        del V
+        report["sets"][name] = {"shape": shape, "nnz": nnz, "rank": rank, "floor": floor, "losses": {}}
+        for loss in (x for x in args.losses if x in SETS[name]["losses"]):
+            results = []
+            for solver in SOLVERS[(kind, loss)]:
+                if args.solvers and solver not in args.solvers:
+                    continue
+                spec = {"path": str(path), "solver": solver, "loss": loss, "budget": args.budget}
+                proc = subprocess.run([sys.executable, "-m", "benchmarks.large", "--threads", str(args.threads),
+                                       "--worker", json.dumps(spec)], capture_output=True, text=True, check=False)
+                line = next((x for x in proc.stdout.splitlines() if x.startswith("RESULT ")), None)
+                if line is None:
+                    result = {"points": [], "error": f"exit {proc.returncode}: {proc.stderr[-300:]}", "extra_peak": 0,
+                              "peak": 0, "rss_before": 0}
+                else:
+                    result = json.loads(line[len("RESULT "):])
+                results.append({"solver": solver, **result})
+            summary = summarize(results)
+            _print(name, loss, floor, summary, results)
+            report["sets"][name]["losses"][loss] = {**summary, "solvers": results}
+    from nmflab.io import atomic_write_bytes
+
+    atomic_write_bytes(out / "large.json", (json.dumps(report, indent=1) + "\n").encode())
+    print(f"\nwrote {out / 'large.json'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
