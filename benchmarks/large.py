@@ -41,9 +41,11 @@ from ._common import limit_threads  # imports no numerical library: threads are 
 SETS = {"synthetic": {"rank": 40, "losses": ("frobenius", "kl")},
         "sparse": {"rank": 20, "losses": ("frobenius", "kl")}}
 SOLVERS = {  # (data kind, loss) -> solvers
-    ("dense", "frobenius"): ["nmflab-hals", "nmflab-mu", "sklearn-cd", "sklearn-mu", "tensorly-hals", "nimfa-mu"],
-    ("dense", "kl"): ["nmflab-cd", "nmflab-mu", "sklearn-mu", "nimfa-mu"],
-    # nimfa and TensorLy densify a sparse matrix (8 GB here); scikit-learn's cd is Frobenius only
+    ("dense", "frobenius"): ["nmflab-hals", "nmflab-mu", "sklearn-cd", "sklearn-mu", "tensorly-hals", "nimfa-mu",
+                             "nmftorch-hals", "nmftorch-mu", "torchnmf-mu"],
+    ("dense", "kl"): ["nmflab-cd", "nmflab-mu", "sklearn-mu", "nimfa-mu", "nmftorch-mu", "torchnmf-mu"],
+    # nimfa, TensorLy and the torch packages densify a sparse matrix (8 GB here); scikit-learn's cd is
+    # Frobenius only
     ("sparse", "frobenius"): ["nmflab-hals", "nmflab-mu", "sklearn-cd", "sklearn-mu"],
     ("sparse", "kl"): ["nmflab-cd", "nmflab-mu", "sklearn-mu"],
 }

@@ -15,7 +15,9 @@ objective any solver reached, and the ratio to the fastest peer.
 
 Peers, where installed: scikit-learn (``cd``, ``mu``), nimfa (``euclidean`` and
 ``divergence`` multiplicative updates; ``np.mat`` is restored for NumPy 2),
-TensorLy (``non_negative_parafac_hals`` on the 2-way tensor).
+TensorLy (``non_negative_parafac_hals`` on the 2-way tensor), torchnmf (MU through
+autograd) and nmf-torch (``NMFBatchHALS``, ``NMFBatchMU``; its own start replaced
+by the shared one), both on torch's CPU build with the same thread count.
 
 Writes ``out/bench/race_<backend>.json`` and, with matplotlib, ``out/bench/race_<data>_<loss>.png``.
 """
@@ -109,6 +111,43 @@ def peers(loss, V, W0, H0, r):
 
         out["nimfa-mu"] = run_nimfa
     except Exception:  # noqa: BLE001 - a peer that does not import is left out
+        pass
+    try:
+        import contextlib
+        import io
+
+        import torch
+        from nmf.nmf_models import NMFBatchHALS, NMFBatchMU  # nmf-torch
+        from torchnmf.nmf import NMF as TorchNMF
+
+        beta = 2.0 if loss == "frobenius" else 1.0
+        as_tensor = lambda: torch.from_numpy(np.ascontiguousarray(V, dtype=np.float64))  # noqa: E731 no copy
+
+        def run_torchnmf(k):  # torchnmf: V ~ H W^T, its H is our W
+            model = TorchNMF(W=torch.tensor(H0.T.copy()), H=torch.tensor(W0.copy()))
+            model.fit(as_tensor(), beta=beta, tol=0.0, max_iter=k)
+            return model.H.detach().numpy(), model.W.detach().numpy().T
+
+        def nmftorch(cls):
+            def run(k):  # nmf-torch: X ~ H W, its H is our W; the start is set in place of its own
+                model = cls(n_components=r, init="random", beta_loss=beta, tol=0.0, random_state=0, alpha_W=0.0,
+                            l1_ratio_W=0.0, alpha_H=0.0, l1_ratio_H=0.0, fp_precision="double", device_type="cpu",
+                            n_jobs=torch.get_num_threads(), max_iter=k)
+
+                def start(eps=1e-6):
+                    model.H, model.W = torch.tensor(W0.copy()), torch.tensor(H0.copy())
+
+                model._initialize_H_W = start
+                with contextlib.redirect_stdout(io.StringIO()):  # it prints its loss every 10 iterations
+                    model.fit(as_tensor())
+                return model.H.numpy(), model.W.numpy()
+            return run
+
+        out["torchnmf-mu"] = run_torchnmf
+        out["nmftorch-mu"] = nmftorch(NMFBatchMU)
+        if loss == "frobenius":
+            out["nmftorch-hals"] = nmftorch(NMFBatchHALS)
+    except ImportError:
         pass
     if loss == "frobenius":
         try:

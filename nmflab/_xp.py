@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["is_jax", "cond", "while_loop", "fori_loop", "scratch_copy", "write", "is_sparse", "sq_norm", "left_product",
+__all__ = ["is_jax", "cond", "while_loop", "fori_loop", "contiguous", "scratch_copy", "write", "is_sparse", "sq_norm", "left_product",
            "fuses_product", "product"]
 
 #: Largest rank for which JAX forms ``W @ H`` as a sum of outer products.
@@ -87,6 +87,11 @@ def fori_loop(xp, n: int, body_fn, init):
     for i in range(n):
         value = body_fn(i, value)
     return value
+
+
+def contiguous(xp, X):
+    """``X`` with C-contiguous rows on NumPy (a copy only if it is a transposed view); ``X`` itself on JAX."""
+    return X if is_jax(xp) else np.ascontiguousarray(X)
 
 
 def scratch_copy(xp, X):

@@ -32,31 +32,41 @@ from .mu import MultiplicativeFrobenius
 __all__ = ["HALS", "inner_sweeps"]
 
 
-def inner_sweeps(n: int, p: int, rank: int, alpha: float) -> tuple[int, int]:
+def inner_sweeps(n: int, p: int, rank: int, alpha: float, entries: int | None = None) -> tuple[int, int]:
     """Largest numbers of inner sweeps for W and for H (Gillis & Glineur 2012, sec. 3.2).
 
     ``rho_W = 1 + (n p + p r) / (n (r + 1))``: the cost of ``V H^T`` and
-    ``H H^T`` over that of a sweep of W (n x r); ``rho_H`` likewise.
+    ``H H^T`` over that of a sweep of W (n x r); ``rho_H`` likewise. For a
+    sparse ``V`` the products cost ``entries`` (its stored entries) in place
+    of ``n p``: counting every zero would allow hundreds of sweeps that cost
+    more than the products they are meant to amortize.
     """
-    rho_w = 1 + (n * p + p * rank) // (n * (rank + 1))
-    rho_h = 1 + (n * p + n * rank) // (p * (rank + 1))
+    cost = n * p if entries is None else entries
+    rho_w = 1 + (cost + p * rank) // (n * (rank + 1))
+    rho_h = 1 + (cost + n * rank) // (p * (rank + 1))
     return 1 + int(alpha * rho_w), 1 + int(alpha * rho_h)
 
 
 def _sweep(xp, X, A, B, l1, l2):
-    """One Gauss–Seidel sweep over the columns of X for ``min ||Y - X G||`` with ``A = Y G^T``, ``B = G G^T``."""
+    """One Gauss–Seidel sweep over the rows of X for ``min ||Y - G^T X||`` with ``A = G Y``, ``B = G G^T``.
 
-    def column_update(k, X):
+    The factor is swept in its ``r x m`` form, one row (a component) at a
+    time: ``B[k] @ X`` then reads X along its contiguous rows (a column of
+    an ``m x r`` array would be a strided walk through all of it).
+    """
+
+    def row_update(k, X):
         diag = B[k, k] + l2
-        numerator = A[:, k] - X @ B[:, k] + X[:, k] * B[k, k] - l1
-        column = xp.where(diag > 0, xp.maximum(numerator / xp.where(diag > 0, diag, 1.0), 0.0), X[:, k])
-        return _xp.write(xp, X, (slice(None), k), column)
+        numerator = A[k] - B[k] @ X + X[k] * B[k, k] - l1
+        row = xp.where(diag > 0, xp.maximum(numerator / xp.where(diag > 0, diag, 1.0), 0.0), X[k])
+        return _xp.write(xp, X, k, row)
 
-    return _xp.fori_loop(xp, X.shape[-1], column_update, _xp.scratch_copy(xp, X))
+    return _xp.fori_loop(xp, X.shape[-2], row_update, _xp.scratch_copy(xp, X))
 
 
-def _columns(xp, X, A, B, l1, l2, max_sweeps: int, delta: float):
+def _rows(xp, X, A, B, l1, l2, max_sweeps: int, delta: float):
     """Up to ``max_sweeps`` sweeps, stopped once a sweep moves X by <= delta * the first sweep's move."""
+    A = _xp.contiguous(xp, A)
     first = _sweep(xp, X, A, B, l1, l2)
     first_change = xp.sqrt(xp.sum((first - X) ** 2))
     if max_sweeps == 1:
@@ -151,13 +161,13 @@ class HALS:
                 W, E = _weighted_columns(xp, W, H, E, M, pen.l1_W, pen.l2_W)
             return W, H, {"E": E}
         n, p = V.shape[-2], V.shape[-1]
-        sweeps_w, sweeps_h = inner_sweeps(n, p, W.shape[-1], self.alpha)
+        sweeps_w, sweeps_h = inner_sweeps(n, p, W.shape[-1], self.alpha, V.nnz if _xp.is_sparse(V) else None)
         if self.update_h:
             WtV, WtW = _xp.left_product(xp, W, V), T(xp, W) @ W
-            H = T(xp, _columns(xp, T(xp, H), T(xp, WtV), WtW, pen.l1_H, pen.l2_H, sweeps_h, self.delta))
+            H = _rows(xp, H, WtV, WtW, pen.l1_H, pen.l2_H, sweeps_h, self.delta)
             state = {"VHt": V @ T(xp, H), "HHt": H @ T(xp, H)}
         if self.update_w:
-            W = _columns(xp, W, state["VHt"], state["HHt"], pen.l1_W, pen.l2_W, sweeps_w, self.delta)
+            W = T(xp, _rows(xp, T(xp, W), T(xp, state["VHt"]), state["HHt"], pen.l1_W, pen.l2_W, sweeps_w, self.delta))
         return W, H, state
 
     def objective(self, xp, V, W, H, state, consts):
