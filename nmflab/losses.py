@@ -75,6 +75,17 @@ def kl_divergence(xp, V, WH, weights=None):
     Each summand is non-negative, so the sum carries no cancellation.
     """
     positive = V > 0
+    if weights is None and type(V).__module__ == "numpy" and type(WH).__module__ == "numpy" and V.shape == WH.shape:
+        # The same summands, bit for bit, in one n x p array: ten passes and six temporaries become five and one.
+        import numpy as np
+
+        with np.errstate(divide="ignore"):
+            terms = np.divide(V, WH, out=np.ones(V.shape, dtype=np.result_type(V, WH)), where=positive)
+            np.log(terms, out=terms)
+        terms *= V
+        terms -= V
+        terms += WH
+        return _sum2(np, terms)
     safe_WH = xp.where(positive, WH, 1.0)
     safe_V = xp.where(positive, V, 1.0)
     log_term = xp.where(positive, V * xp.log(safe_V / safe_WH), 0.0)
