@@ -87,6 +87,17 @@ def test_worker_processes_give_the_same_survey():
         np.testing.assert_array_equal(alone.labels[r], pooled.labels[r])
 
 
+def test_local_pool_removes_its_compilation_cache():
+    from theory.survey import local_executor
+
+    pool = local_executor(2)
+    cache = Path(pool._cache)
+    assert cache.is_dir()
+    assert pool.submit(os.getenv, "JAX_COMPILATION_CACHE_DIR").result() == str(cache)
+    pool.shutdown()
+    assert not cache.exists()
+
+
 def test_worker_set_up_leaves_one_xla_thread(monkeypatch):
     from theory._worker import one_thread
 
@@ -94,7 +105,11 @@ def test_worker_set_up_leaves_one_xla_thread(monkeypatch):
     for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         monkeypatch.setenv(name, "2")
     monkeypatch.setitem(sys.modules, "threadpoolctl", None)  # the environment alone
-    one_thread()
+    monkeypatch.delenv("JAX_COMPILATION_CACHE_DIR", raising=False)
+    monkeypatch.delenv("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", raising=False)
+    one_thread("/shared/cache")
+    assert os.environ["JAX_COMPILATION_CACHE_DIR"] == "/shared/cache"
+    assert os.environ["JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS"] == "0"
     assert os.environ["XLA_FLAGS"].split() == ["--xla_cpu_multi_thread_eigen=false",
                                                 "--xla_force_host_platform_device_count=1"]
     assert all(os.environ[name] == "1" for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"))

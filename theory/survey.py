@@ -25,7 +25,9 @@ import hashlib
 import json
 import multiprocessing
 import os
+import shutil
 import sys
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -156,22 +158,37 @@ def available_cores() -> int:
         return os.cpu_count() or 1
 
 
+class _LocalPool(concurrent.futures.ProcessPoolExecutor):
+    """A ``spawn`` pool of one-thread workers sharing a compilation cache, removed at shutdown."""
+
+    def __init__(self, workers: int):
+        from ._worker import one_thread
+
+        self._cache = tempfile.mkdtemp(prefix="nmflab-xla-cache-")
+        super().__init__(workers, mp_context=multiprocessing.get_context("spawn"), initializer=one_thread,
+                         initargs=(self._cache,))
+
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        super().shutdown(wait=wait, cancel_futures=cancel_futures)
+        shutil.rmtree(self._cache, ignore_errors=True)
+
+
 def local_executor(workers: int | None = None) -> concurrent.futures.ProcessPoolExecutor:
     """A pool of ``workers`` local processes with one compute thread each (default: one per core).
 
     On a CPU a fit of ALL/AML's size keeps one core busy however many
     threads XLA is given (its products are too small to split), so a survey
-    gets its speed from running tasks side by side: ALL/AML, ranks 2..6,
-    50 restarts, 2 cores: about 1.9x one process. The processes are
-    started with ``spawn`` (a fork of a process in which JAX is running is
-    unsafe), so a script that uses the pool must guard its entry point with
-    ``if __name__ == "__main__":``, as for any ``spawn`` pool.
+    gets its speed from running tasks side by side (ALL/AML, ranks 2..6,
+    50 restarts, 2 cores: 64-87 s against 73-144 s in one process, on a VM
+    whose speed varies by 2x from run to run). The workers share a
+    temporary JAX compilation cache, so each rank is compiled once. The
+    processes are started with ``spawn`` (a fork of a process in which JAX
+    is running is unsafe), so a script that uses the pool must guard its
+    entry point with ``if __name__ == "__main__":``, as for any ``spawn``
+    pool.
     """
-    from ._worker import one_thread
-
     workers = available_cores() if workers is None else val.check_positive_int(workers, "workers")
-    return concurrent.futures.ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
-                                                  initializer=one_thread)
+    return _LocalPool(workers)
 
 
 def _fit_chunk(V, rank: int, seed: int, first: int, count: int, fit: dict) -> dict:
@@ -390,6 +407,14 @@ def rank_survey(
         done[task] = result
 
     pool = local_executor(workers) if workers is not None and workers > 1 and pending else None
+    if pool is not None:
+        # Each worker starts on a rank of its own, so that no two compile the same programs at once
+        # (the second to need a rank loads it from the shared cache).
+        heads: list[tuple] = []
+        for task in pending:
+            if len(heads) < workers and all(task[1] != head[1] for head in heads):
+                heads.append(task)
+        pending = heads + [task for task in pending if task not in heads]
     executor = executor or pool
     with _progress_bar(len(tasks), progress) as bar, pool or contextlib.nullcontext():
         bar.update(loaded_tasks)
