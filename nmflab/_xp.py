@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 __all__ = ["is_jax", "cond", "while_loop", "fori_loop", "contiguous", "scratch_copy", "write", "is_sparse", "sq_norm", "left_product",
-           "fuses_product", "product"]
+           "right_product", "fuses_product", "product"]
 
 #: Largest rank for which JAX forms ``W @ H`` as a sum of outer products.
 FUSED_RANK = 8
@@ -66,10 +66,21 @@ def sq_norm(xp, V):
 
 
 def left_product(xp, W, V):
-    """``W^T V``; for a sparse ``V`` as ``(V^T W)^T`` so scipy multiplies sparse by dense."""
+    """``W^T V``; for a sparse ``V`` as ``(V^T W)^T`` so scipy multiplies sparse by dense (threads by rows)."""
     if is_sparse(V):
-        return np.asarray(V.T @ W).T
+        from . import _sparse
+
+        return _sparse.transposed_times(V.tocsr(), W).T
     return xp.matrix_transpose(W) @ V
+
+
+def right_product(xp, V, Ht):
+    """``V Ht`` (``Ht`` is ``H^T``); for a sparse ``V`` a block of its rows per thread."""
+    if is_sparse(V):
+        from . import _sparse
+
+        return _sparse.times(V.tocsr(), Ht)
+    return V @ Ht
 
 
 def fori_loop(xp, n: int, body_fn, init):

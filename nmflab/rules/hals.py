@@ -165,7 +165,7 @@ class HALS:
         if self.update_h:
             WtV, WtW = _xp.left_product(xp, W, V), T(xp, W) @ W
             H = _rows(xp, H, WtV, WtW, pen.l1_H, pen.l2_H, sweeps_h, self.delta)
-            state = {"VHt": V @ T(xp, H), "HHt": H @ T(xp, H)}
+            state = {"VHt": _xp.right_product(xp, V, T(xp, H)), "HHt": H @ T(xp, H)}
         if self.update_w:
             W = T(xp, _rows(xp, T(xp, W), T(xp, state["VHt"]), state["HHt"], pen.l1_W, pen.l2_W, sweeps_w, self.delta))
         return W, H, state

@@ -108,7 +108,7 @@ class MultiplicativeFrobenius:
     def init(self, xp, V, W, H, consts):
         if "weights" in consts:
             return {"WH": W @ H}
-        return {"VHt": V @ T(xp, H), "HHt": H @ T(xp, H)}
+        return {"VHt": _xp.right_product(xp, V, T(xp, H)), "HHt": H @ T(xp, H)}
 
     def update(self, xp, V, W, H, state, consts):
         if "weights" in consts:
@@ -118,7 +118,7 @@ class MultiplicativeFrobenius:
             WtW = T(xp, W) @ W
             H = H * divide(xp, WtV, WtW @ H + _penalty_h(self.penalty, H), self.eps, 1.0)
             # With H fixed the products from init stay valid.
-            state = {"VHt": V @ T(xp, H), "HHt": H @ T(xp, H)}
+            state = {"VHt": _xp.right_product(xp, V, T(xp, H)), "HHt": H @ T(xp, H)}
         if self.update_w:
             W = W * divide(xp, state["VHt"], W @ state["HHt"] + _penalty_w(self.penalty, W), self.eps, 1.0)
         return W, H, state
@@ -215,13 +215,13 @@ class MultiplicativeKL:
         WH = state["WH"]
         if self.update_h:
             ratio = _sparse.with_values(V, divide(np, V.data, WH, self.eps, 0.0))
-            numerator = np.asarray(ratio.T @ W).T
+            numerator = _sparse.transposed_times(ratio, W).T
             denominator = W.sum(axis=0)[:, None] + _penalty_h(self.penalty, H)
             H = H * divide(np, numerator, denominator, self.eps, 1.0)
             WH = _sparse.at_nonzeros(pattern, W, H)
         if self.update_w:
             ratio = _sparse.with_values(V, divide(np, V.data, WH, self.eps, 0.0))
-            numerator = np.asarray(ratio @ H.T)
+            numerator = _sparse.times(ratio, H.T)
             denominator = H.sum(axis=1)[None, :] + _penalty_w(self.penalty, W)
             W = W * divide(np, numerator, denominator, self.eps, 1.0)
             WH = _sparse.at_nonzeros(pattern, W, H)
@@ -349,12 +349,12 @@ class MultiplicativeBeta:
         if self.update_h:
             low = _sparse.with_values(V, V.data * _sparse.shifted_power(WH, self.beta - 2.0, self.eps))
             high = _sparse.power_product(W, H, self.beta - 1.0, self.eps, "H")
-            H = H * self._ratio(np, np.asarray(low.T @ W).T, high + _penalty_h(self.penalty, H))
+            H = H * self._ratio(np, _sparse.transposed_times(low, W).T, high + _penalty_h(self.penalty, H))
             WH = _sparse.at_nonzeros(pattern, W, H)
         if self.update_w:
             low = _sparse.with_values(V, V.data * _sparse.shifted_power(WH, self.beta - 2.0, self.eps))
             high = _sparse.power_product(W, H, self.beta - 1.0, self.eps, "W")
-            W = W * self._ratio(np, np.asarray(low @ H.T), high + _penalty_w(self.penalty, W))
+            W = W * self._ratio(np, _sparse.times(low, H.T), high + _penalty_w(self.penalty, W))
             WH = _sparse.at_nonzeros(pattern, W, H)
         return W, H, {"WH": WH}
 
