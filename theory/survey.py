@@ -24,7 +24,6 @@ import contextlib
 import hashlib
 import json
 import multiprocessing
-import os
 import shutil
 import sys
 import tempfile
@@ -36,6 +35,7 @@ import numpy as np
 
 import nmflab
 from nmflab import _validation as val
+from nmflab._parallel import available_cores
 from nmflab.diagnostics import svd_floor
 from nmflab.io import atomic_write_bytes, atomic_write_npz
 from nmflab.result import CONVERGED_STATUSES
@@ -148,14 +148,6 @@ class Survey:
                                                  for c in columns[1:]]))
         atomic_write_bytes(path, ("\n".join(lines) + "\n").encode())
         return Path(path)
-
-
-def available_cores() -> int:
-    """The CPU cores this process may run on (its affinity mask where the system has one)."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
 
 
 class _LocalPool(concurrent.futures.ProcessPoolExecutor):

@@ -1,0 +1,23 @@
+"""The cores this process may use, and the one thread pool that the NumPy backend's blocked loops share."""
+
+from __future__ import annotations
+
+import concurrent.futures
+import functools
+import os
+
+__all__ = ["available_cores", "thread_pool"]
+
+
+def available_cores() -> int:
+    """The CPU cores this process may run on (its affinity mask where the system has one)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+@functools.cache
+def thread_pool() -> concurrent.futures.ThreadPoolExecutor:
+    """A thread per core (at most 8), for loops over independent blocks whose work releases the GIL."""
+    return concurrent.futures.ThreadPoolExecutor(min(available_cores(), 8), thread_name_prefix="nmflab")
