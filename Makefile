@@ -15,7 +15,7 @@ help:
 	@echo "make demo       run the seed demonstration (figures in out/demo/)"
 	@echo "make test       run the test suite (about 8 minutes on 2 cores)"
 	@echo "make test-slow  the test suite with the slow tests too"
-	@echo "make bench      the MU benchmark against scikit-learn (needs ~3 GB of memory)"
+	@echo "make bench      the race against the installed peers and the dense MU benchmark (~3 GB)"
 	@echo "make paper      every experiment (full, about 1.5 hours), figures, paper/build/paper.html (+ .pdf with pandoc and LaTeX)"
 	@echo "make paper-quick the same from --quick experiments (about two minutes), in out/paper-quick/"
 
@@ -44,6 +44,7 @@ test-slow: PYTEST_ARGS += --runslow
 test-slow: test
 
 bench: $(VENV)/.installed-test
+	$(BIN)/python -m benchmarks.race
 	$(BIN)/python -m benchmarks.mu_dense
 
 clean:
