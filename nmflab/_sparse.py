@@ -14,7 +14,7 @@ import scipy.sparse
 from ._parallel import available_cores, thread_pool
 
 __all__ = ["pattern", "at_nonzeros", "with_values", "times", "transposed_times", "kl_divergence", "beta_divergence",
-           "power_product", "shifted_power"]
+           "power_product"]
 
 
 def pattern(V):
@@ -121,16 +121,8 @@ def _row_blocks(W, H):
     return [(lo, min(lo + step, n)) for lo in range(0, n, step)]
 
 
-def shifted_power(WH, power: float, eps: float):
-    """``(WH + eps)**power``; with ``eps == 0``, 0 where ``WH`` is 0 (every product there is 0)."""
-    if eps > 0:
-        return (WH + eps) ** power
-    positive = WH > 0
-    return np.where(positive, np.where(positive, WH, 1.0) ** power, 0.0)
-
-
-def power_product(W, H, power: float, eps: float, side: str):
-    """``W^T (WH)**power`` (``side="H"``) or ``(WH)**power H^T`` (``side="W"``), over every entry.
+def power_product(W, H, transform, side: str):
+    """``W^T f(WH)`` (``side="H"``) or ``f(WH) H^T`` (``side="W"``) over every entry, ``f = transform``.
 
     The beta-divergence updates need a power of ``WH`` at the zeros of a
     sparse ``V`` too; it is formed one block of rows at a time (a few MiB),
@@ -139,11 +131,11 @@ def power_product(W, H, power: float, eps: float, side: str):
     if side == "H":
         out = np.zeros((W.shape[1], H.shape[1]), dtype=np.result_type(W, H))
         for lo, hi in _row_blocks(W, H):
-            out += W[lo:hi].T @ shifted_power(W[lo:hi] @ H, power, eps)
+            out += W[lo:hi].T @ transform(W[lo:hi] @ H)
         return out
     out = np.empty((W.shape[0], H.shape[0]), dtype=np.result_type(W, H))
     for lo, hi in _row_blocks(W, H):
-        out[lo:hi] = shifted_power(W[lo:hi] @ H, power, eps) @ H.T
+        out[lo:hi] = transform(W[lo:hi] @ H) @ H.T
     return out
 
 

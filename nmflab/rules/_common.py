@@ -6,7 +6,7 @@ from dataclasses import replace
 
 from .. import _xp
 
-__all__ = ["T", "divide", "scaled_penalty"]
+__all__ = ["T", "divide", "shifted_power", "scaled_penalty"]
 
 
 def T(xp, X):
@@ -51,6 +51,19 @@ def _divide_numpy(numerator, denominator, eps: float, where_zero: float):
         return np.divide(numerator, out, out=out)
     out = np.full(shape, where_zero, dtype=dtype)
     return np.divide(numerator, denominator, out=out, where=denominator > 0)
+
+
+def shifted_power(xp, WH, power: float, eps: float):
+    """``(WH + eps)**power``; with ``eps == 0``, 0 where ``WH`` is 0.
+
+    An entry with ``WH = 0`` has every product ``W_ik H_kj`` equal to 0, so
+    its terms in a beta-divergence update are multiplied by a zero factor
+    (the ``0 * inf = 0`` limit).
+    """
+    if eps > 0:
+        return (WH + eps) ** power
+    positive = WH > 0
+    return xp.where(positive, xp.where(positive, WH, 1.0) ** power, 0.0)
 
 
 def scaled_penalty(rule, scale: float):

@@ -19,7 +19,7 @@ from typing import ClassVar
 
 from .. import _sparse, _xp, losses
 from ..losses import Penalty
-from ._common import T, divide, scaled_penalty
+from ._common import T, divide, scaled_penalty, shifted_power
 
 __all__ = ["MultiplicativeFrobenius", "MultiplicativeKL", "MultiplicativeBeta", "mm_exponent"]
 
@@ -307,21 +307,9 @@ class MultiplicativeBeta:
         return ratio if self.gamma == 1.0 else ratio**self.gamma
 
     def _parts(self, xp, V, WH, M):
-        """``V WH^(beta-2)`` and ``WH^(beta-1)`` (times the weights).
-
-        With ``eps = 0`` an entry with ``WH = 0`` contributes 0 to both: every
-        product ``W_ik H_kj`` there is 0, so the entry's terms are multiplied
-        by a zero factor in the update (the ``0 * inf = 0`` limit).
-        """
-        if self.eps > 0:
-            safe = WH + self.eps
-        else:
-            positive = WH > 0
-            safe = xp.where(positive, WH, 1.0)
-        low = V * safe ** (self.beta - 2.0)
-        high = safe ** (self.beta - 1.0)
-        if self.eps == 0:
-            low, high = xp.where(positive, low, 0.0), xp.where(positive, high, 0.0)
+        """``V WH^(beta-2)`` and ``WH^(beta-1)`` (times the weights); with ``eps = 0``, 0 where ``WH`` is 0."""
+        low = V * shifted_power(xp, WH, self.beta - 2.0, self.eps)
+        high = shifted_power(xp, WH, self.beta - 1.0, self.eps)
         if M is not None:
             low, high = M * low, M * high
         return low, high
@@ -341,19 +329,25 @@ class MultiplicativeBeta:
             WH = W @ H
         return W, H, {"WH": WH}
 
+    def _high(self, WH):
+        """``WH^(beta-1)`` for a block of ``W H`` (NumPy), as :meth:`_parts` forms it."""
+        import numpy as np
+
+        return shifted_power(np, WH, self.beta - 1.0, self.eps)
+
     def _update_sparse(self, V, W, H, state, pattern):
         """The same updates for a sparse ``V``: ``V WH^(beta-2)`` at the stored entries, ``WH^(beta-1)`` by blocks."""
         import numpy as np
 
         WH = state["WH"]
         if self.update_h:
-            low = _sparse.with_values(V, V.data * _sparse.shifted_power(WH, self.beta - 2.0, self.eps))
-            high = _sparse.power_product(W, H, self.beta - 1.0, self.eps, "H")
+            low = _sparse.with_values(V, V.data * shifted_power(np, WH, self.beta - 2.0, self.eps))
+            high = _sparse.power_product(W, H, self._high, "H")
             H = H * self._ratio(np, _sparse.transposed_times(low, W).T, high + _penalty_h(self.penalty, H))
             WH = _sparse.at_nonzeros(pattern, W, H)
         if self.update_w:
-            low = _sparse.with_values(V, V.data * _sparse.shifted_power(WH, self.beta - 2.0, self.eps))
-            high = _sparse.power_product(W, H, self.beta - 1.0, self.eps, "W")
+            low = _sparse.with_values(V, V.data * shifted_power(np, WH, self.beta - 2.0, self.eps))
+            high = _sparse.power_product(W, H, self._high, "W")
             W = W * self._ratio(np, _sparse.times(low, H.T), high + _penalty_w(self.penalty, W))
             WH = _sparse.at_nonzeros(pattern, W, H)
         return W, H, {"WH": WH}
