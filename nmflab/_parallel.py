@@ -6,7 +6,7 @@ import concurrent.futures
 import functools
 import os
 
-__all__ = ["available_cores", "thread_pool"]
+__all__ = ["available_cores", "pool_threads", "thread_pool"]
 
 
 def available_cores() -> int:
@@ -17,7 +17,12 @@ def available_cores() -> int:
         return os.cpu_count() or 1
 
 
+def pool_threads() -> int:
+    """Threads of :func:`thread_pool`: one per core, at most 8."""
+    return min(available_cores(), 8)
+
+
 @functools.cache
 def thread_pool() -> concurrent.futures.ThreadPoolExecutor:
     """A thread per core (at most 8), for loops over independent blocks whose work releases the GIL."""
-    return concurrent.futures.ThreadPoolExecutor(min(available_cores(), 8), thread_name_prefix="nmflab")
+    return concurrent.futures.ThreadPoolExecutor(pool_threads(), thread_name_prefix="nmflab")

@@ -11,7 +11,7 @@ import functools
 import numpy as np
 import scipy.sparse
 
-from ._parallel import available_cores, thread_pool
+from ._parallel import pool_threads, thread_pool
 
 __all__ = ["pattern", "at_nonzeros", "with_values", "times", "transposed_times", "kl_divergence", "beta_divergence",
            "power_product"]
@@ -49,7 +49,7 @@ def at_nonzeros(pattern_, W, H):
         block.sum(axis=1, out=out[lo:lo + step])
 
     starts = range(0, len(rows), step)
-    if len(starts) > 1 and _threads() > 1:  # blocks are independent: the result does not depend on the split
+    if len(starts) > 1 and pool_threads() > 1:  # blocks are independent: the result does not depend on the split
         list(thread_pool().map(fill, starts))
     else:
         for lo in starts:
@@ -59,7 +59,7 @@ def at_nonzeros(pattern_, W, H):
 
 def _row_slices(V):
     """``V`` (CSR) cut into one block of rows per thread, as views of its arrays (no copy)."""
-    n, parts = V.shape[0], _threads()
+    n, parts = V.shape[0], pool_threads()
     bounds = np.linspace(0, n, min(parts, n) + 1).astype(int)
     return [(lo, hi, scipy.sparse.csr_matrix((V.data[V.indptr[lo]:V.indptr[hi]], V.indices[V.indptr[lo]:V.indptr[hi]],
                                                V.indptr[lo:hi + 1] - V.indptr[lo]), shape=(hi - lo, V.shape[1])))
@@ -67,7 +67,12 @@ def _row_slices(V):
 
 
 def times(V, X):
-    """``V @ X`` for a CSR ``V`` and a dense ``X``, a block of rows per thread (scipy releases the GIL)."""
+    """``V @ X`` for a CSR ``V`` and a dense ``X``, a block of rows per thread.
+
+    scipy's sparse products release the GIL, so the blocks run side by side
+    (5 million entries, rank 20, 2 cores: ``V @ H^T`` 0.24 -> 0.15 s,
+    ``V^T W`` 0.21 -> 0.13 s).
+    """
     blocks = _row_slices(V)
     if len(blocks) == 1:
         return np.asarray(V @ X)
@@ -88,13 +93,6 @@ def transposed_times(V, X):
         return np.asarray(V.T @ X)
     parts = thread_pool().map(lambda block: np.asarray(block[2].T @ X[block[0]:block[1]]), blocks)
     return functools.reduce(np.add, parts)
-
-
-def _threads() -> int:
-    """Blocks the gathers and products are cut into: NumPy's ``take``, ``multiply``, ``sum`` and scipy's
-    sparse products release the GIL, so they run side by side (5 million entries, rank 20, 2 cores:
-    ``V @ H^T`` 0.24 -> 0.15 s, ``V^T W`` 0.21 -> 0.13 s)."""
-    return min(available_cores(), 8)
 
 
 def with_values(V, values):

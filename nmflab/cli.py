@@ -194,7 +194,7 @@ def _survey(args) -> int:
     for name in ("loss", "backend", "dtype"):
         if getattr(args, name) is not None:
             fit[name] = getattr(args, name)
-    workers = args.workers or _theory("survey").available_cores()
+    workers = _theory("survey").available_cores() if args.workers is None else args.workers
     result = rank_survey(V, args.ranks, args.restarts, seed=args.seed, chunk=args.chunk, null=args.null,
                          store=store, workers=workers, progress=False if args.no_progress else None, **fit)
     table = result.to_csv(store / "measures.csv")

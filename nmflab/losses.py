@@ -17,6 +17,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from . import _xp
+
 __all__ = [
     "frobenius",
     "frobenius_from_products",
@@ -75,7 +77,7 @@ def kl_divergence(xp, V, WH, weights=None):
     Each summand is non-negative, so the sum carries no cancellation.
     """
     positive = V > 0
-    if weights is None and type(V).__module__ == "numpy" and type(WH).__module__ == "numpy" and V.shape == WH.shape:
+    if weights is None and not _xp.is_jax(xp) and V.shape == WH.shape:
         # The same summands, bit for bit, in one n x p array: ten passes and six temporaries become five and one.
         import numpy as np
 
