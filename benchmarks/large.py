@@ -116,7 +116,7 @@ def score(loss: str, V, W, H) -> float:
     import numpy as np
     import scipy.sparse
 
-    from nmflab import _sparse
+    from nmflab import _sparse, losses
 
     if scipy.sparse.issparse(V):
         V = V.tocsr()
@@ -125,15 +125,10 @@ def score(loss: str, V, W, H) -> float:
             return _sparse.kl_divergence(V, W, H, WH)
         # ||V||^2 - 2 <V, WH> + ||WH||^2, the last as <W^T W, H H^T>
         return float(0.5 * (V.data @ V.data - 2 * V.data @ WH + np.sum((W.T @ W) * (H @ H.T))))
-    out = 0.0
-    for i in range(0, V.shape[0], _BLOCK):
-        block, WH = V[i:i + _BLOCK], W[i:i + _BLOCK] @ H
-        if loss == "frobenius":
-            out += 0.5 * float(np.sum((block - WH) ** 2))
-        else:
-            with np.errstate(divide="ignore", invalid="ignore"):
-                out += float(np.sum(np.where(block > 0, block * np.log(block / WH), 0.0) - block + WH))
-    return out
+    # a block of rows at a time, with nmflab's own loss formulas
+    if loss == "frobenius":
+        return float(sum(losses.frobenius(np, V[i:i + _BLOCK], W[i:i + _BLOCK], H) for i in range(0, V.shape[0], _BLOCK)))
+    return float(sum(losses.kl_divergence(np, V[i:i + _BLOCK], W[i:i + _BLOCK] @ H) for i in range(0, V.shape[0], _BLOCK)))
 
 
 def _memory() -> dict:
@@ -169,16 +164,7 @@ def _run_solver(solver: str, loss: str, V, W0, H0, budget: float) -> list:
                          time_limit=budget, check_every=1 if loss == "frobenius" else 5, backend="numpy")
         overhead = (time.perf_counter() - start) - res.wall_time
         return [(float(t) + overhead, float(f), int(i)) for t, f, i in zip(res.times, res.objective, res.iterations)]
-    run = race.peers(loss, V, W0, H0, W0.shape[1])[solver]
-    points, spent, k = [], 0.0, 1
-    while spent < budget:
-        start = time.perf_counter()
-        W, H = run(k)
-        elapsed = time.perf_counter() - start
-        spent += elapsed
-        points.append((elapsed, (W, H), k))
-        k *= 2
-    return points
+    return race.doubling(race.peers(loss, V, W0, H0, W0.shape[1])[solver], budget, lambda W, H: (W, H))
 
 
 def worker(spec: dict) -> dict:

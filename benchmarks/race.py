@@ -62,15 +62,15 @@ def _objective(loss, V, W, H):
     return float(0.5 * np.sum((V - WH) ** 2)) if loss == "frobenius" else float(losses.kl_divergence(np, V, WH))
 
 
-def _doubling(run, loss, V, budget):
-    """(time, objective, iterations) of runs with max_iter = 1, 2, 4, ... until the budget is spent."""
+def doubling(run, budget, keep):
+    """(time, keep(W, H), iterations) of runs with max_iter = 1, 2, 4, ... until the budget is spent."""
     points, spent, k = [], 0.0, 1
     while spent < budget and k <= 2**14:
         start = time.perf_counter()
         W, H = run(k)
         elapsed = time.perf_counter() - start
         spent += elapsed
-        points.append((elapsed, _objective(loss, V, W, H), k))
+        points.append((elapsed, keep(W, H), k))
         k *= 2
     return points
 
@@ -186,7 +186,7 @@ def race(name, loss, budget, methods, backend="numpy", check_every=5):
                                       for t, f, i in zip(res.times, res.objective, res.iterations)]
     for peer, run in peers(loss, V, W0, H0, r).items():
         try:
-            curves[peer] = _doubling(run, loss, V, budget)
+            curves[peer] = doubling(run, budget, lambda W, H: _objective(loss, V, W, H))
         except Exception as exc:  # noqa: BLE001
             print(f"  {peer} failed: {exc}")
     best = min(f for pts in curves.values() for _, f, _ in pts)
