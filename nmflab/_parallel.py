@@ -6,15 +6,21 @@ import concurrent.futures
 import functools
 import os
 
-__all__ = ["available_cores", "pool_threads", "thread_pool"]
+__all__ = ["available_cores", "core_ids", "pool_threads", "thread_pool"]
+
+
+def core_ids() -> list[int] | None:
+    """The CPU cores this process may run on (its affinity mask), or None where the system has none."""
+    try:
+        return sorted(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return None
 
 
 def available_cores() -> int:
-    """The CPU cores this process may run on (its affinity mask where the system has one)."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
+    """How many CPU cores this process may run on (its affinity mask where the system has one)."""
+    cores = core_ids()
+    return len(cores) if cores is not None else (os.cpu_count() or 1)
 
 
 def pool_threads() -> int:

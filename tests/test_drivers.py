@@ -83,6 +83,31 @@ def test_a_pool_of_lanes_gives_the_restarts_of_separate_runs(lanes):
 
 
 @needs_jax
+@pytest.mark.parametrize("until_first_stop", [True, False])
+def test_a_segment_ends_at_the_first_stopped_lane_only_while_restarts_wait(until_first_stop):
+    """Lane 0 may make 1 check, lane 1 may make 4: with restarts waiting the segment ends after
+    lane 0's check (its lane is refilled at once); without, lane 1 goes on and lane 0 stays frozen."""
+    import jax.numpy as jnp
+
+    from nmflab.drivers import jax as jax_driver
+    from nmflab.rules.mu import MultiplicativeKL
+    from nmflab.stopping import StopCriteria
+
+    rng = np.random.default_rng(3)
+    V, W0, H0 = random_problem(rng, 12, 9, 2)
+    static = dict(rule=MultiplicativeKL(), criteria=StopCriteria(max_iter=100, rules=()), check_every=5)
+    with jax_driver._precision(np.float64):
+        W0s, H0s = jnp.asarray(np.stack([W0, W0 * 2])), jnp.asarray(np.stack([H0, H0 / 2]))
+        consts, carry = jax_driver._start(jnp.asarray(V), W0s, H0s, None, **static)
+        out = jax_driver._advance(jnp.asarray(V), consts, carry, jnp.asarray([1, 4], dtype=jnp.int32),
+                                  jnp.asarray(until_first_stop), **static)
+    assert list(np.asarray(out["k"])) == ([1, 1] if until_first_stop else [1, 4])
+    assert list(np.asarray(out["iteration"])) == ([5, 5] if until_first_stop else [5, 20])
+    lone = nmflab.nmf(V, 2, init=(W0, H0), loss="kl", method="mu", backend="numpy", max_iter=5, stop="max_iter")
+    np.testing.assert_allclose(np.asarray(out["W"][0]), lone.W, rtol=1e-10)  # frozen after its own check
+
+
+@needs_jax
 def test_a_pool_under_a_time_limit_gives_every_restart_a_check():
     rng = np.random.default_rng(5)
     V, _, _ = random_problem(rng, 25, 12, 3, noise=0.3)

@@ -98,6 +98,27 @@ def test_local_pool_removes_its_compilation_cache():
     assert not cache.exists()
 
 
+def test_pool_workers_take_one_core_each_in_turn(monkeypatch):
+    import multiprocessing
+
+    from theory._worker import pin_to_next_core
+
+    pinned = []
+    monkeypatch.setattr(os, "sched_setaffinity", lambda pid, cores: pinned.append((pid, cores)), raising=False)
+    counter = multiprocessing.get_context("spawn").Value("i", 0)
+    for _ in range(5):
+        pin_to_next_core(counter, [3, 5])
+    assert pinned == [(0, {3}), (0, {5}), (0, {3}), (0, {5}), (0, {3})]
+
+
+@pytest.mark.skipif(not hasattr(os, "sched_getaffinity"), reason="no CPU affinity on this system")
+def test_a_one_worker_pool_runs_on_the_first_core_it_may_use():
+    from theory.survey import local_executor
+
+    with local_executor(1) as pool:
+        assert pool.submit(os.sched_getaffinity, 0).result() == {min(os.sched_getaffinity(0))}
+
+
 def test_worker_set_up_leaves_one_xla_thread(monkeypatch):
     from theory._worker import one_thread
 

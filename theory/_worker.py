@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 
-__all__ = ["one_thread"]
+__all__ = ["one_thread", "pin_to_next_core", "start_worker"]
 
 _XLA_ONE_THREAD = "--xla_cpu_multi_thread_eigen=false"
 
@@ -34,3 +34,28 @@ def one_thread(compilation_cache: str | None = None) -> None:
     except ImportError:
         return
     threadpool_limits(1)
+
+
+def pin_to_next_core(next_worker, cores: list[int]) -> None:
+    """Run this process on one core of ``cores``: the ``i``-th worker to start takes ``cores[i % len(cores)]``.
+
+    ``next_worker`` is a shared counter (``multiprocessing.Value``). Left
+    to the scheduler, two single-threaded workers on a 2-core machine
+    were seen on the same core, and each move of a worker leaves its data
+    in the other core's cache: on ALL/AML ranks 5 and 6 a restart-iteration
+    took 0.67-0.9 ms in an unpinned pair of workers against 0.62 ms alone.
+    """
+    with next_worker.get_lock():
+        index = next_worker.value
+        next_worker.value += 1
+    try:
+        os.sched_setaffinity(0, {cores[index % len(cores)]})
+    except (AttributeError, OSError):  # no affinity on this system, or the core is gone: run unpinned
+        pass
+
+
+def start_worker(compilation_cache: str | None, next_worker, cores: list[int] | None) -> None:
+    """A survey pool's initializer: :func:`pin_to_next_core` when given ``cores``, then :func:`one_thread`."""
+    if cores:
+        pin_to_next_core(next_worker, cores)
+    one_thread(compilation_cache)

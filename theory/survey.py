@@ -35,7 +35,7 @@ import numpy as np
 
 import nmflab
 from nmflab import _validation as val
-from nmflab._parallel import available_cores
+from nmflab._parallel import available_cores, core_ids
 from nmflab.diagnostics import svd_floor
 from nmflab.io import atomic_write_bytes, atomic_write_npz
 from nmflab.result import CONVERGED_STATUSES
@@ -154,11 +154,15 @@ class _LocalPool(concurrent.futures.ProcessPoolExecutor):
     """A ``spawn`` pool of one-thread workers sharing a compilation cache, removed at shutdown."""
 
     def __init__(self, workers: int):
-        from ._worker import one_thread
+        from ._worker import start_worker
 
         self._cache = tempfile.mkdtemp(prefix="nmflab-xla-cache-")
-        super().__init__(workers, mp_context=multiprocessing.get_context("spawn"), initializer=one_thread,
-                         initargs=(self._cache,))
+        context = multiprocessing.get_context("spawn")
+        cores = core_ids()
+        # One worker per core, each pinned to its own, when there are no more workers than cores.
+        pinned = cores if cores and workers <= len(cores) else None
+        super().__init__(workers, mp_context=context, initializer=start_worker,
+                         initargs=(self._cache, context.Value("i", 0), pinned))
 
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
         super().shutdown(wait=wait, cancel_futures=cancel_futures)
@@ -170,10 +174,12 @@ def local_executor(workers: int | None = None) -> concurrent.futures.ProcessPool
 
     On a CPU a fit of ALL/AML's size keeps one core busy however many
     threads XLA is given (its products are too small to split), so a survey
-    gets its speed from running tasks side by side (ALL/AML, ranks 2..6,
-    50 restarts, 2 cores: 64-87 s against 73-144 s in one process, on a VM
-    whose speed varies by 2x from run to run). The workers share a
-    temporary JAX compilation cache, so each rank is compiled once. The
+    gets its speed from running tasks side by side, each worker pinned to a
+    core of its own when there are no more workers than cores (ALL/AML,
+    ranks 2..6, 50 restarts, 2 cores: 55.6 and 56.2 s pinned against
+    74-84 s unpinned, on a VM whose speed varies by up to 2x from run to
+    run). The workers share a temporary JAX compilation cache, so each
+    rank is compiled once. The
     processes are started with ``spawn`` (a fork of a process in which JAX
     is running is unsafe), so a script that uses the pool must guard its
     entry point with ``if __name__ == "__main__":``, as for any ``spawn``
@@ -399,14 +405,14 @@ def rank_survey(
         done[task] = result
 
     pool = local_executor(workers) if workers is not None and workers > 1 and pending else None
-    if pool is not None:
-        # Each worker starts on a rank of its own, so that no two compile the same programs at once
-        # (the second to need a rank loads it from the shared cache).
-        heads: list[tuple] = []
-        for task in pending:
-            if len(heads) < workers and all(task[1] != head[1] for head in heads):
-                heads.append(task)
-        pending = heads + [task for task in pending if task not in heads]
+    # One task of each rank first: the first tasks a pool's workers take are of different ranks, so
+    # that no two compile the same programs at once (a later one loads them from a shared cache).
+    heads, seen = [], set()
+    for task in pending:
+        if task[1] not in seen:
+            seen.add(task[1])
+            heads.append(task)
+    pending = heads + [task for task in pending if task not in heads]
     executor = executor or pool
     with _progress_bar(len(tasks), progress) as bar, pool or contextlib.nullcontext():
         bar.update(loaded_tasks)

@@ -8,11 +8,12 @@ the answer of separate runs). The rule, the stopping criteria and
 hash by value, so repeated calls with the same configuration and shapes
 reuse the compiled programs.
 
-The loop runs in segments (``_advance`` stops after a given number of
-checks and returns to Python): one segment for the whole fit normally, one
-per check when a wall-time budget is set, so that the host can read the
-clock, record the time of each check and stop the batch when the budget
-runs out.
+The loop runs in segments (``_advance`` returns to Python): one segment
+for the whole fit normally; when restarts outnumber the lanes, a segment
+ends as soon as one lane's restart stops, and the host puts the next
+restart into that lane; one check per segment when a wall-time budget is
+set, so that the host can read the clock, record the time of each check
+and stop the batch when the budget runs out.
 
 Float64 needs JAX's x64 mode; the driver switches it on for the duration
 of a float64 call only (``jax.enable_x64``), never globally.
@@ -67,37 +68,33 @@ def _start_one(rule, criteria: StopCriteria, check_every: int, V, consts, W, H):
     }
 
 
-def _advance_one(rule, criteria: StopCriteria, check_every: int, V, consts, carry, k_limit):
+def _check_interval(rule, criteria: StopCriteria, check_every: int, V, consts, c):
+    """One restart's ``check_every`` updates and the check after them."""
+
     def one_update(_, factors):
         return rule.update(jnp, V, *factors, consts)
 
-    def running(c):
-        return (c["status"] == int(Status.RUNNING)) & (c["k"] < k_limit)
-
-    def check_interval(c):
-        if criteria.max_iter % check_every == 0:
-            # A fixed trip count: under vmap a per-lane count would make every
-            # update select between old and new factors (and products) per lane.
-            steps = check_every
-        else:
-            steps = jnp.minimum(check_every, criteria.max_iter - c["iteration"])
-        W, H, state = lax.fori_loop(0, steps, one_update, (c["W"], c["H"], c["state"]))
-        iteration = c["iteration"] + steps
-        if criteria.needs_objective:
-            objective = rule.objective(jnp, V, W, H, state, consts)
-        else:  # the host evaluates it once the restart has stopped (_final_objective)
-            objective = finite_probe(jnp, W, H)
-        kkt = kkt_of(jnp, rule, V, W, H, consts) if criteria.needs_kkt else jnp.nan
-        code, monitor, (w_change, h_change) = check(jnp, c["monitor"], W, H, objective, kkt, iteration, criteria)
-        if not criteria.needs_objective:
-            objective = jnp.nan
-        k = c["k"]
-        new = dict(c, W=W, H=H, state=state, iteration=iteration, status=code, monitor=monitor, k=k + 1)
-        for name, value in zip(_TRACE_NAMES, (objective, iteration, w_change, h_change, kkt)):
-            new[name] = c[name].at[k].set(jnp.asarray(value, dtype=c[name].dtype))
-        return new
-
-    return lax.while_loop(running, check_interval, carry)
+    if criteria.max_iter % check_every == 0:
+        # A fixed trip count: under vmap a per-lane count would make every
+        # update select between old and new factors (and products) per lane.
+        steps = check_every
+    else:
+        steps = jnp.minimum(check_every, criteria.max_iter - c["iteration"])
+    W, H, state = lax.fori_loop(0, steps, one_update, (c["W"], c["H"], c["state"]))
+    iteration = c["iteration"] + steps
+    if criteria.needs_objective:
+        objective = rule.objective(jnp, V, W, H, state, consts)
+    else:  # the host evaluates it once the restart has stopped (_final_objective)
+        objective = finite_probe(jnp, W, H)
+    kkt = kkt_of(jnp, rule, V, W, H, consts) if criteria.needs_kkt else jnp.nan
+    code, monitor, (w_change, h_change) = check(jnp, c["monitor"], W, H, objective, kkt, iteration, criteria)
+    if not criteria.needs_objective:
+        objective = jnp.nan
+    k = c["k"]
+    new = dict(c, W=W, H=H, state=state, iteration=iteration, status=code, monitor=monitor, k=k + 1)
+    for name, value in zip(_TRACE_NAMES, (objective, iteration, w_change, h_change, kkt)):
+        new[name] = c[name].at[k].set(jnp.asarray(value, dtype=c[name].dtype))
+    return new
 
 
 @partial(jax.jit, static_argnames=("rule", "criteria", "check_every"))
@@ -109,17 +106,39 @@ def _start(V, W0s, H0s, weights, *, rule, criteria, check_every):
 
 
 @partial(jax.jit, static_argnames=("rule", "criteria", "check_every"))
-def _advance(V, consts, carry, k_limits, *, rule, criteria, check_every):
+def _advance(V, consts, carry, k_limits, until_first_stop, *, rule, criteria, check_every):
+    """Checks of every lane until all have stopped or reached ``k_limits``; with ``until_first_stop``, until one has.
+
+    A lane that has stopped keeps its carry while the others go on (what
+    a batched ``while_loop`` does), so its result is that of a separate
+    run. Ending at the first stop lets the host put the next pending
+    restart into that lane at once instead of running it idle.
+    """
     _TRACES["count"] += 1
-    return jax.vmap(lambda c, k: _advance_one(rule, criteria, check_every, V, consts, c, k))(carry, k_limits)
+
+    def running(c):
+        return (c["status"] == int(Status.RUNNING)) & (c["k"] < k_limits)
+
+    def go_on(c):
+        lanes = running(c)
+        return jnp.where(until_first_stop, jnp.all(lanes), jnp.any(lanes))
+
+    def checks(c):
+        lanes = running(c)
+        new = jax.vmap(lambda one: _check_interval(rule, criteria, check_every, V, consts, one))(c)
+        return jax.tree_util.tree_map(
+            lambda n, o: jnp.where(lanes.reshape(lanes.shape + (1,) * (o.ndim - 1)), n, o), new, c)
+
+    return lax.while_loop(go_on, checks, carry)
 
 
-@partial(jax.jit, static_argnames=("rule", "criteria", "check_every"))
-def _refill(V, consts, carry, W0s, H0s, fresh, *, rule, criteria, check_every):
-    """Lanes where ``fresh`` is true start over from ``(W0s, H0s)``; the others keep their carry."""
-    _TRACES["count"] += 1
-    started = jax.vmap(lambda W, H: _start_one(rule, criteria, check_every, V, consts, W, H))(W0s, H0s)
+@jax.jit
+def _refill(fresh, started, carry):
+    """Lanes where ``fresh`` is true take the carry of a new start; the others keep theirs.
 
+    Only selects: it compiles in a fraction of the time a program that
+    starts the restarts itself would (those are :func:`_start`'s).
+    """
     def pick(new, old):
         return jnp.where(fresh.reshape(fresh.shape + (1,) * (old.ndim - 1)), new, old)
 
@@ -138,10 +157,8 @@ def _precision(dtype: np.dtype):
     return contextlib.nullcontext()
 
 
-#: Checks a lane runs between two visits of the host when restarts outnumber lanes.
-_POOL_SEGMENT = 4
-#: Bytes of one (lanes x n x p) batch of products that the CPU keeps in cache.
-_LANE_BYTES = 3 * 2**19
+#: Bytes of one (lanes x n x p) batch of products that the CPU keeps in cache (about one core's L2).
+_LANE_BYTES = 2**20
 
 
 def default_lanes(shape, dtype, restarts: int) -> int:
@@ -150,11 +167,12 @@ def default_lanes(shape, dtype, restarts: int) -> int:
     On an accelerator, all of them (one batch). On a CPU, the iteration
     is bound by memory traffic once a batch of ``n x p`` products
     outgrows the cache: as many lanes as fit in ``_LANE_BYTES`` (at
-    least one). ALL/AML (38 x 5000, R's brunet KL, rank 4, 50 restarts,
-    float32, 2 cores): 0.72 ms per restart-iteration with 16 lanes,
-    0.37 with 8, 0.33 with 4 (segments of 4 checks); on one core 2 and 4
-    lanes cost the same (0.49 ms at rank 3), and 2 leave less idle at the
-    end of a batch, when the last restarts run alone.
+    least one). KL multiplicative updates, rank 4, float32, one thread
+    (ms per restart-iteration with 1, 2, 4 lanes): ALL/AML 38 x 5000
+    (0.76 MB a lane) 0.27, 0.30, 0.36; digits 1797 x 64 (0.46 MB) 0.20,
+    0.14, 0.15; 200 x 300 0.058, 0.058, 0.071. Fewer lanes also waste
+    less at the end of a pool, when the last restarts run beside idle
+    lanes.
     """
     if jax.default_backend() != "cpu":
         return restarts
@@ -187,11 +205,11 @@ def run(rule, V, W0s, H0s, criteria: StopCriteria, check_every: int, weights=Non
 
     With as many lanes as starts and no wall-time budget, the whole fit
     is one compiled call. Otherwise the lanes form a pool: the device runs
-    a segment of checks, the host collects the restarts that stopped and
-    puts the next pending starts into their lanes, so that no lane idles
-    while a slow restart finishes (the total work is the sum of the
-    restarts' iterations, not their maximum times their number). A
-    restart's iterates do not depend on its lane or its neighbours.
+    until a restart stops, the host collects it and puts the next pending
+    start into its lane, so that no lane idles while a slow restart
+    finishes (the total work is the sum of the restarts' iterations, not
+    their maximum times their number). A restart's iterates do not depend
+    on its lane or its neighbours.
     """
     size = n_checks(criteria.max_iter, check_every)
     # The budget is enforced here on the host; leaving it out of the static
@@ -200,7 +218,7 @@ def run(rule, V, W0s, H0s, criteria: StopCriteria, check_every: int, weights=Non
     total = len(W0s)
     width = max(1, min(int(lanes or default_lanes(V.shape, V.dtype, total)), total))
     timed = criteria.time_limit is not None
-    segment = 1 if timed else (size if width == total else _POOL_SEGMENT)
+    segment = 1 if timed else size
     records: list[RunRecord | None] = [None] * total
     times = [np.full(size, np.nan) for _ in range(total)] if timed else None
     with _precision(V.dtype):
@@ -213,7 +231,9 @@ def run(rule, V, W0s, H0s, criteria: StopCriteria, check_every: int, weights=Non
                                jnp.asarray(np.stack([H0s[i] for i in lane_of])), weights_dev, **static)
         k_host = np.zeros(width, dtype=np.int32)
         while True:
-            carry = _advance(V_dev, consts, carry, jnp.asarray(k_host + segment, dtype=jnp.int32), **static)
+            # While restarts wait for a lane, return as soon as one lane stops.
+            carry = _advance(V_dev, consts, carry, jnp.asarray(k_host + segment, dtype=jnp.int32),
+                             jnp.asarray(bool(waiting)), **static)
             out = jax.device_get(carry)  # waits for the segment
             elapsed = time.perf_counter() - start
             k_after, status = np.asarray(out["k"]), np.asarray(out["status"]).copy()
@@ -236,8 +256,9 @@ def run(rule, V, W0s, H0s, criteria: StopCriteria, check_every: int, weights=Non
                     continue
                 final = None
                 if not criteria.needs_objective:
-                    lane_state = jax.tree_util.tree_map(lambda x, i=lane: x[i], carry["state"])
-                    final = float(_final_objective(V_dev, consts, carry["W"][lane], carry["H"][lane], lane_state,
+                    # from the host copy: indexing device arrays would compile a slice per shape
+                    lane_state = jax.tree_util.tree_map(lambda x, i=lane: x[i], out["state"])
+                    final = float(_final_objective(V_dev, consts, out["W"][lane], out["H"][lane], lane_state,
                                                    rule=rule))
                 records[restart] = _record(out, lane, None if times is None else times[restart], final)
                 lane_of[lane] = waiting.pop(0) if waiting else -1
@@ -247,7 +268,8 @@ def run(rule, V, W0s, H0s, criteria: StopCriteria, check_every: int, weights=Non
             if fresh.any():
                 filler = next(i for i in lane_of if i >= 0)
                 starts = [lane_of[lane] if fresh[lane] else filler for lane in range(width)]
-                carry = _refill(V_dev, consts, carry, jnp.asarray(np.stack([W0s[i] for i in starts])),
-                                jnp.asarray(np.stack([H0s[i] for i in starts])), jnp.asarray(fresh), **static)
+                _, started = _start(V_dev, jnp.asarray(np.stack([W0s[i] for i in starts])),
+                                    jnp.asarray(np.stack([H0s[i] for i in starts])), weights_dev, **static)
+                carry = started if fresh.all() else _refill(jnp.asarray(fresh), started, carry)
                 k_host[fresh] = 0
     return records
