@@ -13,6 +13,19 @@ from . import RunRecord, kkt_of
 __all__ = ["run"]
 
 
+def _flush_subnormal(X):
+    """``X`` with its subnormal entries (below the smallest normal number) set to 0.
+
+    What XLA's CPU backend does to every result (flush to zero), so the
+    two backends agree; and what keeps NumPy fast: multiplicative updates
+    shrink dying entries geometrically into the subnormal range, where
+    each operation on them costs ~100 cycles. On the digits (KL MU, rank
+    16) 200 iterations took 0.38 s at first and 2.9 s after 2000, with
+    3537 subnormal entries in the factors.
+    """
+    return np.where(X < np.finfo(X.dtype).tiny, X.dtype.type(0), X)
+
+
 def _run_one(rule, V, consts, W, H, criteria: StopCriteria, check_every: int, start: float) -> RunRecord:
     state = rule.init(np, V, W, H, consts)
     initial = rule.objective(np, V, W, H, state, consts)
@@ -23,6 +36,7 @@ def _run_one(rule, V, consts, W, H, criteria: StopCriteria, check_every: int, st
     while status == Status.RUNNING:
         for _ in range(min(check_every, criteria.max_iter - iteration)):
             W, H, state = rule.update(np, V, W, H, state, consts)
+            W, H = _flush_subnormal(W), _flush_subnormal(H)
         iteration = min(iteration + check_every, criteria.max_iter)
         if criteria.needs_objective:
             objective = rule.objective(np, V, W, H, state, consts)
