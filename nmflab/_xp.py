@@ -75,11 +75,19 @@ def left_product(xp, W, V):
 
 
 def right_product(xp, V, Ht):
-    """``V Ht`` (``Ht`` is ``H^T``); for a sparse ``V`` a block of its rows per thread."""
+    """``V Ht`` (``Ht`` is ``H^T``); for a sparse ``V`` a block of its rows per thread.
+
+    A dense NumPy ``V`` is multiplied as ``(H V^T)^T``: the same product, which
+    OpenBLAS runs faster for a thin ``Ht`` (2 threads, ms: 38 x 5000 rank 3
+    0.152 -> 0.106, digits 1797 x 64 rank 16 0.122 -> 0.104, 20000 x 5000
+    rank 40 208 -> 182, faces 400 x 10304 rank 49 9.8 either way).
+    """
     if is_sparse(V):
         from . import _sparse
 
         return _sparse.times(V.tocsr(), Ht)
+    if not is_jax(xp) and V.ndim == 2 and Ht.ndim == 2:
+        return (Ht.T @ V.T).T
     return V @ Ht
 
 
