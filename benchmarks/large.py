@@ -221,17 +221,12 @@ def _per_iteration(points) -> float | None:
 
 
 def summarize(results: list) -> dict:
-    best = min((f for r in results for _, f, _ in r["points"] if f == f), default=float("nan"))
+    from .race import targets
+
+    best, table = targets({r["solver"]: r["points"] for r in results})
     for r in results:
-        for label, rel in (("1%", 1e-2), ("0.1%", 1e-3)):
-            hit = [(t, i) for t, f, i in r["points"] if f <= best * (1 + rel)]
-            r[label] = {"seconds": hit[0][0] if hit else None, "iterations": hit[0][1] if hit else None}
+        r.update(table[r["solver"]])
         r["seconds_per_iteration"] = _per_iteration(r["points"])
-    for label in ("1%", "0.1%"):
-        peer = [r[label]["seconds"] for r in results if not r["solver"].startswith("nmflab") and r[label]["seconds"]]
-        for r in results:
-            t = r[label]["seconds"]
-            r[label]["speedup_vs_fastest_peer"] = min(peer) / t if (peer and t) else None
     # Within a short budget nobody may come near the best: compare at the best level any peer reached,
     # the time the first peer reached it against the time each solver did.
     peers = [r for r in results if not r["solver"].startswith("nmflab") and r["points"]]

@@ -166,6 +166,31 @@ def peers(loss, V, W0, H0, r):
     return out
 
 
+#: The issue's targets: within 1 % and within 0.1 % of the best objective any solver reached.
+TARGETS = (("1%", 1e-2), ("0.1%", 1e-3))
+
+
+def targets(curves: dict) -> tuple[float, dict]:
+    """The best objective in ``curves`` ({solver: [(seconds, objective, iteration), ...]}) and, per solver and
+    target of :data:`TARGETS`, the seconds and iterations it took to come that close to it and its speed-up
+    over the fastest peer (a solver not named ``nmflab-*``) to the same target."""
+    best = min((f for pts in curves.values() for _, f, _ in pts if f == f), default=float("nan"))
+    table = {}
+    for solver, pts in curves.items():
+        table[solver] = {}
+        for label, rel in TARGETS:
+            hit = [(t, i) for t, f, i in pts if f <= best * (1 + rel)]
+            table[solver][label] = {"seconds": hit[0][0] if hit else None, "iterations": hit[0][1] if hit else None}
+    for label, _ in TARGETS:
+        peer_times = [row[label]["seconds"] for s, row in table.items()
+                      if not s.startswith("nmflab") and row[label]["seconds"]]
+        fastest_peer = min(peer_times) if peer_times else None
+        for row in table.values():
+            t = row[label]["seconds"]
+            row[label]["speedup_vs_fastest_peer"] = (fastest_peer / t) if (t and fastest_peer) else None
+    return best, table
+
+
 def race(name, loss, budget, methods, backend="numpy", check_every=5):
 
     import nmflab
@@ -189,20 +214,7 @@ def race(name, loss, budget, methods, backend="numpy", check_every=5):
             curves[peer] = doubling(run, budget, lambda W, H: _objective(loss, V, W, H))
         except Exception as exc:  # noqa: BLE001
             print(f"  {peer} failed: {exc}")
-    best = min(f for pts in curves.values() for _, f, _ in pts)
-    table = {}
-    for solver, pts in curves.items():
-        row = {}
-        for label, rel in (("1%", 1e-2), ("0.1%", 1e-3)):
-            hit = [(t, i) for t, f, i in pts if f <= best * (1 + rel)]
-            row[label] = {"seconds": hit[0][0] if hit else None, "iterations": hit[0][1] if hit else None}
-        table[solver] = row
-    for label in ("1%", "0.1%"):
-        peer_times = [row[label]["seconds"] for s, row in table.items() if not s.startswith("nmflab") and row[label]["seconds"]]
-        fastest_peer = min(peer_times) if peer_times else None
-        for s, row in table.items():
-            t = row[label]["seconds"]
-            row[label]["speedup_vs_fastest_peer"] = (fastest_peer / t) if (t and fastest_peer) else None
+    best, table = targets(curves)
     return {"data": name, "shape": list(V.shape), "rank": r, "loss": loss, "best_objective": best, "table": table,
             "curves": curves}
 
