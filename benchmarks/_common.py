@@ -18,7 +18,10 @@ def limit_threads(threads: int) -> None:
         os.environ[var] = str(threads)
     flag = f"--xla_cpu_multi_thread_eigen={'true' if threads > 1 else 'false'}"
     os.environ["XLA_FLAGS"] = " ".join([flag, os.environ.get("XLA_FLAGS", "")]).strip()
-    if hasattr(os, "sched_setaffinity"):
-        cores = sorted(os.sched_getaffinity(0))
-        if threads < len(cores):
-            os.sched_setaffinity(0, cores[:threads])
+
+    # nmflab imports NumPy: only now that its threads are set
+    from nmflab._parallel import core_ids
+
+    cores = core_ids()
+    if cores is not None and threads < len(cores):
+        os.sched_setaffinity(0, cores[:threads])

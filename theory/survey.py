@@ -179,11 +179,10 @@ def local_executor(workers: int | None = None) -> concurrent.futures.ProcessPool
     ranks 2..6, 50 restarts, 2 cores: 55.6 and 56.2 s pinned against
     74-84 s unpinned, on a VM whose speed varies by up to 2x from run to
     run). The workers share a temporary JAX compilation cache, so each
-    rank is compiled once. The
-    processes are started with ``spawn`` (a fork of a process in which JAX
-    is running is unsafe), so a script that uses the pool must guard its
-    entry point with ``if __name__ == "__main__":``, as for any ``spawn``
-    pool.
+    rank is compiled once. The processes are started with ``spawn`` (a
+    fork of a process in which JAX is running is unsafe), so a script that
+    uses the pool must guard its entry point with
+    ``if __name__ == "__main__":``, as for any ``spawn`` pool.
     """
     workers = available_cores() if workers is None else val.check_positive_int(workers, "workers")
     return _LocalPool(workers)
