@@ -17,7 +17,10 @@ Peers, where installed: scikit-learn (``cd``, ``mu``), nimfa (``euclidean`` and
 ``divergence`` multiplicative updates; ``np.mat`` is restored for NumPy 2),
 TensorLy (``non_negative_parafac_hals`` on the 2-way tensor), torchnmf (MU through
 autograd) and nmf-torch (``NMFBatchHALS``, ``NMFBatchMU``; its own start replaced
-by the shared one), both on torch's CPU build with the same thread count.
+by the shared one), both on torch's CPU build with the same thread count; and,
+where ``Rscript`` and the packages are installed, R's NMF package (``lee``,
+``brunet``) and RcppML (:mod:`benchmarks._r`; RcppML cannot take the shared
+start and runs from its own random one).
 
 Writes ``out/bench/race_<backend>.json`` and, with matplotlib, ``out/bench/race_<data>_<loss>.png``.
 """
@@ -31,7 +34,10 @@ import time
 import warnings
 from pathlib import Path
 
-from ._common import limit_threads  # imports no numerical library: threads are set first
+from . import _r
+from ._common import (
+    limit_threads,  # imports no numerical library: threads are set first
+)
 
 
 def _data(name):
@@ -191,7 +197,7 @@ def targets(curves: dict) -> tuple[float, dict]:
     return best, table
 
 
-def race(name, loss, budget, methods, backend="numpy", check_every=5):
+def race(name, loss, budget, methods, backend="numpy", check_every=5, threads=2):
 
     import nmflab
 
@@ -214,6 +220,11 @@ def race(name, loss, budget, methods, backend="numpy", check_every=5):
             curves[peer] = doubling(run, budget, lambda W, H: _objective(loss, V, W, H))
         except Exception as exc:  # noqa: BLE001
             print(f"  {peer} failed: {exc}")
+    for peer in _r.installed(loss):
+        try:
+            curves[peer] = _r.doubling(peer, V, W0, H0, budget, threads, lambda W, H: _objective(loss, V, W, H))
+        except Exception as exc:  # noqa: BLE001
+            print(f"  {peer} failed: {exc}")
     best, table = targets(curves)
     return {"data": name, "shape": list(V.shape), "rank": r, "loss": loss, "best_objective": best, "table": table,
             "curves": curves}
@@ -231,6 +242,9 @@ def _print(result):
                       str(c["iterations"]) if c["iterations"] is not None else "-",
                       f"{c['speedup_vs_fastest_peer']:.1f}" if c["speedup_vs_fastest_peer"] else "-"]
         print(f"{solver:<16}{cells[0]:>10}{cells[1]:>7}{cells[2]:>8}{cells[3]:>12}{cells[4]:>7}{cells[5]:>8}")
+    own = [s for s in result["table"] if s in _r.OWN_START]
+    if own:
+        print(f"({', '.join(own)}: from its own random start; every other solver from the shared NNDSVDa start)")
 
 
 def _plot(result, out):
@@ -275,7 +289,7 @@ def main(argv=None) -> int:
     results = []
     for name in args.datasets:
         for loss in args.losses:
-            result = race(name, loss, args.budget, methods, args.backend, args.check_every)
+            result = race(name, loss, args.budget, methods, args.backend, args.check_every, args.threads)
             _print(result)
             _plot(result, out)
             results.append(result)
