@@ -51,16 +51,20 @@ def _sweep(xp, V, X, G, WH, M, l1: float, l2: float, newton_steps: int, side: st
     and ``WH`` as they are laid out (no transposed copies); they differ only
     in which axis the sums run over.
     """
+    if not _xp.is_jax(xp):
+        blocks = _cache_blocks(V.shape, side)
+        if len(blocks) > 1:
+            return _sweep_blocks(V, X, G, WH, M, l1, l2, newton_steps, side, blocks)
     if side == "W":
         get, index = (lambda A, k: A[:, k]), (lambda k: (slice(None), k))
         reduce = lambda A, v: A @ v  # noqa: E731  sum over features
         outer = lambda x, g: x[:, None] * g[None, :]  # noqa: E731
-        axis, size = -1, X.shape[-2]
+        size = X.shape[-2]
     else:
         get, index = (lambda A, k: A[k, :]), (lambda k: (k, slice(None)))
         reduce = lambda A, v: v @ A  # noqa: E731  sum over samples
         outer = lambda x, g: g[:, None] * x[None, :]  # noqa: E731
-        axis, size = -2, X.shape[-1]
+        size = X.shape[-1]
     rank = X.shape[-1] if side == "W" else X.shape[-2]
     X = _xp.scratch_copy(xp, X)
     for k in range(rank):
@@ -68,19 +72,102 @@ def _sweep(xp, V, X, G, WH, M, l1: float, l2: float, newton_steps: int, side: st
         weight_sum = xp.sum(g) * xp.ones(size, dtype=X.dtype) if M is None else reduce(M, g)
         for _ in range(newton_steps):
             x = get(X, k)
-            safe = xp.where(WH > 0, WH, 1.0)
-            ratio = V / safe  # V / WH (0 where V = 0)
-            if M is not None:
-                ratio = M * ratio
-            pull = reduce(ratio, g)  # sum M V g / WH
-            curvature = reduce(ratio / safe, g * g)  # f''(x) without the penalty
+            pull, curvature, z_scale = _newton_sums(xp, V, WH, M, g, side)
             grad = weight_sum - pull + l1 + l2 * x
-            # only entries with V > 0 carry a log term (and only they enter the bound)
-            z_scale = xp.max(xp.where(V > 0, outer(xp.ones_like(x), g) / safe, 0.0), axis=axis)
             x_new = _safeguarded_step(xp, x, grad, curvature, z_scale, pull, weight_sum, l1, l2)
             WH = WH + outer(x_new - x, g)
             X = _xp.write(xp, X, index(k), x_new)
     return X, WH
+
+
+#: Entries of ``V`` per block of :func:`_sweep_blocks`: with ``WH`` and two scratch arrays, about 2 MiB of
+#: float64, one core's L2 cache here (2**15 and 2**17 were slower on ALL/AML and the digits).
+_BLOCK_ENTRIES = 2**16
+
+
+def _cache_blocks(shape, side: str) -> list[slice]:
+    """Ranges of the independent axis (rows for W, columns for H) holding about ``_BLOCK_ENTRIES`` entries each.
+
+    The split depends on the shape alone, never on the thread count, so
+    results do not depend on the machine.
+    """
+    n, p = shape[-2], shape[-1]
+    length, other = (n, p) if side == "W" else (p, n)
+    step = max(1, _BLOCK_ENTRIES // max(other, 1))
+    return [slice(lo, min(lo + step, length)) for lo in range(0, length, step)]
+
+
+def _sweep_blocks(V, X, G, WH, M, l1: float, l2: float, newton_steps: int, side: str, blocks):
+    """:func:`_sweep` on NumPy, one block of rows (W) or columns (H) at a time, a thread per core.
+
+    A row of W (a column of H) interacts with the others only through G, so
+    the sweep splits exactly along that axis. Each block's ``V``, ``WH``
+    and scratch arrays stay in cache through all of its ``r`` coordinate
+    updates, where the whole sweep would stream ``n x p`` arrays from
+    memory some ten times per coordinate; NumPy releases the GIL, so the
+    blocks run side by side. ALL/AML (38 x 5000, rank 3), 25 iterations on
+    2 cores, runs alternated with the earlier code (one block, three
+    divisions per entry): 0.39-0.41 s against 0.67-0.69 s; the digits
+    (1797 x 64, rank 16) within this machine's noise (2.0-2.4 s either way).
+    """
+    import numpy as np
+
+    from .._parallel import pool_threads, thread_pool
+
+    cut = (lambda A, b: A[b]) if side == "W" else (lambda A, b: A[:, b])
+
+    def run(block):
+        return _sweep(np, cut(V, block), cut(X, block), G, cut(WH, block), None if M is None else cut(M, block),
+                      l1, l2, newton_steps, side)
+
+    parts = list(thread_pool().map(run, blocks)) if pool_threads() > 1 else [run(b) for b in blocks]
+    axis = 0 if side == "W" else 1
+    return np.concatenate([x for x, _ in parts], axis=axis), np.concatenate([wh for _, wh in parts], axis=axis)
+
+
+def _newton_sums(xp, V, WH, M, g, side: str):
+    """Per entry of the column (row) being updated: ``sum M V g / WH``, ``sum M V g^2 / WH^2`` and the
+    largest ``g / WH`` over the entries with ``V > 0``; ``WH = 0`` is taken as 1 (only an infinite
+    objective reaches it).
+
+    Written with a division per sum: XLA fuses each sum with its own
+    producers. One shared reciprocal made the compiled update slower
+    (ALL/AML, 25 iterations: 0.12-0.14 s -> 0.19-0.25 s; digits 0.38-0.40 ->
+    0.59 s), as the reciprocal is then written out for its three consumers.
+    NumPy, which writes every intermediate anyway, uses the reciprocal
+    (:func:`_newton_sums_numpy`).
+    """
+    if not _xp.is_jax(xp):
+        return _newton_sums_numpy(V, WH, M, g, side)
+    safe = xp.where(WH > 0, WH, 1.0)
+    ratio = V / safe if M is None else M * (V / safe)
+    if side == "W":
+        spread = xp.where(V > 0, g[None, :] / safe, 0.0)
+        return ratio @ g, (ratio / safe) @ (g * g), xp.max(spread, axis=-1)
+    spread = xp.where(V > 0, g[:, None] / safe, 0.0)
+    return g @ ratio, (g * g) @ (ratio / safe), xp.max(spread, axis=-2)
+
+
+def _newton_sums_numpy(V, WH, M, g, side: str):
+    """:func:`_newton_sums` on NumPy: one reciprocal of ``WH`` for the three sums, in place in two fresh arrays.
+
+    The same values up to rounding (a product with a reciprocal for a
+    quotient), with one division per entry instead of three and no other
+    ``n x p`` temporary: ALL/AML, 25 iterations, 0.80-0.98 s -> 0.65-0.72 s.
+    """
+    import numpy as np
+
+    inv = np.ones_like(WH)
+    np.divide(1.0, WH, out=inv, where=WH > 0)
+    ratio = np.multiply(V, inv)
+    if M is not None:
+        ratio *= M
+    pull = ratio @ g if side == "W" else g @ ratio
+    ratio *= inv
+    curvature = ratio @ (g * g) if side == "W" else (g * g) @ ratio
+    inv *= g[None, :] if side == "W" else g[:, None]
+    np.copyto(inv, 0.0, where=V <= 0)
+    return pull, curvature, inv.max(axis=-1 if side == "W" else -2)
 
 
 def _safeguarded_step(xp, x, grad, curvature, z_scale, pull, weight_sum, l1: float, l2: float):
