@@ -17,7 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import ClassVar
 
-from .. import _sparse, _xp, losses
+from .. import _dense, _sparse, _xp, losses
 from ..losses import Penalty
 from ._common import T, divide, scaled_penalty, shifted_power
 
@@ -36,25 +36,29 @@ def _penalty_h(penalty: Penalty, H):
 
 
 def kl_step_h(xp, V, W, H, WH, eps, weights=None, extra=0.0):
-    """``H * (W^T (M V / WH)) / (W^T M + extra)``, denominators guarded by ``eps``."""
-    ratio = divide(xp, V, WH, eps, 0.0)
-    if weights is None:
-        denominator = xp.sum(W, axis=-2)[..., :, None] + extra
+    """``H * (W^T (M V / WH)) / (W^T M + extra)``, denominators guarded by ``eps``.
+
+    ``WH=None`` forms ``W^T (M V / WH)`` one block of rows at a time
+    (:mod:`nmflab._dense`, NumPy), never the ``n x p`` product.
+    """
+    if WH is None:
+        numerator = _dense.ratio_product(V, W, H, eps, "H", weights)
     else:
-        ratio = ratio * weights
-        denominator = T(xp, W) @ weights + extra
-    return H * divide(xp, T(xp, W) @ ratio, denominator, eps, 1.0)
+        ratio = divide(xp, V, WH, eps, 0.0)
+        numerator = T(xp, W) @ (ratio if weights is None else ratio * weights)
+    denominator = (xp.sum(W, axis=-2)[..., :, None] if weights is None else T(xp, W) @ weights) + extra
+    return H * divide(xp, numerator, denominator, eps, 1.0)
 
 
 def kl_step_w(xp, V, W, H, WH, eps, weights=None, extra=0.0):
-    """``W * ((M V / WH) H^T) / (M H^T + extra)``, denominators guarded by ``eps``."""
-    ratio = divide(xp, V, WH, eps, 0.0)
-    if weights is None:
-        denominator = xp.sum(H, axis=-1)[..., None, :] + extra
+    """``W * ((M V / WH) H^T) / (M H^T + extra)``, denominators guarded by ``eps`` (``WH=None``: by blocks)."""
+    if WH is None:
+        numerator = _dense.ratio_product(V, W, H, eps, "W", weights)
     else:
-        ratio = ratio * weights
-        denominator = weights @ T(xp, H) + extra
-    return W * divide(xp, ratio @ T(xp, H), denominator, eps, 1.0)
+        ratio = divide(xp, V, WH, eps, 0.0)
+        numerator = (ratio if weights is None else ratio * weights) @ T(xp, H)
+    denominator = (xp.sum(H, axis=-1)[..., None, :] if weights is None else weights @ T(xp, H)) + extra
+    return W * divide(xp, numerator, denominator, eps, 1.0)
 
 
 @dataclass(frozen=True)
@@ -188,17 +192,26 @@ class MultiplicativeKL:
     def prepare(self, xp, V, weights=None):
         if _xp.is_sparse(V):
             return {"sparse": _sparse.pattern(V)}
-        return {} if weights is None else {"weights": weights}
+        consts = {} if weights is None else {"weights": weights}
+        if _dense.applies(xp, V):
+            consts["row_blocks"] = True  # WH is formed a block of rows at a time, never kept
+        return consts
 
     def init(self, xp, V, W, H, consts):
         if "sparse" in consts:
             return {"WH": _sparse.at_nonzeros(consts["sparse"], W, H)}
-        return {"WH": W @ H}
+        return {} if "row_blocks" in consts else {"WH": W @ H}
 
     def update(self, xp, V, W, H, state, consts):
         if "sparse" in consts:
             return self._update_sparse(V, W, H, state, consts["sparse"])
         M = consts.get("weights")
+        if "row_blocks" in consts:
+            if self.update_h:
+                H = kl_step_h(xp, V, W, H, None, self.eps, M, _penalty_h(self.penalty, H))
+            if self.update_w:
+                W = kl_step_w(xp, V, W, H, None, self.eps, M, _penalty_w(self.penalty, W))
+            return W, H, {}
         WH = state["WH"]
         if self.update_h:
             H = kl_step_h(xp, V, W, H, WH, self.eps, M, _penalty_h(self.penalty, H))
@@ -230,6 +243,8 @@ class MultiplicativeKL:
     def objective(self, xp, V, W, H, state, consts):
         if "sparse" in consts:
             return _sparse.kl_divergence(V, W, H, state["WH"]) + self.penalty.value(xp, W, H)
+        if "row_blocks" in consts:
+            return _dense.kl_divergence(V, W, H, consts.get("weights")) + self.penalty.value(xp, W, H)
         return losses.kl_divergence(xp, V, state["WH"], consts.get("weights")) + self.penalty.value(xp, W, H)
 
 
