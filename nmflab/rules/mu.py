@@ -35,6 +35,18 @@ def _penalty_h(penalty: Penalty, H):
     return penalty.l1_H + penalty.l2_H * H if (penalty.l1_H or penalty.l2_H) else 0.0
 
 
+def _kl_ratio(eps):
+    """``(M V / WH,)`` for a block of rows (NumPy), the ratio of :func:`kl_step_h` (in place in one array)."""
+
+    def parts(V, WH, M):
+        import numpy as np
+
+        ratio = divide(np, V, WH, eps, 0.0)
+        return (ratio if M is None else np.multiply(ratio, M, out=ratio),)
+
+    return parts
+
+
 def kl_step_h(xp, V, W, H, WH, eps, weights=None, extra=0.0):
     """``H * (W^T (M V / WH)) / (W^T M + extra)``, denominators guarded by ``eps``.
 
@@ -42,7 +54,7 @@ def kl_step_h(xp, V, W, H, WH, eps, weights=None, extra=0.0):
     (:mod:`nmflab._dense`, NumPy), never the ``n x p`` product.
     """
     if WH is None:
-        numerator = _dense.ratio_product(V, W, H, eps, "H", weights)
+        (numerator,) = _dense.products(V, W, H, _kl_ratio(eps), "H", weights)
     else:
         ratio = divide(xp, V, WH, eps, 0.0)
         numerator = T(xp, W) @ (ratio if weights is None else ratio * weights)
@@ -53,7 +65,7 @@ def kl_step_h(xp, V, W, H, WH, eps, weights=None, extra=0.0):
 def kl_step_w(xp, V, W, H, WH, eps, weights=None, extra=0.0):
     """``W * ((M V / WH) H^T) / (M H^T + extra)``, denominators guarded by ``eps`` (``WH=None``: by blocks)."""
     if WH is None:
-        numerator = _dense.ratio_product(V, W, H, eps, "W", weights)
+        (numerator,) = _dense.products(V, W, H, _kl_ratio(eps), "W", weights)
     else:
         ratio = divide(xp, V, WH, eps, 0.0)
         numerator = (ratio if weights is None else ratio * weights) @ T(xp, H)
@@ -244,8 +256,14 @@ class MultiplicativeKL:
         if "sparse" in consts:
             return _sparse.kl_divergence(V, W, H, state["WH"]) + self.penalty.value(xp, W, H)
         if "row_blocks" in consts:
-            return _dense.kl_divergence(V, W, H, consts.get("weights")) + self.penalty.value(xp, W, H)
+            return _dense.total(V, W, H, _kl_summand, consts.get("weights")) + self.penalty.value(xp, W, H)
         return losses.kl_divergence(xp, V, state["WH"], consts.get("weights")) + self.penalty.value(xp, W, H)
+
+
+def _kl_summand(V, WH, M):
+    import numpy as np
+
+    return losses.kl_divergence(np, V, WH, M)
 
 
 def mm_exponent(beta: float) -> float:
@@ -310,12 +328,15 @@ class MultiplicativeBeta:
                 raise ValueError(f"the beta-divergence with beta = {self.beta} <= 0 is infinite at every zero of V; "
                                  "a sparse V has zeros (pass the positive entries as a mask of a dense V)")
             return {"sparse": _sparse.pattern(V)}
-        return {} if weights is None else {"weights": weights}
+        consts = {} if weights is None else {"weights": weights}
+        if _dense.applies(xp, V):
+            consts["row_blocks"] = True  # WH is formed a block of rows at a time, never kept
+        return consts
 
     def init(self, xp, V, W, H, consts):
         if "sparse" in consts:
             return {"WH": _sparse.at_nonzeros(consts["sparse"], W, H)}
-        return {"WH": W @ H}
+        return {} if "row_blocks" in consts else {"WH": W @ H}
 
     def _ratio(self, xp, num, den):
         ratio = divide(xp, num, den, self.eps, 1.0)
@@ -333,6 +354,15 @@ class MultiplicativeBeta:
         if "sparse" in consts:
             return self._update_sparse(V, W, H, state, consts["sparse"])
         M = consts.get("weights")
+        if "row_blocks" in consts:
+            parts = lambda V_, WH_, M_: self._parts(xp, V_, WH_, M_)  # noqa: E731
+            if self.update_h:
+                low, high = _dense.products(V, W, H, parts, "H", M)
+                H = H * self._ratio(xp, low, high + _penalty_h(self.penalty, H))
+            if self.update_w:
+                low, high = _dense.products(V, W, H, parts, "W", M)
+                W = W * self._ratio(xp, low, high + _penalty_w(self.penalty, W))
+            return W, H, {}
         WH = state["WH"]
         if self.update_h:
             low, high = self._parts(xp, V, WH, M)
@@ -370,6 +400,9 @@ class MultiplicativeBeta:
     def objective(self, xp, V, W, H, state, consts):
         if "sparse" in consts:
             return _sparse.beta_divergence(V, W, H, state["WH"], self.beta) + self.penalty.value(xp, W, H)
-        return losses.beta_divergence(xp, V, state["WH"], self.beta, consts.get("weights")) + self.penalty.value(
-            xp, W, H
-        )
+        if "row_blocks" in consts:
+            value = _dense.total(V, W, H, lambda V_, WH_, M_: losses.beta_divergence(xp, V_, WH_, self.beta, M_),
+                                 consts.get("weights"))
+        else:
+            value = losses.beta_divergence(xp, V, state["WH"], self.beta, consts.get("weights"))
+        return value + self.penalty.value(xp, W, H)
