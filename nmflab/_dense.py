@@ -16,9 +16,11 @@ import numpy as np
 
 __all__ = ["applies", "products", "total"]
 
-#: Entries of ``V`` from which the blocked products are used: below it (a few MB) the arrays stay in cache
-#: and one GEMM over all rows is faster than many smaller ones.
-MIN_ENTRIES = 2**22
+#: Entries of ``V`` from which the blocked products are used. KL MU per iteration, whole against blocked
+#: (rank 40, p = 5000 rows of the synthetic set, and the faces): 5 and 15 million entries within noise
+#: (100-136 vs 110-115 ms, 326-363 vs 343-370 ms), 30 million 684-736 vs 504-508 ms, 100 million
+#: 2.08-2.12 vs 0.79-0.80 s; the faces (400 x 10304, rank 49, 4 million) 81-91 vs 116-134 ms.
+MIN_ENTRIES = 2**24
 #: Entries of ``WH`` per block of rows (2 MiB of float64, one core's L2 cache here). 20000 x 5000, rank 40,
 #: KL's ``W^T (V / WH)`` alternated with the written-out form: 2**16: 1.2-1.6 s, 2**18: 1.1 s, 2**20: 1.4 s,
 #: written out 2.1-2.7 s (the GEMM ``W @ H`` alone 0.26 s).

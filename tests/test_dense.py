@@ -58,12 +58,12 @@ def test_blocked_sum_equals_the_whole(rng, small_blocks, weighted):
 def test_applies_to_large_dense_numpy_data_only(rng):
     import scipy.sparse
 
-    big = np.ones((2**11, 2**11))
+    big = np.broadcast_to(np.float64(1.0), (2**12, 2**12))  # 2**24 entries, no memory
     assert _dense.applies(np, big)
-    assert not _dense.applies(np, big[:, :2**10 - 1])
-    assert not _dense.applies(np, scipy.sparse.csr_matrix(big))
+    assert not _dense.applies(np, big[:, :2**12 - 1])
+    assert not _dense.applies(np, scipy.sparse.random(2**12, 2**12, density=1e-4, format="csr"))
     jnp = pytest.importorskip("jax.numpy")
-    assert not _dense.applies(jnp, jnp.ones((2**11, 2**11)))
+    assert not _dense.applies(jnp, jnp.broadcast_to(jnp.float32(1.0), (2**12, 2**12)))
 
 
 @pytest.mark.parametrize("loss", ["kl", 0.5, "itakura-saito"])
