@@ -256,14 +256,10 @@ class MultiplicativeKL:
         if "sparse" in consts:
             return _sparse.kl_divergence(V, W, H, state["WH"]) + self.penalty.value(xp, W, H)
         if "row_blocks" in consts:
-            return _dense.total(V, W, H, _kl_summand, consts.get("weights")) + self.penalty.value(xp, W, H)
+            value = _dense.total(V, W, H, lambda V_, WH_, M_: losses.kl_divergence(xp, V_, WH_, M_),
+                                 consts.get("weights"))
+            return value + self.penalty.value(xp, W, H)
         return losses.kl_divergence(xp, V, state["WH"], consts.get("weights")) + self.penalty.value(xp, W, H)
-
-
-def _kl_summand(V, WH, M):
-    import numpy as np
-
-    return losses.kl_divergence(np, V, WH, M)
 
 
 def mm_exponent(beta: float) -> float:
