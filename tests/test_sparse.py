@@ -13,7 +13,8 @@ def _sparse(seed=0, n=300, p=200, density=0.03):
                      data_rvs=lambda k: rng.poisson(3, k) + 1.0)
 
 
-@pytest.mark.parametrize("loss,method", [("frobenius", "mu"), ("kl", "mu"), ("kl", "cd")])
+@pytest.mark.parametrize("loss,method", [("frobenius", "mu"), ("kl", "mu"), ("kl", "cd"), ("kl", "brunet"),
+                                         ("frobenius", "lee")])
 @pytest.mark.parametrize("fmt", ["csr", "csc", "coo"])
 def test_sparse_equals_dense(loss, method, fmt):
     V = _sparse().asformat(fmt)
@@ -108,12 +109,17 @@ def test_auto_kl_method_depends_on_rank_and_sparsity():
     assert nmflab.nmf(V, 12, loss="kl", max_iter=2, seed=0).method == "mu"
 
 
-def test_sparse_defaults_and_refusals():
+def test_sparse_defaults_and_refusals(monkeypatch):
+    from nmflab.rules import BrunetKL
+
     V = _sparse(3)
     assert nmflab.nmf(V, 3, loss="kl", max_iter=5, seed=0).method == "mu"
     assert nmflab.nmf(V, 3, max_iter=5, seed=0).method == "hals"
-    with pytest.raises(ValueError, match="does not take sparse input"):
+    assert all(cls.supports_sparse for cls in nmflab.api._RULES.values())  # every rule takes sparse input
+    monkeypatch.setattr(BrunetKL, "supports_sparse", False)  # a rule that did not would be refused by name
+    with pytest.raises(ValueError, match="does not take sparse input; use 'cd', 'mu' or pass V.toarray"):
         nmflab.nmf(V, 3, method="brunet")
+    monkeypatch.undo()
     with pytest.raises(ValueError, match="backend='numpy'"):
         nmflab.nmf(V, 3, backend="jax")
     with pytest.raises(ValueError, match="infinite at every zero"):

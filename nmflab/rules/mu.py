@@ -47,13 +47,34 @@ def _kl_ratio(eps):
     return parts
 
 
+def kl_product(xp, W, H, consts):
+    """What the KL steps take as ``WH``: the product at the stored entries of a sparse ``V`` (``consts["sparse"]``
+    its pattern), None where :mod:`nmflab._dense` forms it by blocks (``consts["row_blocks"]``), else ``W @ H``."""
+    if "sparse" in consts:
+        return _sparse.at_nonzeros(consts["sparse"], W, H)
+    return None if "row_blocks" in consts else W @ H
+
+
+def kl_objective(xp, V, W, H, WH, consts):
+    """The generalized KL divergence for ``WH`` as :func:`kl_product` gives it."""
+    if "sparse" in consts:
+        return _sparse.kl_divergence(V, W, H, WH)
+    if "row_blocks" in consts:
+        return _dense.total(V, W, H, lambda V_, WH_, M_: losses.kl_divergence(xp, V_, WH_, M_), consts.get("weights"))
+    return losses.kl_divergence(xp, V, WH, consts.get("weights"))
+
+
 def kl_step_h(xp, V, W, H, WH, eps, weights=None, extra=0.0):
     """``H * (W^T (M V / WH)) / (W^T M + extra)``, denominators guarded by ``eps``.
 
-    ``WH=None`` forms ``W^T (M V / WH)`` one block of rows at a time
+    For a sparse ``V``, ``WH`` holds the product at its stored entries
+    (:func:`kl_product`) and ``V / WH`` is formed there only. ``WH=None``
+    forms ``W^T (M V / WH)`` one block of rows at a time
     (:mod:`nmflab._dense`, NumPy), never the ``n x p`` product.
     """
-    if WH is None:
+    if _xp.is_sparse(V):
+        numerator = _sparse.transposed_times(_sparse.with_values(V, divide(xp, V.data, WH, eps, 0.0)), W).T
+    elif WH is None:
         (numerator,) = _dense.products(V, W, H, _kl_ratio(eps), "H", weights)
     else:
         ratio = divide(xp, V, WH, eps, 0.0)
@@ -63,8 +84,10 @@ def kl_step_h(xp, V, W, H, WH, eps, weights=None, extra=0.0):
 
 
 def kl_step_w(xp, V, W, H, WH, eps, weights=None, extra=0.0):
-    """``W * ((M V / WH) H^T) / (M H^T + extra)``, denominators guarded by ``eps`` (``WH=None``: by blocks)."""
-    if WH is None:
+    """``W * ((M V / WH) H^T) / (M H^T + extra)``, denominators guarded by ``eps`` (``WH`` as in :func:`kl_step_h`)."""
+    if _xp.is_sparse(V):
+        numerator = _sparse.times(_sparse.with_values(V, divide(xp, V.data, WH, eps, 0.0)), T(xp, H))
+    elif WH is None:
         (numerator,) = _dense.products(V, W, H, _kl_ratio(eps), "W", weights)
     else:
         ratio = divide(xp, V, WH, eps, 0.0)
@@ -210,56 +233,21 @@ class MultiplicativeKL:
         return consts
 
     def init(self, xp, V, W, H, consts):
-        if "sparse" in consts:
-            return {"WH": _sparse.at_nonzeros(consts["sparse"], W, H)}
-        return {} if "row_blocks" in consts else {"WH": W @ H}
+        return {"WH": kl_product(xp, W, H, consts)}
 
     def update(self, xp, V, W, H, state, consts):
-        if "sparse" in consts:
-            return self._update_sparse(V, W, H, state, consts["sparse"])
         M = consts.get("weights")
-        if "row_blocks" in consts:
-            if self.update_h:
-                H = kl_step_h(xp, V, W, H, None, self.eps, M, _penalty_h(self.penalty, H))
-            if self.update_w:
-                W = kl_step_w(xp, V, W, H, None, self.eps, M, _penalty_w(self.penalty, W))
-            return W, H, {}
         WH = state["WH"]
         if self.update_h:
             H = kl_step_h(xp, V, W, H, WH, self.eps, M, _penalty_h(self.penalty, H))
-            WH = W @ H
+            WH = kl_product(xp, W, H, consts)
         if self.update_w:
             W = kl_step_w(xp, V, W, H, WH, self.eps, M, _penalty_w(self.penalty, W))
-            WH = W @ H
-        return W, H, {"WH": WH}
-
-    def _update_sparse(self, V, W, H, state, pattern):
-        """The same updates with ``V / WH`` formed only at the stored entries of a sparse ``V``."""
-        import numpy as np
-
-        WH = state["WH"]
-        if self.update_h:
-            ratio = _sparse.with_values(V, divide(np, V.data, WH, self.eps, 0.0))
-            numerator = _sparse.transposed_times(ratio, W).T
-            denominator = W.sum(axis=0)[:, None] + _penalty_h(self.penalty, H)
-            H = H * divide(np, numerator, denominator, self.eps, 1.0)
-            WH = _sparse.at_nonzeros(pattern, W, H)
-        if self.update_w:
-            ratio = _sparse.with_values(V, divide(np, V.data, WH, self.eps, 0.0))
-            numerator = _sparse.times(ratio, H.T)
-            denominator = H.sum(axis=1)[None, :] + _penalty_w(self.penalty, W)
-            W = W * divide(np, numerator, denominator, self.eps, 1.0)
-            WH = _sparse.at_nonzeros(pattern, W, H)
+            WH = kl_product(xp, W, H, consts)
         return W, H, {"WH": WH}
 
     def objective(self, xp, V, W, H, state, consts):
-        if "sparse" in consts:
-            return _sparse.kl_divergence(V, W, H, state["WH"]) + self.penalty.value(xp, W, H)
-        if "row_blocks" in consts:
-            value = _dense.total(V, W, H, lambda V_, WH_, M_: losses.kl_divergence(xp, V_, WH_, M_),
-                                 consts.get("weights"))
-            return value + self.penalty.value(xp, W, H)
-        return losses.kl_divergence(xp, V, state["WH"], consts.get("weights")) + self.penalty.value(xp, W, H)
+        return kl_objective(xp, V, W, H, state["WH"], consts) + self.penalty.value(xp, W, H)
 
 
 def mm_exponent(beta: float) -> float:

@@ -6,7 +6,9 @@ R updates H_R first, then W_R: in nmflab's terms the sample-side factor W
 first, then H. These rules therefore update W before H, and run on the data
 as given (``scale_free = False``: no internal power-of-two rescaling), so
 that every floating-point operation matches R's. They take no weights and
-no penalty, as in R.
+no penalty, as in R. A scipy.sparse ``V`` (which R's package would make
+dense) runs the same updates with the products of :mod:`nmflab._sparse`:
+the same iterates up to rounding.
 """
 
 from __future__ import annotations
@@ -16,10 +18,10 @@ from typing import ClassVar
 
 import numpy as np
 
-from .. import losses
+from .. import _sparse, _xp, losses
 from .._xp import fuses_product, product
 from ._common import T
-from .mu import kl_step_h, kl_step_w
+from .mu import kl_objective, kl_product, kl_step_h, kl_step_w
 
 __all__ = ["BrunetKL", "LeeFrobenius"]
 
@@ -29,12 +31,13 @@ class _AsInR:
 
     scale_free: ClassVar[bool] = False
     supports_weights: ClassVar[bool] = False
+    supports_sparse: ClassVar[bool] = True
 
     def rescaled(self, scale):
         return self
 
     def prepare(self, xp, V, weights=None):
-        return {}
+        return {"sparse": _sparse.pattern(V)} if _xp.is_sparse(V) else {}
 
 
 @dataclass(frozen=True)
@@ -65,29 +68,33 @@ class BrunetKL(_AsInR):
     method: ClassVar[str] = "brunet"
     beta: ClassVar[float] = 1.0
 
+    def _product(self, xp, W, H, consts):
+        """``WH`` for the KL steps: fused into its consumer on JAX at small rank, else as :func:`kl_product`."""
+        return product(xp, W, H) if fuses_product(xp, W) else kl_product(xp, W, H, consts)
+
     def init(self, xp, V, W, H, consts):
         # The product is carried from one iteration to the next, except where
         # forming it inside its consumer is cheaper than storing it.
         state = {"iteration": xp.asarray(0)}
-        return state if fuses_product(xp, W) else {**state, "WH": W @ H}
+        return state if fuses_product(xp, W) else {**state, "WH": kl_product(xp, W, H, consts)}
 
     def update(self, xp, V, W, H, state, consts):
         iteration = state["iteration"] + 1
         if self.update_w:
-            W = kl_step_w(xp, V, W, H, state["WH"] if "WH" in state else product(xp, W, H), 0.0)
+            W = kl_step_w(xp, V, W, H, state["WH"] if "WH" in state else self._product(xp, W, H, consts), 0.0)
         if self.update_h:
-            H = kl_step_h(xp, V, W, H, product(xp, W, H), 0.0)
+            H = kl_step_h(xp, V, W, H, self._product(xp, W, H, consts), 0.0)
         floor_now = iteration % self.floor_every == 0
         if self.update_w:
             W = xp.where(floor_now & (W < self.floor), self.floor, W)
         if self.update_h:
             H = xp.where(floor_now & (H < self.floor), self.floor, H)
         if "WH" in state:
-            return W, H, {"WH": W @ H, "iteration": iteration}
+            return W, H, {"WH": kl_product(xp, W, H, consts), "iteration": iteration}
         return W, H, {"iteration": iteration}
 
     def objective(self, xp, V, W, H, state, consts):
-        return losses.kl_divergence(xp, V, state["WH"] if "WH" in state else product(xp, W, H))
+        return kl_objective(xp, V, W, H, state["WH"] if "WH" in state else self._product(xp, W, H, consts), consts)
 
 
 @dataclass(frozen=True)
@@ -119,15 +126,22 @@ class LeeFrobenius(_AsInR):
         return {}
 
     def update(self, xp, V, W, H, state, consts):
+        sparse = "sparse" in consts
         if self.update_w:
             Ht = T(xp, H)
-            W = xp.maximum(W * (V @ Ht), self.eps) / (W @ (H @ Ht) + self.eps)
+            VHt = _sparse.times(V, Ht) if sparse else V @ Ht  # R's arithmetic for dense V, not _xp's (H V^T)^T
+            W = xp.maximum(W * VHt, self.eps) / (W @ (H @ Ht) + self.eps)
         if self.update_h:
             Wt = T(xp, W)
-            H = xp.maximum(H * (Wt @ V), self.eps) / ((Wt @ W) @ H + self.eps)
+            WtV = _xp.left_product(xp, W, V) if sparse else Wt @ V
+            H = xp.maximum(H * WtV, self.eps) / ((Wt @ W) @ H + self.eps)
             if self.rescale:
                 H = H / xp.sum(H, axis=-1)[..., :, None]
         return W, H, state
 
     def objective(self, xp, V, W, H, state, consts):
+        if "sparse" in consts:  # ||V||^2 - 2 <V, WH> + ||WH||^2, each term without an n x p array
+            data = V.data
+            cross = data @ _sparse.at_nonzeros(consts["sparse"], W, H)
+            return 0.5 * (data @ data - 2.0 * cross + xp.sum((T(xp, W) @ W) * (H @ T(xp, H))))
         return losses.frobenius(xp, V, W, H)
