@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["applies", "products", "total"]
+__all__ = ["applies", "products", "row_blocks", "total"]
 
 #: Entries of ``V`` from which the blocked products are used. KL MU per iteration, whole against blocked
 #: (rank 40, p = 5000 rows of the synthetic set, and the faces): 5 and 15 million entries within noise
@@ -34,7 +34,8 @@ def applies(xp, V) -> bool:
     return not _xp.is_jax(xp) and not _xp.is_sparse(V) and V.shape[-2] * V.shape[-1] >= MIN_ENTRIES
 
 
-def _row_blocks(n: int, p: int) -> list[slice]:
+def row_blocks(n: int, p: int) -> list[slice]:
+    """Ranges of the ``n`` rows of an ``n x p`` product holding about :data:`BLOCK_ENTRIES` entries each."""
     step = max(1, BLOCK_ENTRIES // max(p, 1))
     return [slice(lo, min(lo + step, n)) for lo in range(0, n, step)]
 
@@ -52,7 +53,7 @@ def products(V, W, H, parts, side: str, weights=None) -> tuple:
     cut = (lambda rows: None) if weights is None else (lambda rows: weights[rows])  # noqa: E731
     if side == "H":
         out = None
-        for rows in _row_blocks(n, p):
+        for rows in row_blocks(n, p):
             block = [W[rows].T @ F for F in parts(V[rows], W[rows] @ H, cut(rows))]
             if out is None:
                 out = block  # fresh arrays: the sums accumulate in them
@@ -62,7 +63,7 @@ def products(V, W, H, parts, side: str, weights=None) -> tuple:
         return tuple(out)
     Ht = np.ascontiguousarray(H.T)
     out = None
-    for rows in _row_blocks(n, p):
+    for rows in row_blocks(n, p):
         block = parts(V[rows], W[rows] @ H, cut(rows))
         if out is None:
             out = [np.empty((n, H.shape[0]), dtype=dtype) for _ in block]
@@ -74,4 +75,4 @@ def products(V, W, H, parts, side: str, weights=None) -> tuple:
 def total(V, W, H, summand, weights=None) -> float:
     """``sum_b summand(V_b, W_b H, M_b)`` over blocks of rows (an objective without the ``n x p`` product)."""
     return float(sum(summand(V[rows], W[rows] @ H, None if weights is None else weights[rows])
-                     for rows in _row_blocks(*V.shape)))
+                     for rows in row_blocks(*V.shape)))

@@ -11,6 +11,7 @@ import functools
 import numpy as np
 import scipy.sparse
 
+from . import _dense
 from ._parallel import pool_threads, thread_pool
 
 __all__ = ["pattern", "at_nonzeros", "with_values", "times", "transposed_times", "kl_divergence", "beta_divergence",
@@ -112,28 +113,25 @@ def kl_divergence(V, W, H, WH_nz):
     return float(np.sum(log_terms) - np.sum(data) + W.sum(axis=0) @ H.sum(axis=1))
 
 
-def _row_blocks(W, H):
-    """Row ranges of ``W @ H`` holding about ``_GATHER`` entries each."""
-    n, p = W.shape[0], H.shape[1]
-    step = max(1, _GATHER // max(p, 1))
-    return [(lo, min(lo + step, n)) for lo in range(0, n, step)]
-
-
 def power_product(W, H, transform, side: str):
     """``W^T f(WH)`` (``side="H"``) or ``f(WH) H^T`` (``side="W"``) over every entry, ``f = transform``.
 
     The beta-divergence updates need a power of ``WH`` at the zeros of a
-    sparse ``V`` too; it is formed one block of rows at a time (a few MiB),
-    never as an ``n x p`` array. The work is that of the dense product.
+    sparse ``V`` too; it is formed one block of rows at a time
+    (:func:`nmflab._dense.row_blocks`, 2 MiB), never as an ``n x p`` array.
+    The work is that of the dense product. (Blocks of 2**21 entries made a
+    fit on a 2000 x 1500 matrix peak at twice the size of the dense array,
+    and were no faster: 10000 x 20000, rank 20, beta 0.5: 6.3-8.0 s an
+    iteration against 4.8-5.9 s.)
     """
     if side == "H":
         out = np.zeros((W.shape[1], H.shape[1]), dtype=np.result_type(W, H))
-        for lo, hi in _row_blocks(W, H):
-            out += W[lo:hi].T @ transform(W[lo:hi] @ H)
+        for rows in _dense.row_blocks(W.shape[0], H.shape[1]):
+            out += W[rows].T @ transform(W[rows] @ H)
         return out
     out = np.empty((W.shape[0], H.shape[0]), dtype=np.result_type(W, H))
-    for lo, hi in _row_blocks(W, H):
-        out[lo:hi] = transform(W[lo:hi] @ H) @ H.T
+    for rows in _dense.row_blocks(W.shape[0], H.shape[1]):
+        out[rows] = transform(W[rows] @ H) @ H.T
     return out
 
 
@@ -148,5 +146,5 @@ def beta_divergence(V, W, H, WH_nz, beta: float) -> float:
     data = V.data
     with np.errstate(divide="ignore"):
         stored = np.sum(data**beta - beta * data * WH_nz ** (beta - 1.0)) / (beta * (beta - 1.0))
-    everywhere = sum(np.sum((W[lo:hi] @ H) ** beta) for lo, hi in _row_blocks(W, H))
+    everywhere = sum(np.sum((W[rows] @ H) ** beta) for rows in _dense.row_blocks(W.shape[0], H.shape[1]))
     return float(stored + everywhere / beta)

@@ -34,7 +34,7 @@ def _kl_parts(eps):
 def test_products_equal_the_written_out_forms(rng, small_blocks, eps, weighted):
     V, W, H, M = _problem(rng)
     M = M if weighted else None
-    assert len(_dense._row_blocks(*V.shape)) == 7
+    assert len(_dense.row_blocks(*V.shape)) == 7
     ratio = divide(np, V, W @ H, eps, 0.0) * (1.0 if M is None else M)
     square = lambda V_, WH, M_: (*_kl_parts(eps)(V_, WH, M_), WH * WH)  # noqa: E731  two arrays per block
     (h_side,) = _dense.products(V, W, H, _kl_parts(eps), "H", M)

@@ -56,7 +56,9 @@ def test_sparse_beta_divergence_equals_dense(monkeypatch, beta, exponent, eps):
     from nmflab import _sparse as sparse_ops
     from nmflab.rules.mu import MultiplicativeBeta
 
-    monkeypatch.setattr(sparse_ops, "_GATHER", 1000)  # several blocks of rows
+    monkeypatch.setattr(sparse_ops, "_GATHER", 1000)  # several blocks of stored entries
+    monkeypatch.setattr(nmflab._dense, "BLOCK_ENTRIES", 1000)  # and of rows of WH
+    assert len(nmflab._dense.row_blocks(300, 200)) == 60
     V = _sparse(seed=5)
     rng = np.random.default_rng(6)
     W0, H0 = rng.uniform(0.1, 1, (300, 5)), rng.uniform(0.1, 1, (5, 200))
@@ -101,6 +103,25 @@ def test_sparse_never_forms_a_dense_matrix(monkeypatch):
     assert res.W.shape == (300, 5)
     res = nmflab.nmf(V, 5, method="hals", max_iter=30, seed=0, init="nndsvda")
     assert np.isfinite(res.final_objective)
+
+
+@pytest.mark.parametrize("loss,method", [("frobenius", "hals"), ("frobenius", "mu"), ("frobenius", "lee"),
+                                         ("kl", "mu"), ("kl", "cd"), ("kl", "brunet"), (0.5, "mu")])
+def test_sparse_fit_allocates_far_less_than_one_dense_array(loss, method):
+    """NumPy reports its allocations to tracemalloc: the fit's peak stays under a quarter of one n x p array."""
+    import tracemalloc
+
+    V = sp.random(4000, 3000, density=0.002, random_state=3, format="csr")
+    V.data = np.floor(V.data * 5) + 1.0
+    dense_bytes = 4000 * 3000 * 8
+    tracemalloc.start()
+    try:
+        res = nmflab.nmf(V, 4, loss=loss, method=method, max_iter=20, stop="max_iter", seed=0)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert np.isfinite(res.final_objective)
+    assert peak < dense_bytes / 4, f"peak {peak / 1e6:.1f} MB against {dense_bytes / 1e6:.0f} MB for V dense"
 
 
 def test_auto_kl_method_depends_on_rank_and_sparsity():
