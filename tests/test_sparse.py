@@ -116,7 +116,7 @@ def test_sparse_fit_allocates_far_less_than_one_dense_array(loss, method):
     dense_bytes = 4000 * 3000 * 8
     tracemalloc.start()
     try:
-        res = nmflab.nmf(V, 4, loss=loss, method=method, max_iter=20, stop="max_iter", seed=0)
+        res = nmflab.nmf(V, 4, loss=loss, method=method, max_iter=3, stop="max_iter", seed=0)
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
