@@ -8,8 +8,10 @@ over ``2 --iters`` iterations (best of two each) with the objective checked
 every 10 iterations, as scikit-learn does; the difference of the two over
 ``--iters`` is the time of an iteration, without the costs of a call
 (validation, start, final objective), which the table reports apart. The
-machine's floor per iteration is measured in the same run:
-``max(4 n p r / GEMM rate, 2 reads of V / memory bandwidth)``.
+machine's floor per iteration is measured in the same run, before and
+after the solvers (the lower kept, as this machine's speed drifts):
+``max(2 k n p r / GEMM rate, 2 reads of V / memory bandwidth)`` with ``k``
+the products of an iteration (2 for Frobenius, 4 for KL).
 
 Writes a table to standard output and ``out/bench/mu_dense.json``.
 """
@@ -90,7 +92,11 @@ def main(argv=None) -> int:
     V = W_true @ H_true + 0.01 * rng.uniform(0, 1, (args.n, args.p))
     W0 = rng.uniform(0.1, 1, (args.n, args.rank))
     H0 = rng.uniform(0.1, 1, (args.rank, args.p))
-    floor = machine_floor(V, args.rank, use_jax="jax" not in args.skip, products=2 if args.loss == "frobenius" else 4)
+    def measure_floor():
+        return machine_floor(V, args.rank, use_jax="jax" not in args.skip,
+                             products=2 if args.loss == "frobenius" else 4)
+
+    floor = measure_floor()  # measured again after the solvers; the faster of the two is kept (below)
     rows, calls = {}, {}
 
     def timed(name, run):
@@ -121,6 +127,8 @@ def main(argv=None) -> int:
 
         timed("sklearn-mu", run_sklearn)
 
+    # This machine's speed drifts within minutes: the floor is the best it did before or after the solvers ran.
+    floor = min(floor, measure_floor(), key=lambda f: f["floor_s_per_iter"])
     print(f"{args.loss} MU, dense {args.n}x{args.p} float64, rank {args.rank}, {args.threads} threads, "
           f"{args.iters} and {2 * args.iters} iterations, objective every 10")
     print(f"machine: GEMM {floor['gemm_gflops']:.1f} GFLOP/s, read {floor['read_gbytes_per_s']:.1f} GB/s, "

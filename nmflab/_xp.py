@@ -66,11 +66,23 @@ def sq_norm(xp, V):
 
 
 def left_product(xp, W, V):
-    """``W^T V``; for a sparse ``V`` as ``(V^T W)^T`` so scipy multiplies sparse by dense (threads by rows)."""
+    """``W^T V``; for a sparse ``V`` as ``(V^T W)^T`` so scipy multiplies sparse by dense (threads by rows).
+
+    On JAX, ``W^T`` is written out first (``lax.optimization_barrier`` keeps
+    XLA from folding the transpose back into the product): XLA:CPU
+    contracts a column-major ``W^T`` with ``V`` at half speed (20000 x 5000,
+    rank 40, float64: 447 ms as ``W.T @ V``, 210 ms with ``W^T`` written
+    out; NumPy 191 ms). Under ``vmap`` (batched restarts) both take the
+    same time.
+    """
     if is_sparse(V):
         from . import _sparse
 
         return _sparse.transposed_times(V.tocsr(), W).T
+    if is_jax(xp):
+        from jax import lax
+
+        return lax.optimization_barrier(xp.matrix_transpose(W)) @ V
     return xp.matrix_transpose(W) @ V
 
 
