@@ -78,7 +78,7 @@ def kl_step_h(xp, V, W, H, WH, eps, weights=None, extra=0.0):
         (numerator,) = _dense.products(V, W, H, _kl_ratio(eps), "H", weights)
     else:
         ratio = divide(xp, V, WH, eps, 0.0)
-        numerator = T(xp, W) @ (ratio if weights is None else ratio * weights)
+        numerator = _xp.left_product(xp, W, ratio if weights is None else ratio * weights)
     denominator = (xp.sum(W, axis=-2)[..., :, None] if weights is None else T(xp, W) @ weights) + extra
     return H * divide(xp, numerator, denominator, eps, 1.0)
 
@@ -350,7 +350,8 @@ class MultiplicativeBeta:
         WH = state["WH"]
         if self.update_h:
             low, high = self._parts(xp, V, WH, M)
-            H = H * self._ratio(xp, T(xp, W) @ low, T(xp, W) @ high + _penalty_h(self.penalty, H))
+            H = H * self._ratio(xp, _xp.left_product(xp, W, low), _xp.left_product(xp, W, high)
+                                + _penalty_h(self.penalty, H))
             WH = W @ H
         if self.update_w:
             low, high = self._parts(xp, V, WH, M)
