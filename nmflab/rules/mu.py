@@ -47,16 +47,17 @@ def _kl_ratio(eps):
     return parts
 
 
-def kl_product(xp, W, H, consts):
-    """What the KL steps take as ``WH``: the product at the stored entries of a sparse ``V`` (``consts["sparse"]``
-    its pattern), None where :mod:`nmflab._dense` forms it by blocks (``consts["row_blocks"]``), else ``W @ H``."""
+def carried_product(xp, W, H, consts):
+    """The ``WH`` a KL or beta step takes (and the state carries): the product at the stored entries of a sparse
+    ``V`` (``consts["sparse"]`` its pattern), None where :mod:`nmflab._dense` forms it by blocks
+    (``consts["row_blocks"]``), else ``W @ H``."""
     if "sparse" in consts:
         return _sparse.at_nonzeros(consts["sparse"], W, H)
     return None if "row_blocks" in consts else W @ H
 
 
 def kl_objective(xp, V, W, H, WH, consts):
-    """The generalized KL divergence for ``WH`` as :func:`kl_product` gives it."""
+    """The generalized KL divergence for ``WH`` as :func:`carried_product` gives it."""
     if "sparse" in consts:
         return _sparse.kl_divergence(V, W, H, WH)
     if "row_blocks" in consts:
@@ -68,7 +69,7 @@ def kl_step_h(xp, V, W, H, WH, eps, weights=None, extra=0.0):
     """``H * (W^T (M V / WH)) / (W^T M + extra)``, denominators guarded by ``eps``.
 
     For a sparse ``V``, ``WH`` holds the product at its stored entries
-    (:func:`kl_product`) and ``V / WH`` is formed there only. ``WH=None``
+    (:func:`carried_product`) and ``V / WH`` is formed there only. ``WH=None``
     forms ``W^T (M V / WH)`` one block of rows at a time
     (:mod:`nmflab._dense`, NumPy), never the ``n x p`` product.
     """
@@ -233,17 +234,17 @@ class MultiplicativeKL:
         return consts
 
     def init(self, xp, V, W, H, consts):
-        return {"WH": kl_product(xp, W, H, consts)}
+        return {"WH": carried_product(xp, W, H, consts)}
 
     def update(self, xp, V, W, H, state, consts):
         M = consts.get("weights")
         WH = state["WH"]
         if self.update_h:
             H = kl_step_h(xp, V, W, H, WH, self.eps, M, _penalty_h(self.penalty, H))
-            WH = kl_product(xp, W, H, consts)
+            WH = carried_product(xp, W, H, consts)
         if self.update_w:
             W = kl_step_w(xp, V, W, H, WH, self.eps, M, _penalty_w(self.penalty, W))
-            WH = kl_product(xp, W, H, consts)
+            WH = carried_product(xp, W, H, consts)
         return W, H, {"WH": WH}
 
     def objective(self, xp, V, W, H, state, consts):
@@ -318,9 +319,7 @@ class MultiplicativeBeta:
         return consts
 
     def init(self, xp, V, W, H, consts):
-        if "sparse" in consts:
-            return {"WH": _sparse.at_nonzeros(consts["sparse"], W, H)}
-        return {} if "row_blocks" in consts else {"WH": W @ H}
+        return {"WH": carried_product(xp, W, H, consts)}
 
     def _ratio(self, xp, num, den):
         ratio = divide(xp, num, den, self.eps, 1.0)
@@ -334,52 +333,42 @@ class MultiplicativeBeta:
             low, high = M * low, M * high
         return low, high
 
-    def update(self, xp, V, W, H, state, consts):
-        if "sparse" in consts:
-            return self._update_sparse(V, W, H, state, consts["sparse"])
-        M = consts.get("weights")
-        if "row_blocks" in consts:
-            parts = lambda V_, WH_, M_: self._parts(xp, V_, WH_, M_)  # noqa: E731
-            if self.update_h:
-                low, high = _dense.products(V, W, H, parts, "H", M)
-                H = H * self._ratio(xp, low, high + _penalty_h(self.penalty, H))
-            if self.update_w:
-                low, high = _dense.products(V, W, H, parts, "W", M)
-                W = W * self._ratio(xp, low, high + _penalty_w(self.penalty, W))
-            return W, H, {}
-        WH = state["WH"]
-        if self.update_h:
-            low, high = self._parts(xp, V, WH, M)
-            H = H * self._ratio(xp, _xp.left_product(xp, W, low), _xp.left_product(xp, W, high)
-                                + _penalty_h(self.penalty, H))
-            WH = W @ H
-        if self.update_w:
-            low, high = self._parts(xp, V, WH, M)
-            W = W * self._ratio(xp, low @ T(xp, H), high @ T(xp, H) + _penalty_w(self.penalty, W))
-            WH = W @ H
-        return W, H, {"WH": WH}
-
     def _high(self, WH):
         """``WH^(beta-1)`` for a block of ``W H`` (NumPy), as :meth:`_parts` forms it."""
         import numpy as np
 
         return shifted_power(np, WH, self.beta - 1.0, self.eps)
 
-    def _update_sparse(self, V, W, H, state, pattern):
-        """The same updates for a sparse ``V``: ``V WH^(beta-2)`` at the stored entries, ``WH^(beta-1)`` by blocks."""
-        import numpy as np
+    def _products(self, xp, V, W, H, WH, M, side: str):
+        """``W^T`` times (``side="H"``), or times ``H^T`` (``side="W"``), the two arrays of :meth:`_parts`.
 
+        ``WH`` as :func:`carried_product` gives it: for a sparse ``V``,
+        ``V WH^(beta-2)`` at its stored entries and ``WH^(beta-1)`` by blocks
+        of rows (:func:`nmflab._sparse.power_product`); for ``None``, both by
+        blocks of rows (:mod:`nmflab._dense`); else written out.
+        """
+        if _xp.is_sparse(V):
+            low = _sparse.with_values(V, V.data * shifted_power(xp, WH, self.beta - 2.0, self.eps))
+            high = _sparse.power_product(W, H, self._high, side)
+            return (_sparse.transposed_times(low, W).T if side == "H" else _sparse.times(low, T(xp, H))), high
+        if WH is None:
+            return _dense.products(V, W, H, lambda V_, WH_, M_: self._parts(xp, V_, WH_, M_), side, M)
+        low, high = self._parts(xp, V, WH, M)
+        if side == "H":
+            return _xp.left_product(xp, W, low), _xp.left_product(xp, W, high)
+        return low @ T(xp, H), high @ T(xp, H)
+
+    def update(self, xp, V, W, H, state, consts):
+        M = consts.get("weights")
         WH = state["WH"]
         if self.update_h:
-            low = _sparse.with_values(V, V.data * shifted_power(np, WH, self.beta - 2.0, self.eps))
-            high = _sparse.power_product(W, H, self._high, "H")
-            H = H * self._ratio(np, _sparse.transposed_times(low, W).T, high + _penalty_h(self.penalty, H))
-            WH = _sparse.at_nonzeros(pattern, W, H)
+            low, high = self._products(xp, V, W, H, WH, M, "H")
+            H = H * self._ratio(xp, low, high + _penalty_h(self.penalty, H))
+            WH = carried_product(xp, W, H, consts)
         if self.update_w:
-            low = _sparse.with_values(V, V.data * shifted_power(np, WH, self.beta - 2.0, self.eps))
-            high = _sparse.power_product(W, H, self._high, "W")
-            W = W * self._ratio(np, _sparse.times(low, H.T), high + _penalty_w(self.penalty, W))
-            WH = _sparse.at_nonzeros(pattern, W, H)
+            low, high = self._products(xp, V, W, H, WH, M, "W")
+            W = W * self._ratio(xp, low, high + _penalty_w(self.penalty, W))
+            WH = carried_product(xp, W, H, consts)
         return W, H, {"WH": WH}
 
     def objective(self, xp, V, W, H, state, consts):

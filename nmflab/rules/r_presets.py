@@ -21,7 +21,7 @@ import numpy as np
 from .. import _sparse, _xp, losses
 from .._xp import fuses_product, product
 from ._common import T
-from .mu import kl_objective, kl_product, kl_step_h, kl_step_w
+from .mu import kl_objective, carried_product, kl_step_h, kl_step_w
 
 __all__ = ["BrunetKL", "LeeFrobenius"]
 
@@ -69,14 +69,14 @@ class BrunetKL(_AsInR):
     beta: ClassVar[float] = 1.0
 
     def _product(self, xp, W, H, consts):
-        """``WH`` for the KL steps: fused into its consumer on JAX at small rank, else as :func:`kl_product`."""
-        return product(xp, W, H) if fuses_product(xp, W) else kl_product(xp, W, H, consts)
+        """``WH`` for the KL steps: fused into its consumer on JAX at small rank, else as :func:`carried_product`."""
+        return product(xp, W, H) if fuses_product(xp, W) else carried_product(xp, W, H, consts)
 
     def init(self, xp, V, W, H, consts):
         # The product is carried from one iteration to the next, except where
         # forming it inside its consumer is cheaper than storing it.
         state = {"iteration": xp.asarray(0)}
-        return state if fuses_product(xp, W) else {**state, "WH": kl_product(xp, W, H, consts)}
+        return state if fuses_product(xp, W) else {**state, "WH": carried_product(xp, W, H, consts)}
 
     def update(self, xp, V, W, H, state, consts):
         iteration = state["iteration"] + 1
@@ -90,7 +90,7 @@ class BrunetKL(_AsInR):
         if self.update_h:
             H = xp.where(floor_now & (H < self.floor), self.floor, H)
         if "WH" in state:
-            return W, H, {"WH": kl_product(xp, W, H, consts), "iteration": iteration}
+            return W, H, {"WH": carried_product(xp, W, H, consts), "iteration": iteration}
         return W, H, {"iteration": iteration}
 
     def objective(self, xp, V, W, H, state, consts):
