@@ -21,7 +21,7 @@ import numpy as np
 from .. import _sparse, _xp, losses
 from .._xp import fuses_product, product
 from ._common import T
-from .mu import kl_objective, carried_product, kl_step_h, kl_step_w
+from .mu import carried_product, kl_objective, kl_step_h, kl_step_w
 
 __all__ = ["BrunetKL", "LeeFrobenius"]
 
