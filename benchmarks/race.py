@@ -28,16 +28,15 @@ Writes ``out/bench/race_<backend>.json`` and, with matplotlib, ``out/bench/race_
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import sys
 import time
 import warnings
 from pathlib import Path
 
-from . import _r
-from ._common import (
-    limit_threads,  # imports no numerical library: threads are set first
-)
+from . import _r  # imports no numerical library either
+from ._common import limit_threads  # imports no numerical library: threads are set first
 
 
 def _data(name):
@@ -215,14 +214,13 @@ def race(name, loss, budget, methods, backend="numpy", check_every=5, threads=2)
         overhead = (time.perf_counter() - start) - res.wall_time
         curves[f"nmflab-{method}" + ("-jax" if backend == "jax" else "")] = [(float(t) + overhead, float(f), int(i))
                                       for t, f, i in zip(res.times, res.objective, res.iterations)]
-    for peer, run in peers(loss, V, W0, H0, r).items():
+    # Each peer's curve from runs with 1, 2, 4, ... iterations: Python peers one call each, R's in one process.
+    curve_of = {peer: functools.partial(doubling, run, budget) for peer, run in peers(loss, V, W0, H0, r).items()}
+    curve_of.update({peer: functools.partial(_r.doubling, peer, V, W0, H0, budget, threads)
+                     for peer in _r.installed(loss)})
+    for peer, curve in curve_of.items():
         try:
-            curves[peer] = doubling(run, budget, lambda W, H: _objective(loss, V, W, H))
-        except Exception as exc:  # noqa: BLE001
-            print(f"  {peer} failed: {exc}")
-    for peer in _r.installed(loss):
-        try:
-            curves[peer] = _r.doubling(peer, V, W0, H0, budget, threads, lambda W, H: _objective(loss, V, W, H))
+            curves[peer] = curve(lambda W, H: _objective(loss, V, W, H))
         except Exception as exc:  # noqa: BLE001
             print(f"  {peer} failed: {exc}")
     best, table = targets(curves)
