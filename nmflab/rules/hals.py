@@ -47,27 +47,42 @@ def inner_sweeps(n: int, p: int, rank: int, alpha: float, entries: int | None = 
     return 1 + int(alpha * rho_w), 1 + int(alpha * rho_h)
 
 
-def _sweep(xp, X, A, B, l1, l2):
+def _sweep(xp, X, A, coupling, scale, alive, l1):
     """One Gauss–Seidel sweep over the rows of X for ``min ||Y - G^T X||`` with ``A = G Y``, ``B = G G^T``.
 
     The factor is swept in its ``r x m`` form, one row (a component) at a
-    time: ``B[k] @ X`` then reads X along its contiguous rows (a column of
-    an ``m x r`` array would be a strided walk through all of it).
+    time: ``coupling[k] @ X`` then reads X along its contiguous rows (a
+    column of an ``m x r`` array would be a strided walk through all of it).
+    ``coupling``, ``scale`` and ``alive`` come from :func:`_sweep_terms`; row
+    ``k`` becomes ``max(0, (A_k - coupling_k X - l1) * scale_k)``, which is
+    ``max(0, (A_k - B_k X + B_kk X_k - l1) / (B_kk + l2))`` without the two
+    passes over the row that add back its own term.
     """
 
     def row_update(k, X):
-        diag = B[k, k] + l2
-        numerator = A[k] - B[k] @ X + X[k] * B[k, k] - l1
-        row = xp.where(diag > 0, xp.maximum(numerator / xp.where(diag > 0, diag, 1.0), 0.0), X[k])
+        numerator = A[k] - coupling[k] @ X
+        if l1:
+            numerator = numerator - l1
+        row = _xp.cond(xp, alive[k], lambda: xp.maximum(numerator * scale[k], 0.0), lambda: X[k])
         return _xp.write(xp, X, k, row)
 
     return _xp.fori_loop(xp, X.shape[-2], row_update, _xp.scratch_copy(xp, X))
 
 
+def _sweep_terms(xp, B, l2):
+    """``B`` with its diagonal set to 0, ``1 / (B_kk + l2)`` and ``B_kk + l2 > 0`` (else the row is left as it is)."""
+    diag = xp.diagonal(B)
+    coupling = B - diag[:, None] * xp.eye(B.shape[-1], dtype=B.dtype)
+    denominator = diag + l2
+    alive = denominator > 0
+    return coupling, 1.0 / xp.where(alive, denominator, 1.0), alive
+
+
 def _rows(xp, X, A, B, l1, l2, max_sweeps: int, delta: float):
     """Up to ``max_sweeps`` sweeps, stopped once a sweep moves X by <= delta * the first sweep's move."""
     A = _xp.contiguous(xp, A)
-    first = _sweep(xp, X, A, B, l1, l2)
+    coupling, scale, alive = _sweep_terms(xp, B, l2)
+    first = _sweep(xp, X, A, coupling, scale, alive, l1)
     first_change = xp.sqrt(xp.sum((first - X) ** 2))
     if max_sweeps == 1:
         return first
@@ -78,7 +93,7 @@ def _rows(xp, X, A, B, l1, l2, max_sweeps: int, delta: float):
 
     def sweep(carry):
         current, _, sweeps = carry
-        new = _sweep(xp, current, A, B, l1, l2)
+        new = _sweep(xp, current, A, coupling, scale, alive, l1)
         return new, xp.sqrt(xp.sum((new - current) ** 2)), sweeps + 1
 
     out, _, _ = _xp.while_loop(xp, more, sweep, (first, first_change, xp.asarray(1)))
