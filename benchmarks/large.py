@@ -18,10 +18,11 @@ resident set at that moment. Objectives are recomputed here from the
 returned factors without forming ``n x p`` arrays (row blocks for dense
 data, the stored entries for sparse data). Peers without a trace run with
 ``max_iter`` = 1, 2, 4, ... until the budget is spent, as in
-:mod:`benchmarks.race`. The **machine floor** of an iteration is measured
-in the same run: ``max(4 n p r / GEMM rate, 2 reads of V / bandwidth)``
-(GEMM rate of a square product of this dtype, bandwidth of a summation over
-an array four times the size of the last-level cache or more).
+:mod:`benchmarks.race`. The **machine floor** of an iteration
+(:func:`benchmarks._common.machine_floor`: ``max(2 k n p r / GEMM rate, 2
+reads of V / bandwidth)``, ``k`` = 2 products an iteration for Frobenius, 4
+for KL, ``nnz`` in place of ``n p`` for sparse data) is measured before
+and after each loss's solvers, the lower kept.
 
 Writes ``out/bench/large.json``; the generated data are cached in
 ``out/bench/data/``.
@@ -36,7 +37,7 @@ import sys
 import time
 from pathlib import Path
 
-from ._common import limit_threads  # imports no numerical library: threads are set first
+from ._common import data_size, limit_threads, lower_floor, machine_floor  # import no numerical library: threads are set first
 
 SETS = {"synthetic": {"rank": 40, "losses": ("frobenius", "kl")},
         "sparse": {"rank": 20, "losses": ("frobenius", "kl")}}
@@ -185,33 +186,6 @@ def worker(spec: dict) -> dict:
             "extra_peak": after["VmHWM"] - before["VmRSS"]}
 
 
-def machine_floor(V, rank: int) -> dict:
-    """GEMM rate and memory bandwidth measured now, and the floor of one iteration on ``V``."""
-    import numpy as np
-    import scipy.sparse
-
-    dtype = V.dtype
-    a = np.random.default_rng(0).random((2048, 2048)).astype(dtype)
-    a @ a
-    start, reps = time.perf_counter(), 5
-    for _ in range(reps):
-        a @ a
-    gemm = reps * 2 * 2048**3 / (time.perf_counter() - start)
-    big = np.ones(2**27 // dtype.itemsize * 8, dtype=dtype)  # 1 GiB
-    big.sum()
-    start = time.perf_counter()
-    for _ in range(3):
-        big.sum()
-    bandwidth = 3 * big.nbytes / (time.perf_counter() - start)
-    n, p = V.shape
-    if scipy.sparse.issparse(V):  # products touch the stored entries: 4 nnz r flops, V read twice
-        flops, nbytes = 4 * V.nnz * rank, 2 * (V.data.nbytes + V.indices.nbytes + V.indptr.nbytes)
-    else:
-        flops, nbytes = 4 * n * p * rank, 2 * V.nbytes
-    return {"gemm_flops": gemm, "bandwidth": bandwidth, "floor_seconds": max(flops / gemm, nbytes / bandwidth),
-            "compute_seconds": flops / gemm, "memory_seconds": nbytes / bandwidth}
-
-
 def _per_iteration(points) -> float | None:
     """Seconds per iteration: the last point's time over its iterations (less the first point's, for traces)."""
     if len(points) < 2:
@@ -276,12 +250,13 @@ def main(argv=None) -> int:
         rank = SETS[name]["rank"]
         path = _cached(name, rank, out / "data")
         V, _, _ = _load(path)
-        floor = machine_floor(V, rank)
         kind = "sparse" if hasattr(V, "tocsr") else "dense"
-        shape, nnz = list(V.shape), int(getattr(V, "nnz", V.size))
+        shape, size = list(V.shape), data_size(V)
         del V
-        report["sets"][name] = {"shape": shape, "nnz": nnz, "rank": rank, "floor": floor, "losses": {}}
+        report["sets"][name] = {"shape": shape, "nnz": size["entries"], "rank": rank, "losses": {}}
         for loss in (x for x in args.losses if x in SETS[name]["losses"]):
+            products = 2 if loss == "frobenius" else 4
+            floor_before = machine_floor(size, rank, products)
             results = []
             for solver in SOLVERS[(kind, loss)]:
                 if args.solvers and solver not in args.solvers:
@@ -296,9 +271,10 @@ def main(argv=None) -> int:
                 else:
                     result = json.loads(line[len("RESULT "):])
                 results.append({"solver": solver, **result})
+            floor = lower_floor(floor_before, machine_floor(size, rank, products))
             summary = summarize(results)
             _print(name, loss, floor, summary, results)
-            report["sets"][name]["losses"][loss] = {**summary, "solvers": results}
+            report["sets"][name]["losses"][loss] = {**summary, "floor": floor, "solvers": results}
     from nmflab.io import atomic_write_bytes
 
     atomic_write_bytes(out / "large.json", (json.dumps(report, indent=1) + "\n").encode())

@@ -8,10 +8,11 @@ over ``2 --iters`` iterations (best of two each) with the objective checked
 every 10 iterations, as scikit-learn does; the difference of the two over
 ``--iters`` is the time of an iteration, without the costs of a call
 (validation, start, final objective), which the table reports apart. The
-machine's floor per iteration is measured in the same run, before and
-after the solvers (the lower kept, as this machine's speed drifts):
-``max(2 k n p r / GEMM rate, 2 reads of V / memory bandwidth)`` with ``k``
-the products of an iteration (2 for Frobenius, 4 for KL).
+machine's floor per iteration (:func:`benchmarks._common.machine_floor`:
+square-GEMM rate and read bandwidth, ``k`` = 2 products of ``n x p x r``
+an iteration for Frobenius, 4 for KL) is measured in the same run, before
+and after the solvers, the lower kept, as this machine's speed drifts; the
+rate of ``V H^T`` itself is printed beside it.
 
 Writes a table to standard output and ``out/bench/mu_dense.json``.
 """
@@ -25,7 +26,7 @@ import platform
 import sys
 import time
 
-from ._common import limit_threads  # imports no numerical library: threads are set first
+from ._common import data_size, limit_threads, lower_floor, machine_floor  # import no numerical library: threads are set first
 
 
 def _best_of(fn, repeats=3):
@@ -37,35 +38,12 @@ def _best_of(fn, repeats=3):
     return min(times)
 
 
-def machine_floor(V, rank, use_jax=True, products=2):
-    """GEMM rate (flop/s), read bandwidth (bytes/s) and the per-iteration floor of an MU iteration.
-
-    ``products``: the ``n x p x r`` products of an iteration, 2 for Frobenius
-    (``W^T V``, ``V H^T``), 4 for KL (``WH`` before each factor's update and
-    the two with ``V / WH``).
-
-    The GEMM rate is the better of NumPy's BLAS and XLA's on the product an
-    MU iteration does twice (``V H^T``, n x p x r), so the floor is what the
-    faster library can reach on this machine.
-    """
+def product_rate(V, rank) -> float:
+    """Flop/s of ``V H^T`` (the thin product an MU iteration makes) on NumPy's BLAS, for context beside the floor."""
     import numpy as np
 
-    n, p = V.shape
-    H = np.random.default_rng(0).uniform(0, 1, (rank, p)).astype(V.dtype)
-    gemm_s = _best_of(lambda: V @ H.T)
-    if use_jax:
-        import jax
-
-        with jax.enable_x64(True):
-            Vj, Hj = jax.device_put(V), jax.device_put(H)
-            product = jax.jit(lambda a, b: a @ b.T)
-            product(Vj, Hj).block_until_ready()
-            gemm_s = min(gemm_s, _best_of(lambda: product(Vj, Hj).block_until_ready()))
-    gemm_rate = 2.0 * n * p * rank / gemm_s
-    read_s = _best_of(lambda: V.sum())
-    bandwidth = V.nbytes / read_s
-    floor = max(2.0 * products * n * p * rank / gemm_rate, 2.0 * V.nbytes / bandwidth)
-    return {"gemm_gflops": gemm_rate / 1e9, "read_gbytes_per_s": bandwidth / 1e9, "floor_s_per_iter": floor}
+    H = np.random.default_rng(0).uniform(0, 1, (rank, V.shape[1])).astype(V.dtype)
+    return 2.0 * V.shape[0] * V.shape[1] * rank / _best_of(lambda: V @ H.T)
 
 
 def main(argv=None) -> int:
@@ -93,10 +71,10 @@ def main(argv=None) -> int:
     W0 = rng.uniform(0.1, 1, (args.n, args.rank))
     H0 = rng.uniform(0.1, 1, (args.rank, args.p))
     def measure_floor():
-        return machine_floor(V, args.rank, use_jax="jax" not in args.skip,
-                             products=2 if args.loss == "frobenius" else 4)
+        return {**machine_floor(data_size(V), args.rank, products=2 if args.loss == "frobenius" else 4),
+                "product_flops": product_rate(V, args.rank)}
 
-    floor = measure_floor()  # measured again after the solvers; the faster of the two is kept (below)
+    floor = measure_floor()  # measured again after the solvers; the lower floor is kept (below)
     rows, calls = {}, {}
 
     def timed(name, run):
@@ -128,16 +106,16 @@ def main(argv=None) -> int:
         timed("sklearn-mu", run_sklearn)
 
     # This machine's speed drifts within minutes: the floor is the best it did before or after the solvers ran.
-    floor = min(floor, measure_floor(), key=lambda f: f["floor_s_per_iter"])
+    floor = lower_floor(floor, measure_floor())
     print(f"{args.loss} MU, dense {args.n}x{args.p} float64, rank {args.rank}, {args.threads} threads, "
           f"{args.iters} and {2 * args.iters} iterations, objective every 10")
-    print(f"machine: GEMM {floor['gemm_gflops']:.1f} GFLOP/s, read {floor['read_gbytes_per_s']:.1f} GB/s, "
-          f"floor {floor['floor_s_per_iter'] * 1e3:.1f} ms/iter")
+    print(f"machine: GEMM {floor['gemm_flops'] / 1e9:.1f} GFLOP/s (V H^T alone: {floor['product_flops'] / 1e9:.1f}), "
+          f"read {floor['bandwidth'] / 1e9:.1f} GB/s, floor {floor['floor_seconds'] * 1e3:.1f} ms/iter")
     print(f"{'solver':<14} {'ms/iter':>9} {'x floor':>8} {'vs sklearn':>11} {'s/call':>8}")
     ref = rows.get("sklearn-mu")
     for name, s in rows.items():
         ratio = f"{ref / s:.2f}x" if ref else "-"
-        print(f"{name:<14} {s * 1e3:9.1f} {s / floor['floor_s_per_iter']:8.2f} {ratio:>11} {calls[name]:8.2f}")
+        print(f"{name:<14} {s * 1e3:9.1f} {s / floor['floor_seconds']:8.2f} {ratio:>11} {calls[name]:8.2f}")
 
     from experiments.common import package_versions
 
