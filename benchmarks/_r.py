@@ -86,34 +86,38 @@ def installed(loss: str) -> list[str]:
     return [name for name, package in SOLVERS.get(loss, {}).items() if _has_package(package)]
 
 
-def doubling(solver: str, V, W0, H0, budget: float, threads: int, keep) -> list:
+def doubling(solver: str, V, W0, H0, budget: float, threads: int, samples_are_columns: bool, keep) -> list:
     """(seconds, keep(W, H), iterations) of ``solver``'s fits with 1, 2, 4, ... iterations, within ``budget``.
+
+    R's convention has samples as columns: ``V`` goes to R as it is if
+    ``samples_are_columns``, else transposed (and the start with it).
 
     Raises ``RuntimeError`` with R's last words if the R process fails
     before its first timed fit.
     """
     import numpy as np
 
+    if not samples_are_columns:  # V^T ~ H^T W^T: R's W is our H^T and R's H our W^T
+        return doubling(solver, V.T, H0.T, W0.T, budget, threads, True, lambda W, H: keep(H.T, W.T))
     n, p = V.shape
     r = W0.shape[1]
     with tempfile.TemporaryDirectory(prefix="nmflab-r-") as tmp:
         folder = Path(tmp)
-        # R's orientation: samples are columns, V_R = V^T ~ W_R H_R with W_R = H^T and H_R = W^T. The R rules
-        # are not symmetric under transposition (brunet updates H_R first; lee rescales W_R), so each runs
-        # on the matrix an R user would pass. Written column-major, as R stores a matrix.
-        for name, array in (("V", V.T), ("W0", H0.T), ("H0", W0.T)):
+        # The R rules are not symmetric under transposition (brunet updates H first; lee rescales W), so each
+        # runs on the matrix an R user would pass. Written column-major, as R stores a matrix.
+        for name, array in (("V", V), ("W0", W0), ("H0", H0)):
             np.asarray(array, dtype=np.float64).ravel(order="F").tofile(folder / f"{name}.bin")
         script = folder / "race.R"
         script.write_text(_SCRIPT)
-        run = subprocess.run(["Rscript", str(script), tmp, solver, str(p), str(n), str(r), repr(float(budget)),
+        run = subprocess.run(["Rscript", str(script), tmp, solver, str(n), str(p), str(r), repr(float(budget)),
                               str(threads)], capture_output=True, text=True, check=False)
         points = []
         for line in run.stdout.splitlines():
             if not line.startswith("POINT "):
                 continue
             _, k, seconds = line.split()
-            H = np.fromfile(folder / f"W_{k}.bin").reshape((r, p))  # W_R (p x r, column-major) = H^T
-            W = np.fromfile(folder / f"H_{k}.bin").reshape((n, r))  # H_R (r x n, column-major) = W^T
+            W = np.fromfile(folder / f"W_{k}.bin").reshape((r, n)).T  # column-major n x r
+            H = np.fromfile(folder / f"H_{k}.bin").reshape((p, r)).T  # column-major r x p
             points.append((float(seconds), keep(W, H), int(k)))
     if not points:
         raise RuntimeError(f"{solver}: R exited with {run.returncode}: {run.stderr.strip()[-300:]}")

