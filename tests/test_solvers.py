@@ -53,6 +53,41 @@ def test_plain_hals_iterates_match_scikit_learn_cd(rng, penalty):
     np.testing.assert_allclose(H_sk, ours(k + 1).H, rtol=1e-9, atol=1e-12)
 
 
+@pytest.mark.parametrize("backend", ["numpy", "jax"])
+@pytest.mark.parametrize("l1, l2", [(0.0, 0.0), (0.3, 0.7)])
+def test_hals_sweep_is_coordinate_minimization_and_leaves_a_dead_component(rng, backend, l1, l2):
+    """One sweep over H (W fixed, with a zero column) against the one-entry minimizers written out:
+    ``H_kj = max(0, (w_k . r_j - l1) / (w_k . w_k + l2))`` with ``r_j`` the residual without component
+    k, in order k = 0, 1, 2. A dead component (``w_k = 0``) keeps its row without a penalty (its
+    coordinate has no curvature) and goes to ``max(0, -l1 / l2) = 0`` with one."""
+    if backend == "jax":
+        pytest.importorskip("jax")
+    from nmflab.drivers import jax as jax_driver
+    from nmflab.drivers import numpy as numpy_driver
+    from nmflab.stopping import StopCriteria
+
+    V, W, H = random_problem(rng, 13, 9, 3, noise=0.3)
+    W[:, 1] = 0.0
+    rule = nmflab.rules.HALS(alpha=0.0, update_w=False, penalty=nmflab.losses.Penalty(l1_H=l1, l2_H=l2))
+    driver = numpy_driver if backend == "numpy" else jax_driver
+    (rec,) = driver.run(rule, V, [W], [H], StopCriteria(1, ()), 1)
+
+    expected = H.copy()
+    for k in range(3):
+        w = W[:, k]
+        if w @ w + l2 == 0:
+            continue
+        for j in range(V.shape[1]):
+            residual = V[:, j] - W @ expected[:, j] + w * expected[k, j]
+            expected[k, j] = max(0.0, (w @ residual - l1) / (w @ w + l2))
+    np.testing.assert_array_equal(np.asarray(rec.W), W)
+    np.testing.assert_allclose(np.asarray(rec.H), expected, rtol=1e-12, atol=1e-14)
+    if l2 == 0:
+        np.testing.assert_array_equal(np.asarray(rec.H)[1], H[1])
+    else:
+        assert not np.asarray(rec.H)[1].any()
+
+
 @pytest.mark.parametrize("beta", [0.0, 0.5, 1.5, 3.0])
 def test_beta_mu_iterates_match_scikit_learn(rng, beta):
     """scikit-learn's MU uses the same MM exponent (Févotte & Idier) and updates W then H."""
