@@ -315,18 +315,21 @@ def test_kl_cd_with_mask_and_penalty_descends(rng):
 
 
 @pytest.mark.parametrize("side", ["W", "H"])
-def test_kl_cd_sweep_in_cache_blocks_equals_the_whole_sweep(rng, monkeypatch, side):
+@pytest.mark.parametrize("shape", [(40, 30), (60, 5), (5, 60)])
+def test_kl_cd_sweep_in_cache_blocks_equals_the_whole_sweep(rng, monkeypatch, side, shape):
+    """Blocks of 100 entries: (40, 30) cuts W into 3 x 30 blocks and H into 40 x 2 (run transposed: rows
+    shorter than columns), (60, 5) both sides into blocks run transposed, (5, 60) neither."""
     from nmflab.rules import kl_cd
 
-    V, W, H = random_problem(rng, 40, 30, 3, noise=0.3)
+    V, W, H = random_problem(rng, *shape, 3, noise=0.3)
     V[rng.uniform(size=V.shape) < 0.2] = 0.0  # zeros: the step bound runs over V > 0 only
     M = (rng.uniform(size=V.shape) > 0.1).astype(float)
     X, G = (W, H) if side == "W" else (H, W)
     args = (np, V, X, G, W @ H, M, 0.1, 0.2, 2, side)
     assert len(kl_cd._cache_blocks(V.shape, side)) == 1
     whole_X, whole_WH = kl_cd._sweep(*args)
-    monkeypatch.setattr(kl_cd, "_BLOCK_ENTRIES", 100)  # blocks of 3 rows (W) or 2 columns (H)
-    assert len(kl_cd._cache_blocks(V.shape, side)) >= 14
+    monkeypatch.setattr(kl_cd, "_BLOCK_ENTRIES", 100)
+    assert len(kl_cd._cache_blocks(V.shape, side)) >= 3
     X_blocks, WH_blocks = kl_cd._sweep(*args)
     np.testing.assert_allclose(X_blocks, whole_X, rtol=1e-12)
     np.testing.assert_allclose(WH_blocks, whole_WH, rtol=1e-12)

@@ -109,6 +109,12 @@ def _sweep_blocks(V, X, G, WH, M, l1: float, l2: float, newton_steps: int, side:
     2 cores, runs alternated with the earlier code (one block, three
     divisions per entry): 0.39-0.41 s against 0.67-0.69 s; the digits
     (1797 x 64, rank 16) within this machine's noise (2.0-2.4 s either way).
+
+    A block whose rows are shorter than its columns (the H side of a tall
+    ``V``: 5000 x 13 strided slices of ALL/AML as genes x samples) runs as
+    the other side's sweep of its transposed, contiguous copy: ALL/AML 5000 x
+    38, KL CD, runs alternated: 16.0-17.4 ms an iteration against 19.0-21.9
+    ms; the digits within noise.
     """
     import numpy as np
 
@@ -117,8 +123,15 @@ def _sweep_blocks(V, X, G, WH, M, l1: float, l2: float, newton_steps: int, side:
     cut = (lambda A, b: A[b]) if side == "W" else (lambda A, b: A[:, b])
 
     def run(block):
-        return _sweep(np, cut(V, block), cut(X, block), G, cut(WH, block), None if M is None else cut(M, block),
-                      l1, l2, newton_steps, side)
+        Vb, Xb, WHb, Mb = cut(V, block), cut(X, block), cut(WH, block), None if M is None else cut(M, block)
+        if Vb.shape[-1] >= Vb.shape[-2]:
+            return _sweep(np, Vb, Xb, G, WHb, Mb, l1, l2, newton_steps, side)
+        # Short rows: NumPy's elementwise loops are per row, so the block runs as the other side's sweep of
+        # its transpose (V^T ~ H^T W^T), laid out with the long axis contiguous.
+        flat = (lambda A: None if A is None else np.ascontiguousarray(A.T))
+        Xt, WHt = _sweep(np, flat(Vb), Xb.T, G.T, flat(WHb), flat(Mb), l1, l2, newton_steps,
+                         "H" if side == "W" else "W")
+        return Xt.T, WHt.T
 
     parts = list(thread_pool().map(run, blocks)) if pool_threads() > 1 else [run(b) for b in blocks]
     axis = 0 if side == "W" else 1
