@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-__all__ = ["limit_threads", "data_size", "machine_floor", "lower_floor"]
+__all__ = ["limit_threads", "best_seconds", "data_size", "machine_floor", "lower_floor"]
 
 
 def limit_threads(threads: int) -> None:
@@ -27,7 +27,8 @@ def limit_threads(threads: int) -> None:
         os.sched_setaffinity(0, cores[:threads])
 
 
-def _best_seconds(fn, repeats: int) -> float:
+def best_seconds(fn, repeats: int = 3) -> float:
+    """The shortest of ``repeats`` timed calls of ``fn()``, in seconds."""
     import time
 
     best = float("inf")
@@ -72,10 +73,10 @@ def machine_floor(size: dict, rank: int, products: int = 2) -> dict:
     dtype = np.dtype(size["dtype"])
     a = np.random.default_rng(0).random((2048, 2048)).astype(dtype)
     a @ a  # warm the BLAS threads
-    gemm = 2 * 2048**3 / _best_seconds(lambda: a @ a, 5)
+    gemm = 2 * 2048**3 / best_seconds(lambda: a @ a, 5)
     big = np.ones(2**30 // dtype.itemsize, dtype=dtype)
     big.sum()
-    bandwidth = big.nbytes / _best_seconds(big.sum, 5)
+    bandwidth = big.nbytes / best_seconds(big.sum, 5)
     del a, big
     compute, memory = 2 * products * size["entries"] * rank / gemm, 2 * size["nbytes"] / bandwidth
     return {"gemm_flops": gemm, "bandwidth": bandwidth, "products": products, "compute_seconds": compute,

@@ -37,7 +37,8 @@ import sys
 import time
 from pathlib import Path
 
-from ._common import data_size, limit_threads, lower_floor, machine_floor  # import no numerical library: threads are set first
+# _common imports no numerical library: the threads are set first
+from ._common import data_size, limit_threads, lower_floor, machine_floor
 
 SETS = {"synthetic": {"rank": 40, "losses": ("frobenius", "kl")},
         "sparse": {"rank": 20, "losses": ("frobenius", "kl")}}

@@ -24,18 +24,9 @@ import json
 import os
 import platform
 import sys
-import time
 
-from ._common import data_size, limit_threads, lower_floor, machine_floor  # import no numerical library: threads are set first
-
-
-def _best_of(fn, repeats=3):
-    times = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return min(times)
+# _common imports no numerical library: the threads are set first
+from ._common import best_seconds, data_size, limit_threads, lower_floor, machine_floor
 
 
 def product_rate(V, rank) -> float:
@@ -43,7 +34,7 @@ def product_rate(V, rank) -> float:
     import numpy as np
 
     H = np.random.default_rng(0).uniform(0, 1, (rank, V.shape[1])).astype(V.dtype)
-    return 2.0 * V.shape[0] * V.shape[1] * rank / _best_of(lambda: V @ H.T)
+    return 2.0 * V.shape[0] * V.shape[1] * rank / best_seconds(lambda: V @ H.T)
 
 
 def main(argv=None) -> int:
@@ -80,8 +71,8 @@ def main(argv=None) -> int:
     def timed(name, run):
         """Seconds per iteration and the fixed cost of a call, from runs of ``iters`` and ``2 iters``."""
         run(args.iters)  # warm-up (JAX compiles here)
-        once = _best_of(lambda: run(args.iters), repeats=2)
-        twice = _best_of(lambda: run(2 * args.iters), repeats=2)
+        once = best_seconds(lambda: run(args.iters), repeats=2)
+        twice = best_seconds(lambda: run(2 * args.iters), repeats=2)
         rows[name] = (twice - once) / args.iters
         calls[name] = once - args.iters * rows[name]
 

@@ -1,6 +1,7 @@
 """nmflab against its peers: objective against wall time, same data, same start, same threads, one run.
 
-Run: ``python -m benchmarks.race [--datasets all_aml medulloblastoma digits faces synthetic] [--threads 2] [--budget 20]``
+Run: ``python -m benchmarks.race [--datasets all_aml medulloblastoma digits faces synthetic] [--threads 2]
+[--budget 20]``
 
 For each data set and loss, every solver starts from the same NNDSVDa start
 (computed once by nmflab and handed to each peer as a custom start) and runs
