@@ -140,8 +140,7 @@ class LeeFrobenius(_AsInR):
         return W, H, state
 
     def objective(self, xp, V, W, H, state, consts):
-        if "sparse" in consts:  # ||V||^2 - 2 <V, WH> + ||WH||^2, each term without an n x p array
-            data = V.data
-            cross = data @ _sparse.at_nonzeros(consts["sparse"], W, H)
-            return 0.5 * (data @ data - 2.0 * cross + xp.sum((T(xp, W) @ W) * (H @ T(xp, H))))
+        if "sparse" in consts:  # the trace identity, without an n x p array (as MultiplicativeFrobenius does)
+            return losses.frobenius_from_products(xp, _xp.sq_norm(xp, V), W, _xp.right_product(xp, V, T(xp, H)),
+                                                  H @ T(xp, H))
         return losses.frobenius(xp, V, W, H)
