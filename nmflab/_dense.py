@@ -34,9 +34,9 @@ def applies(xp, V) -> bool:
     return not _xp.is_jax(xp) and not _xp.is_sparse(V) and V.shape[-2] * V.shape[-1] >= MIN_ENTRIES
 
 
-def row_blocks(n: int, p: int) -> list[slice]:
-    """Ranges of the ``n`` rows of an ``n x p`` product holding about :data:`BLOCK_ENTRIES` entries each."""
-    step = max(1, BLOCK_ENTRIES // max(p, 1))
+def row_blocks(n: int, p: int, entries: int | None = None) -> list[slice]:
+    """Ranges of the ``n`` rows of an ``n x p`` array holding about ``entries`` (:data:`BLOCK_ENTRIES`) each."""
+    step = max(1, (BLOCK_ENTRIES if entries is None else entries) // max(p, 1))
     return [slice(lo, min(lo + step, n)) for lo in range(0, n, step)]
 
 

@@ -37,7 +37,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import ClassVar
 
-from .. import _sparse, _xp, losses
+from .. import _dense, _sparse, _xp, losses
 from ..losses import Penalty
 from ._common import scaled_penalty
 
@@ -92,9 +92,7 @@ def _cache_blocks(shape, side: str) -> list[slice]:
     results do not depend on the machine.
     """
     n, p = shape[-2], shape[-1]
-    length, other = (n, p) if side == "W" else (p, n)
-    step = max(1, _BLOCK_ENTRIES // max(other, 1))
-    return [slice(lo, min(lo + step, length)) for lo in range(0, length, step)]
+    return _dense.row_blocks(n, p, _BLOCK_ENTRIES) if side == "W" else _dense.row_blocks(p, n, _BLOCK_ENTRIES)
 
 
 def _sweep_blocks(V, X, G, WH, M, l1: float, l2: float, newton_steps: int, side: str, blocks):
