@@ -20,7 +20,7 @@ def limit_threads(threads: int) -> None:
     os.environ["XLA_FLAGS"] = " ".join([flag, os.environ.get("XLA_FLAGS", "")]).strip()
 
     # nmflab imports NumPy: only now that its threads are set
-    from nmflab._parallel import core_ids
+    from nmflab.parallel import core_ids
 
     cores = core_ids()
     if cores is not None and threads < len(cores):

@@ -53,7 +53,7 @@ SOLVERS = {  # (data kind, loss) -> solvers
     ("sparse", "frobenius"): ["nmflab-hals", "nmflab-mu", "sklearn-cd", "sklearn-mu"],
     ("sparse", "kl"): ["nmflab-cd", "nmflab-mu", "sklearn-mu"],
 }
-_BLOCK = 2000  # rows per block when scoring a dense objective
+_BLOCK = 2000  # rows per block when generating the dense set
 
 
 def _generate(name: str):
@@ -115,22 +115,9 @@ def _load(path: Path):
 
 def score(loss: str, V, W, H) -> float:
     """The objective (``0.5 ||V - WH||^2`` or generalized KL) without an ``n x p`` temporary."""
-    import numpy as np
-    import scipy.sparse
+    from nmflab.diagnostics import loss_value
 
-    from nmflab import _sparse, losses
-
-    if scipy.sparse.issparse(V):
-        V = V.tocsr()
-        WH = _sparse.at_nonzeros(_sparse.pattern(V), W, H)
-        if loss == "kl":
-            return _sparse.kl_divergence(V, W, H, WH)
-        # ||V||^2 - 2 <V, WH> + ||WH||^2, the last as <W^T W, H H^T>
-        return float(0.5 * (V.data @ V.data - 2 * V.data @ WH + np.sum((W.T @ W) * (H @ H.T))))
-    # a block of rows at a time, with nmflab's own loss formulas
-    if loss == "frobenius":
-        return float(sum(losses.frobenius(np, V[i:i + _BLOCK], W[i:i + _BLOCK], H) for i in range(0, V.shape[0], _BLOCK)))
-    return float(sum(losses.kl_divergence(np, V[i:i + _BLOCK], W[i:i + _BLOCK] @ H) for i in range(0, V.shape[0], _BLOCK)))
+    return loss_value(V, W, H, loss)
 
 
 def _memory() -> dict:

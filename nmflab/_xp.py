@@ -1,19 +1,28 @@
-"""The few array-namespace helpers the rules need beyond the array API.
+"""Control flow and writes over an array namespace: the few places where NumPy and JAX must differ.
 
-Rules are written once against a namespace ``xp`` (``numpy`` or
-``jax.numpy``). Where the two differ (a data-dependent branch), the
-difference lives here and nowhere else.
+Rules are written once against a namespace ``xp`` (``numpy``, ``jax.numpy``
+or any library with the array API). A data-dependent branch, a loop, a
+write into an array and a division guarded against zero denominators are
+written differently for a traced program than for eager arrays; that
+difference lives here and nowhere else. This module is a leaf: it imports
+nothing from nmflab, and it knows nothing of how the data are stored
+(that is :mod:`nmflab.data`).
+
+NumPy gets fast paths (a Python branch, an in-place write); JAX gets
+``lax`` primitives; every other library gets the generic array-API form,
+never a NumPy internal.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["is_jax", "cond", "while_loop", "fori_loop", "contiguous", "scratch_copy", "write", "is_sparse", "sq_norm", "left_product",
-           "right_product", "fuses_product", "product"]
+__all__ = ["is_numpy", "is_jax", "cond", "while_loop", "fori_loop", "contiguous", "scratch_copy", "write", "divide"]
 
-#: Largest rank for which JAX forms ``W @ H`` as a sum of outer products.
-FUSED_RANK = 8
+
+def is_numpy(xp) -> bool:
+    """True if ``xp`` is NumPy itself (the namespace whose in-place fast paths nmflab takes)."""
+    return xp is np
 
 
 def is_jax(xp) -> bool:
@@ -24,9 +33,9 @@ def is_jax(xp) -> bool:
 def cond(xp, pred, true_fn, false_fn):
     """Evaluate ``true_fn()`` if ``pred`` else ``false_fn()``.
 
-    NumPy evaluates only the chosen branch for a scalar predicate (and both,
-    combined by ``where``, for an array of predicates). JAX uses
-    ``lax.cond``, which becomes a select under ``vmap``.
+    JAX uses ``lax.cond``, which becomes a select under ``vmap``. Elsewhere a
+    scalar predicate evaluates only the chosen branch, and an array of
+    predicates combines both branches with ``where``.
     """
     if is_jax(xp):
         import jax
@@ -34,13 +43,13 @@ def cond(xp, pred, true_fn, false_fn):
         return jax.lax.cond(pred, true_fn, false_fn)
     if np.ndim(pred) == 0:
         return true_fn() if bool(pred) else false_fn()
-    return np.where(pred, true_fn(), false_fn())
+    return xp.where(pred, true_fn(), false_fn())
 
 
 def while_loop(xp, cond_fn, body_fn, init):
-    """``while cond_fn(x): x = body_fn(x)``: a Python loop on NumPy, ``lax.while_loop`` on JAX.
+    """``while cond_fn(x): x = body_fn(x)``: ``lax.while_loop`` on JAX, a Python loop elsewhere.
 
-    The iterates are the same on both backends; only JAX needs the carry's
+    The iterates are the same on every backend; only JAX needs the carry's
     structure and dtypes to stay fixed.
     """
     if is_jax(xp):
@@ -53,115 +62,79 @@ def while_loop(xp, cond_fn, body_fn, init):
     return value
 
 
-def is_sparse(V) -> bool:
-    """True for a scipy.sparse matrix (NumPy backend only)."""
-    return hasattr(V, "tocsr") and type(V).__module__.startswith("scipy.sparse")
+def fori_loop(xp, n, body_fn, init):
+    """``for i in range(n): x = body_fn(i, x)``: ``lax.fori_loop`` on JAX, a Python loop elsewhere.
 
-
-def sq_norm(xp, V):
-    """``||V||_F^2`` without an ``n x p`` temporary (the stored values of a sparse ``V``)."""
-    if is_sparse(V):
-        return np.dot(V.data, V.data)
-    return xp.vdot(V, V)
-
-
-def left_product(xp, W, V):
-    """``W^T V``; for a sparse ``V`` as ``(V^T W)^T`` so scipy multiplies sparse by dense (threads by rows).
-
-    On JAX, ``W^T`` is written out first (``lax.optimization_barrier`` keeps
-    XLA from folding the transpose back into the product): XLA:CPU
-    contracts a column-major ``W^T`` with ``V`` at half speed (20000 x 5000,
-    rank 40, float64: 447 ms as ``W.T @ V``, 210 ms with ``W^T`` written
-    out; NumPy 191 ms). Under ``vmap`` (batched restarts) both take the
-    same time.
-    """
-    if is_sparse(V):
-        from . import _sparse
-
-        return _sparse.transposed_times(V.tocsr(), W).T
-    if is_jax(xp):
-        from jax import lax
-
-        return lax.optimization_barrier(xp.matrix_transpose(W)) @ V
-    return xp.matrix_transpose(W) @ V
-
-
-def right_product(xp, V, Ht):
-    """``V Ht`` (``Ht`` is ``H^T``); for a sparse ``V`` a block of its rows per thread.
-
-    A dense NumPy ``V`` is multiplied as ``(H V^T)^T``: the same product, which
-    OpenBLAS runs faster for a thin ``Ht`` (2 threads, ms: 38 x 5000 rank 3
-    0.152 -> 0.106, digits 1797 x 64 rank 16 0.122 -> 0.104, 20000 x 5000
-    rank 40 208 -> 182, faces 400 x 10304 rank 49 9.8 either way).
-    """
-    if is_sparse(V):
-        from . import _sparse
-
-        return _sparse.times(V.tocsr(), Ht)
-    if not is_jax(xp) and V.ndim == 2 and Ht.ndim == 2:
-        return (Ht.T @ V.T).T
-    return V @ Ht
-
-
-def fori_loop(xp, n: int, body_fn, init):
-    """``for i in range(n): x = body_fn(i, x)``: a Python loop on NumPy, ``lax.fori_loop`` on JAX.
-
-    On JAX the body is traced once (``i`` is a traced integer), so a loop over
-    the r columns of a factor compiles to one compact loop instead of r
-    unrolled copies.
+    On JAX the body is traced once (``i`` is a traced integer) and ``n`` may
+    be traced too, so a loop over the r columns of a factor compiles to one
+    compact loop instead of r unrolled copies.
     """
     if is_jax(xp):
         import jax
 
         return jax.lax.fori_loop(0, n, body_fn, init)
     value = init
-    for i in range(n):
+    for i in range(int(n)):
         value = body_fn(i, value)
     return value
 
 
 def contiguous(xp, X):
-    """``X`` with C-contiguous rows on NumPy (a copy only if it is a transposed view); ``X`` itself on JAX."""
-    return X if is_jax(xp) else np.ascontiguousarray(X)
+    """``X`` with C-contiguous rows on NumPy (a copy only if it is a transposed view); ``X`` itself elsewhere."""
+    return np.ascontiguousarray(X) if is_numpy(xp) else X
 
 
 def scratch_copy(xp, X):
-    """A private copy of ``X`` that :func:`write` may fill in place (NumPy); ``X`` itself on JAX.
+    """A private copy of ``X`` that :func:`write` may fill in place; ``X`` itself on JAX (immutable arrays).
 
     A rule that replaces the columns of a factor one by one copies it once
     per sweep this way, not once per column; the caller's array is never
     written, so the rule stays a pure function.
     """
-    return X if is_jax(xp) else X.copy()
+    if is_jax(xp):
+        return X
+    return X.copy() if is_numpy(xp) else xp.asarray(X, copy=True)
 
 
 def write(xp, X, index, value):
-    """``X[index] = value`` into a :func:`scratch_copy` (NumPy), or ``X.at[index].set(value)`` (JAX)."""
+    """``X[index] = value`` into a :func:`scratch_copy`: ``X.at[index].set(value)`` on JAX, in place elsewhere."""
     if is_jax(xp):
         return X.at[index].set(value)
     X[index] = value
     return X
 
 
-def fuses_product(xp, W) -> bool:
-    """True where :func:`product` is an elementwise expression that XLA fuses into its consumer."""
-    return is_jax(xp) and W.shape[-1] <= FUSED_RANK
+def divide(xp, numerator, denominator, eps: float, where_zero: float):
+    """``numerator / (denominator + eps)``; with ``eps == 0``, ``where_zero`` where the denominator is 0.
 
+    ``eps > 0`` is the seed chapter's and R's guard. It perturbs the rule:
+    near a fixed point, where ``numerator - denominator`` is below ``eps``,
+    a step can move the wrong way and raise the objective by O(eps^2).
+    ``eps = 0`` is the exact rule, monotone up to rounding; a zero
+    denominator then means the entry (or its whole column) is zero and
+    cannot move, which ``where_zero`` expresses.
 
-def product(xp, W, H):
-    """``W @ H``; on JAX, for a rank up to ``FUSED_RANK``, as ``sum_k W[:, k] H[k, :]``.
-
-    Written as a sum of ``r`` outer products the product is elementwise, so
-    XLA fuses it into whatever consumes it (``V / WH``) and never writes
-    the ``n x p`` matrix; a matrix product cannot be fused and costs a
-    write and a read of ``n x p`` entries, the dominant memory traffic of a
-    KL update at small rank. ALL/AML (38 x 5000), float32, 4 restarts,
-    KL update: 0.24 ms -> 0.19 ms per restart at rank 4, 0.23 -> 0.15 at
-    rank 2. NumPy gets ``W @ H``.
+    On NumPy the quotient is formed in one fresh array with no other
+    temporary (the same values, bit for bit): on ``n x p`` arrays the guard
+    written out costs three or four full-size temporaries and as many
+    passes, and KL's ``V / WH`` is two of them per iteration.
     """
-    if not fuses_product(xp, W):
-        return W @ H
-    acc = W[..., :, 0:1] * H[..., 0:1, :]
-    for k in range(1, W.shape[-1]):
-        acc = acc + W[..., :, k:k + 1] * H[..., k:k + 1, :]
-    return acc
+    if is_numpy(xp):
+        return _divide_numpy(numerator, denominator, eps, where_zero)
+    if eps > 0:
+        return numerator / (denominator + eps)
+    positive = denominator > 0
+    return xp.where(positive, numerator / xp.where(positive, denominator, 1.0), where_zero)
+
+
+def _divide_numpy(numerator, denominator, eps: float, where_zero: float):
+    numerator, denominator = np.asarray(numerator), np.asarray(denominator)
+    shape = np.broadcast_shapes(numerator.shape, denominator.shape)
+    dtype = np.result_type(numerator, denominator, eps if eps > 0 else where_zero)
+    if eps > 0:
+        if denominator.shape != shape or not np.can_cast(denominator.dtype, dtype):
+            return numerator / (denominator + eps)
+        out = np.add(denominator, eps, dtype=dtype)
+        return np.divide(numerator, out, out=out)
+    out = np.full(shape, where_zero, dtype=dtype)
+    return np.divide(numerator, denominator, out=out, where=denominator > 0)

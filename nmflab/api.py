@@ -2,128 +2,155 @@
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import time
 import warnings
-from dataclasses import replace
 
 import numpy as np
 
-from . import _validation as val
 from . import init as _init
+from . import rules as _rules
+from . import validation as val
+from .data import is_sparse
 from .diagnostics import noise_base
 from .drivers import BACKENDS
 from .losses import NAMED_LOSSES, Penalty, resolve_loss
 from .result import Result, Status
-from .rules import HALS, BrunetKL, CoordinateDescentKL, LeeFrobenius, MultiplicativeBeta, MultiplicativeFrobenius, MultiplicativeKL
 from .stopping import RULES, StopCriteria
 
-__all__ = ["nmf", "fit_weights", "methods", "make_rule", "ZeroLockingWarning", "LOSSES"]
+__all__ = ["nmf", "fit_weights", "methods", "make_rule", "rule_class", "default_loss", "ZeroLockingWarning",
+           "LOSSES", "MAX_ITER_LIMIT"]
 
 LOSSES = tuple(NAMED_LOSSES)
-
-# (loss family, method) -> rule class; the family of any other beta is "beta".
-_RULES = {
-    ("frobenius", "hals"): HALS,
-    ("frobenius", "mu"): MultiplicativeFrobenius,
-    ("frobenius", "lee"): LeeFrobenius,
-    ("kl", "cd"): CoordinateDescentKL,
-    ("kl", "mu"): MultiplicativeKL,
-    ("kl", "brunet"): BrunetKL,
-    ("beta", "mu"): MultiplicativeBeta,
-}
-# The fastest rule available for each loss family (benchmarks/race.py measures
-# them), and for sparse data (NumPy backend). KL coordinate descent pays r
-# column passes over V per factor: it wins by 15x at rank 3 (ALL/AML) and
-# loses to MU at rank 16 (digits), hence the rank threshold.
-_AUTO = {"frobenius": "hals", "kl": "cd", "beta": "mu"}
-_AUTO_SPARSE = {"frobenius": "hals", "kl": "mu", "beta": "mu"}
-_KL_CD_MAX_RANK = 8
-# Methods that fix their loss, and the defaults they bring (R's NMF package:
-# maxIter = 2000, connectivity checked every 10 iterations, stopconv = 40).
-_PRESETS = {
-    "brunet": {"loss": "kl", "max_iter": 2000, "check_every": 10, "stop": ("connectivity",)},
-    "lee": {"loss": "frobenius", "max_iter": 2000, "check_every": 10, "stop": ("connectivity",)},
-}
-_DEFAULTS = {"max_iter": 1000, "check_every": 10, "stop": ("objective",)}
-# Rules whose multiplicative steps can never move an exact zero.
-_ZERO_LOCKING = (MultiplicativeFrobenius, MultiplicativeKL)
+#: Largest ``max_iter``: iteration counts are int32 on every backend.
+MAX_ITER_LIMIT = 2**31 - 2**20
 
 
 class ZeroLockingWarning(UserWarning):
     """A multiplicative rule was started from exact zeros, which it can never move."""
 
 
-def _family(beta: float) -> str:
-    return {2.0: "frobenius", 1.0: "kl"}.get(beta, "beta")
-
-
 def methods() -> dict[str, tuple[str, ...]]:
-    """Methods available for each loss, ``"auto"`` (the fastest) first.
+    """Methods registered for each loss family, ``"auto"`` (the fastest for the data) first.
 
-    ``"hals"``: accelerated HALS (Frobenius); ``"mu"``: multiplicative updates
-    (Lee–Seung for Frobenius and KL, Févotte–Idier for any beta);
-    ``"brunet"`` and ``"lee"``: R NMF's algorithms of those names, reproduced
-    iterate for iterate. ``"beta"`` stands for every other beta-divergence.
+    ``"beta"`` stands for every beta-divergence other than Frobenius and KL.
+    The list is the registry's (:func:`nmflab.rules.register`), built-in
+    rules and users' alike; :func:`nmflab.rules.registered` gives the classes.
 
     Returns
     -------
     dict
         ``{loss: ("auto", method, ...)}``.
     """
-    families = ("frobenius", "kl", "beta")
-    return {f: ("auto",) + tuple(m for (l_, m) in _RULES if l_ == f) for f in families}
+    out = {family: ["auto"] for family in _rules.FAMILIES}
+    for family, method in _rules.registered():
+        out[family].append(method)
+    return {family: tuple(names) for family, names in out.items()}
 
 
-def _resolve_loss(loss, method) -> tuple[str, float]:
-    preset = _PRESETS.get(method)
-    if loss is None:
-        loss = preset["loss"] if preset else "frobenius"
-    name, beta = resolve_loss(loss)
-    if preset and preset["loss"] != name:
-        raise ValueError(f"method {method!r} minimizes the {preset['loss']!r} loss, not {name!r}")
-    return name, beta
+def default_loss(method) -> str:
+    """The loss a method minimizes when ``loss`` is not given.
 
-
-def make_rule(loss, method: str = "auto", eps: float | None = None, *, penalty: Penalty | None = None,
-              beta_exponent: str = "mm", sparse: bool = False, rank: int | None = None):
-    """The rule object for ``(loss, method)``; ``method="auto"`` picks the fastest.
-
-    ``eps=None`` keeps the rule's own default (the denominator guard of
-    ``"mu"`` and ``"lee"``, the periodic floor of ``"brunet"``; HALS has none).
+    A method registered for one loss only (``"hals"``, ``"cd"``, R's
+    ``"brunet"``) brings it; ``"auto"`` and methods of several losses
+    (``"mu"``) mean Frobenius. A method only for other beta-divergences needs
+    ``loss=beta``.
     """
-    _, beta = _resolve_loss(loss, method)
-    family = _family(beta)
-    val.check_choice(method, "method", methods()[family])
-    if method == "auto":
-        method = (_AUTO_SPARSE if sparse else _AUTO)[family]
-        if method == "cd" and rank is not None and rank > _KL_CD_MAX_RANK:
-            method = "mu"
-    cls = _RULES[(family, method)]
-    if sparse and not getattr(cls, "supports_sparse", False):
-        raise ValueError(f"method {method!r} does not take sparse input; use "
-                         f"{', '.join(repr(m) for (f, m), c in _RULES.items() if f == family and getattr(c, 'supports_sparse', False))}"
-                         " or pass V.toarray()")
+    if isinstance(method, type):
+        families = (method.loss,)
+    elif method == "auto":
+        return "frobenius"
+    else:
+        families = _rules.families_of(method)
+        if not families:
+            names = sorted({m for m in sum(methods().values(), ()) if m != "auto"})
+            raise ValueError(f"unknown method {method!r}; choose 'auto' or one of {', '.join(map(repr, names))}")
+    if "frobenius" in families:
+        return "frobenius"
+    if families == ("beta",):
+        raise ValueError(f"method {getattr(method, 'method', method)!r} minimizes a beta-divergence: "
+                         "give its beta as loss (e.g. loss=1.5)")
+    return families[0]
+
+
+def rule_class(loss, method="auto", *, sparse: bool = False, rank: int | None = None, backend: str = "numpy",
+               weighted: bool = False):
+    """The registered rule class for ``(loss, method)`` and the data, and the loss's ``(name, beta)``.
+
+    ``method`` is a registered name, ``"auto"`` (the registry's choice for
+    the loss, the rank and the storage; see :meth:`nmflab.rules.Rule.auto_score`)
+    or a rule class itself. Refuses, with a message naming the alternatives,
+    a method that does not minimize the loss, take this storage or run on
+    this backend.
+    """
+    name, beta = resolve_loss(default_loss(method) if loss is None else loss)
+    family = _rules.family_of(beta)
+    if isinstance(method, type):
+        _rules.check_rule_class(method)
+        if method.loss != family:
+            raise ValueError(f"{method.__qualname__} minimizes the {method.loss!r} loss, not {name!r}")
+        cls = method
+    elif not isinstance(method, str):
+        raise TypeError(f"method must be a name or a rule class, got {method!r}")
+    elif method == "auto":
+        cls = _rules.auto_choice(family, rank=rank, sparse=sparse, backend=backend, weighted=weighted)
+    else:
+        cls = _rules.lookup(family, method)
+    if sparse and not cls.supports_sparse:
+        others = [repr(m) for (f, m), c in _rules.registered().items() if f == family and c.supports_sparse]
+        raise ValueError(f"method {cls.method!r} does not take sparse input; use {', '.join(others)} or pass "
+                         "V.toarray()")
+    if backend not in cls.backends:
+        raise ValueError(f"method {cls.method!r} runs on backend {' or '.join(map(repr, cls.backends))}, "
+                         f"not {backend!r}")
+    return cls, name, beta
+
+
+def make_rule(loss, method="auto", eps: float | None = None, *, penalty: Penalty | None = None,
+              beta_exponent: str = "mm", sparse: bool = False, rank: int | None = None, backend: str = "numpy",
+              weighted: bool = False):
+    """The rule object for ``(loss, method)``, configured; ``method="auto"`` picks the fastest.
+
+    ``eps=None`` keeps the rule's own default for the field its class names
+    as ``guard`` (the denominator guard of ``"mu"`` and ``"lee"``, the
+    periodic floor of ``"brunet"``); a method without one refuses ``eps``.
+    """
+    return _build_rule(loss, method, eps, penalty, beta_exponent, sparse, rank, backend, weighted)[0]
+
+
+def _build_rule(loss, method, eps, penalty, beta_exponent, sparse, rank, backend, weighted):
+    """:func:`make_rule`, and the loss's name."""
+    cls, loss_name, beta = rule_class(loss, method, sparse=sparse, rank=rank, backend=backend, weighted=weighted)
+    fields = {f.name for f in dataclasses.fields(cls)}
+    val.check_choice(beta_exponent, "beta_exponent", ("mm", "heuristic"))
     kwargs = {}
-    if family == "beta":
-        val.check_choice(beta_exponent, "beta_exponent", ("mm", "heuristic"))
-        kwargs.update(beta=beta, exponent=beta_exponent)
+    if cls.loss == "beta":
+        kwargs["beta"] = beta
+        if "exponent" in fields:
+            kwargs["exponent"] = beta_exponent
     if eps is not None:
         eps = val.check_nonnegative_float(eps, "eps")
-        if cls is BrunetKL:
-            kwargs["floor"] = eps
-        elif cls not in (HALS, CoordinateDescentKL):
-            kwargs["eps"] = eps
+        if cls.guard is None:
+            raise ValueError(f"method {cls.method!r} has no denominator guard or floor for eps to set; leave eps "
+                             "unset (it applies to the multiplicative methods and R's)")
+        kwargs[cls.guard] = eps
     if penalty is not None and penalty.active:
-        if cls in (BrunetKL, LeeFrobenius):
-            raise ValueError(f"method {method!r} reproduces R's algorithm, which has no penalty; use 'mu' or 'hals'")
+        if not cls.supports_penalty:
+            others = [repr(m) for (f, m), c in _rules.registered().items() if f == cls.loss and c.supports_penalty]
+            raise ValueError(f"method {cls.method!r} takes no penalty (l1_W, l2_W, l1_H, l2_H); use "
+                             f"{' or '.join(others)}")
         kwargs["penalty"] = penalty
-    return cls(**kwargs)
+    return cls(**kwargs), loss_name
 
 
 def with_fixed(rule, *, h: bool = False, w: bool = False):
     """A copy of ``rule`` that leaves ``H`` (``h=True``) or ``W`` (``w=True``) unchanged."""
-    return replace(rule, update_h=not h, update_w=not w)
+    fields = {f.name for f in dataclasses.fields(rule)}
+    if not {"update_h", "update_w"} <= fields:
+        raise ValueError(f"method {rule.method!r} cannot hold a factor fixed (its rule has no update_h and update_w "
+                         "fields), so it cannot fit weights for given parts")
+    return dataclasses.replace(rule, update_h=not h, update_w=not w)
 
 
 def _stop_rules(stop) -> tuple[str, ...]:
@@ -141,18 +168,22 @@ def _stop_rules(stop) -> tuple[str, ...]:
 
 
 def _solver_setup(loss, method, backend, stop, max_iter, tol, eps, check_every, iterate_tol, kkt_tol, patience,
-                  time_limit, penalty=None, beta_exponent="mm", sparse=False, rank=None, trace=True):
-    """Validate the options every entry point shares; return ``(rule, criteria, check_every, loss_name)``."""
-    loss_name, _ = _resolve_loss(loss, method)
-    rule = make_rule(loss, method, eps, penalty=penalty, beta_exponent=beta_exponent, sparse=sparse, rank=rank)
-    defaults = _PRESETS.get(rule.method, _DEFAULTS)
+                  time_limit, penalty=None, beta_exponent="mm", sparse=False, rank=None, trace=True,
+                  weighted=False):
+    """Validate the options every entry point shares; return ``(rule, criteria, check_every, loss_name)``.
+
+    The defaults of ``max_iter``, ``check_every`` and ``stop`` are the
+    rule's own (its class attributes: R's methods bring R's).
+    """
     val.check_choice(backend, "backend", BACKENDS)
     if sparse and backend != "numpy":
         raise ValueError("sparse input runs on backend='numpy'; pass V.toarray() for the JAX backend")
-    max_iter = val.check_positive_int(defaults["max_iter"] if max_iter is None else max_iter, "max_iter")
-    check_every = val.check_positive_int(defaults["check_every"] if check_every is None else check_every,
-                                         "check_every")
-    rules = _stop_rules(defaults["stop"] if stop is None else stop)
+    rule, loss_name = _build_rule(loss, method, eps, penalty, beta_exponent, sparse, rank, backend, weighted)
+    max_iter = val.check_positive_int(rule.max_iter if max_iter is None else max_iter, "max_iter")
+    if max_iter > MAX_ITER_LIMIT:
+        raise ValueError(f"max_iter must be at most {MAX_ITER_LIMIT} (iteration counts are 32-bit), got {max_iter}")
+    check_every = val.check_positive_int(rule.check_every if check_every is None else check_every, "check_every")
+    rules = _stop_rules(rule.stop if stop is None else stop)
     if sparse and "kkt" in rules:
         raise ValueError("the kkt stopping rule needs dense gradients; use it with dense input")
     if time_limit is not None:
@@ -178,9 +209,12 @@ def _penalty(l1_W, l2_W, l1_H, l2_H) -> Penalty:
 def _data_and_weights(V, mask, missing, dtype, rule, loss_name):
     """Validated data and entry weights (None when every entry counts)."""
     val.check_choice(missing, "missing", ("error", "mask"))
-    if val.is_sparse(V):
+    if is_sparse(V):
         if mask is not None:
             raise ValueError("masks are for dense input; a sparse V counts every entry, stored or zero")
+        if rule.beta <= 0:
+            raise ValueError(f"the beta-divergence with beta = {rule.beta} <= 0 is infinite at every zero of V; "
+                             "a sparse V has zeros (pass the positive entries as a mask of a dense V)")
         return val.check_sparse_matrix(V, "V", dtype=dtype), None
     weights = None
     if missing == "mask":
@@ -197,7 +231,8 @@ def _data_and_weights(V, mask, missing, dtype, rule, loss_name):
         weights = weights.astype(V.dtype)
     if weights is not None:
         if not rule.supports_weights:
-            raise ValueError(f"method {rule.method!r} does not take a mask or weights; use 'mu' or 'hals'")
+            others = [repr(m) for (f, m), c in _rules.registered().items() if f == rule.loss and c.supports_weights]
+            raise ValueError(f"method {rule.method!r} does not take a mask or weights; use {' or '.join(others)}")
         if not weights.any():
             raise ValueError("the mask hides every entry: nothing is left to fit")
     if rule.beta <= 0:
@@ -211,16 +246,14 @@ def _data_and_weights(V, mask, missing, dtype, rule, loss_name):
 
 
 def _driver(backend: str):
-    if backend == "jax":
-        if importlib.util.find_spec("jax") is None:
-            raise ImportError(
-                "backend='jax' needs JAX, which is not installed; install it with "
-                "`pip install 'nmflab[jax]'` (or `pip install jax`)"
-            )
-        from .drivers import jax as driver
-    else:
-        from .drivers import numpy as driver
-    return driver
+    """The driver module of ``backend`` (:data:`nmflab.drivers.BACKENDS`), or an ImportError naming the install."""
+    needs = BACKENDS[backend]
+    if needs is not None and importlib.util.find_spec(needs) is None:
+        raise ImportError(
+            f"backend={backend!r} needs {needs}, which is not installed; install it with "
+            f"`pip install 'nmflab[{needs}]'` (or `pip install {needs}`)"
+        )
+    return importlib.import_module(f"{__package__}.drivers.{backend}")
 
 
 def _data_scale(V: np.ndarray, rule, weights=None) -> float:
@@ -275,7 +308,7 @@ def _custom_start(init, shape, rank, dtype):
 
 
 def _warn_zero_locking(rule, W0s, H0s, init_name):
-    if not isinstance(rule, _ZERO_LOCKING):
+    if not rule.zero_locking:
         return
     zeros = int(sum(int((W == 0).sum()) + int((H == 0).sum()) for W, H in zip(W0s, H0s)))
     if zeros:
@@ -453,7 +486,8 @@ def nmf(
     rank = val.check_positive_int(rank, "rank")
     rule, criteria, check_every, loss_name = _solver_setup(
         loss, method, backend, stop, max_iter, tol, eps, check_every, iterate_tol, kkt_tol, patience, time_limit,
-        _penalty(l1_W, l2_W, l1_H, l2_H), beta_exponent, sparse=val.is_sparse(V), rank=rank, trace=trace)
+        _penalty(l1_W, l2_W, l1_H, l2_H), beta_exponent, sparse=is_sparse(V), rank=rank, trace=trace,
+        weighted=mask is not None)
     if isinstance(init, str):
         val.check_choice(init, "init", _init.INITS)
     restarts = val.check_positive_int(restarts, "restarts")
@@ -537,7 +571,7 @@ def fit_weights(
     """
     rule, criteria, check_every, loss_name = _solver_setup(
         loss, method, backend, stop, max_iter, tol, eps, check_every, iterate_tol, kkt_tol, patience, time_limit,
-        _penalty(l1_W, l2_W, 0.0, 0.0), beta_exponent, sparse=val.is_sparse(V))
+        _penalty(l1_W, l2_W, 0.0, 0.0), beta_exponent, sparse=is_sparse(V), weighted=mask is not None)
     rule = with_fixed(rule, h=True)
     V, weights = _data_and_weights(V, mask, missing, dtype, rule, loss_name)
     H_arr = np.asarray(H)
@@ -564,7 +598,7 @@ def _run(driver, rule, criteria, check_every, V, V_scaled, weights, W0s, H0s, ba
     start = time.perf_counter()
     records = driver.run(rule.rescaled(scale), V_scaled, W0s, H0s, criteria, check_every, weights, lanes=lanes)
     wall = time.perf_counter() - start
-    finals = np.array([r.objective[-1] if len(r.objective) else r.initial_objective for r in records])
+    finals = np.array([r.trace.objective[-1] if len(r.trace.objective) else r.initial_objective for r in records])
     best = int(np.argmin(np.where(np.isfinite(finals), finals, np.inf)))
     rec = records[best]
     # The loss scales as scale**beta. scale is 2**k: for an integer beta, ldexp
@@ -576,15 +610,14 @@ def _run(driver, rule, criteria, check_every, V, V_scaled, weights, W0s, H0s, ba
             unit = lambda x: np.ldexp(x, int(power))  # noqa: E731
         else:
             unit = lambda x: np.where(x == 0, 0.0, np.asarray(x) * 2.0**power)  # noqa: E731
-        objective = unit(rec.objective)
+        trace = rec.trace._replace(objective=unit(rec.trace.objective))
         restart_objectives = unit(finals)
         initial_objective = float(unit(rec.initial_objective))
     dtype = V.dtype
     return Result(
         W=rec.W * dtype.type(scale),
         H=rec.H,
-        objective=objective,
-        iterations=rec.iterations,
+        **trace._asdict(),
         n_iter=rec.n_iter,
         status=Status(rec.status),
         best_restart=best,
@@ -600,11 +633,7 @@ def _run(driver, rule, criteria, check_every, V, V_scaled, weights, W0s, H0s, ba
         init=init_name,
         wall_time=wall,
         data_scale=scale,
-        times=rec.times,
         initial_objective=initial_objective,
-        w_change=rec.w_change,
-        h_change=rec.h_change,
-        kkt=rec.kkt,
         stop_rules=criteria.rules,
         noise_base=noise_base(V, rule.beta, weights),
         weighted=weights is not None,

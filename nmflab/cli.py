@@ -22,6 +22,21 @@ import sys
 __all__ = ["main", "build_parser"]
 
 
+def _method_names() -> list[str]:
+    """Every registered method name, ``"auto"`` first."""
+    from .api import methods
+
+    return ["auto"] + sorted({m for names in methods().values() for m in names if m != "auto"})
+
+
+def _methods_help(default: str) -> str:
+    """The methods of each loss, from the registry, for ``--method``'s help."""
+    from .api import methods
+
+    listing = "; ".join(f"{loss}: {', '.join(names)}" for loss, names in methods().items())
+    return f"default {default}. By loss: {listing} (beta: any other --loss)"
+
+
 def build_parser() -> argparse.ArgumentParser:
     from . import __version__
     from .api import LOSSES
@@ -30,6 +45,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     parser = argparse.ArgumentParser(prog="nmflab", description="Non-negative matrix factorization V ≈ W H.")
     parser.add_argument("--version", action="version", version=f"nmflab {__version__}")
+    parser.add_argument("--import", dest="imports", action="append", default=[], metavar="MODULE",
+                        help="import this Python module first (repeatable): a module that registers rules of its "
+                             "own makes their methods available to fit and survey")
     sub = parser.add_subparsers(dest="command", required=True)
 
     demo = sub.add_parser("demo", help="the seed demonstration: planted parts, monotone descent, figures")
@@ -44,15 +62,18 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("file", help="data: .csv .tsv .txt .npy .npz .mtx; rows are samples")
     fit.add_argument("--rank", "-r", type=int, required=True)
     fit.add_argument("--loss", default=None, choices=LOSSES, help="default: the method's loss, else frobenius")
-    fit.add_argument("--method", default="auto", help="auto, mu, brunet, lee (see nmflab.methods())")
+    fit.add_argument("--method", default="auto", choices=_method_names(), metavar="METHOD",
+                     help=_methods_help("auto"))
     fit.add_argument("--init", default="random", choices=INITS)
     fit.add_argument("--restarts", type=int, default=1)
-    fit.add_argument("--max-iter", type=int, default=None, help="default 1000 (2000 for brunet and lee)")
+    fit.add_argument("--max-iter", type=int, default=None, help="default: the method's own (1000; 2000 for R's)")
     fit.add_argument("--tol", type=float, default=1e-4, help="threshold of the objective rule")
     fit.add_argument("--eps", type=float, default=None)
-    fit.add_argument("--check-every", type=int, default=None, help="iterations between checks (default 10)")
+    fit.add_argument("--check-every", type=int, default=None,
+                     help="iterations between checks (default: the method's own, 10)")
     fit.add_argument("--stop", nargs="+", default=None, choices=RULES + ("max_iter",),
-                     help="stopping rules, one or several (default: objective; connectivity for brunet and lee)")
+                     help="stopping rules, one or several (default: the method's own: objective; connectivity for "
+                          "R's methods)")
     fit.add_argument("--iterate-tol", type=float, default=1e-5)
     fit.add_argument("--kkt-tol", type=float, default=1e-4)
     fit.add_argument("--patience", type=int, default=40, help="connectivity rule: unchanged checks before stopping")
@@ -70,7 +91,8 @@ def build_parser() -> argparse.ArgumentParser:
     survey.add_argument("file", help="data as for fit; rows are the samples that are clustered")
     survey.add_argument("--ranks", default="2:6", type=_ranks, help="inclusive range A:B or a list A,B,C (default 2:6)")
     survey.add_argument("--restarts", type=int, default=50, help="restarts per rank (default 50)")
-    survey.add_argument("--method", default="brunet", help="default brunet (R's KL updates, connectivity stopping)")
+    survey.add_argument("--method", default="brunet", choices=_method_names(), metavar="METHOD",
+                        help=_methods_help("brunet (R's KL updates, connectivity stopping)"))
     survey.add_argument("--loss", default=None, choices=LOSSES)
     survey.add_argument("--backend", default=None, choices=("numpy", "jax"), help="default jax when installed")
     survey.add_argument("--dtype", default=None, choices=("float32", "float64"))
@@ -228,8 +250,28 @@ def _bounds(args) -> int:
     return 0
 
 
+def _import_rule_modules(argv) -> None:
+    """Import the modules named by ``--import`` before the parser is built, so their methods are choices."""
+    import importlib
+
+    pre = argparse.ArgumentParser(add_help=False)
+    pre.add_argument("--import", dest="imports", action="append", default=[])
+    known, _ = pre.parse_known_args(argv)
+    for module in known.imports:
+        try:
+            importlib.import_module(module)
+        except ImportError as exc:
+            raise ImportError(f"--import {module}: {exc}") from None
+
+
 def main(argv=None) -> int:
     """Entry point of the ``nmflab`` command; returns the exit status."""
+    argv = sys.argv[1:] if argv is None else list(argv)
+    try:
+        _import_rule_modules(argv)
+    except ImportError as exc:
+        print(f"nmflab: error: {exc}", file=sys.stderr)
+        return 2
     parser = build_parser()
     args = parser.parse_args(argv)
     handlers = {"fit": _fit, "demo": _demo, "survey": _survey, "bounds": _bounds}

@@ -268,6 +268,24 @@ def recovery_score(H, H_ref) -> float:
     return float(np.mean(align_parts(H, H_ref)[1]))
 
 
+def loss_value(V, W, H, loss="frobenius", weights=None) -> float:
+    """The loss of ``(W, H)`` on ``V``: half the squared Frobenius norm, the KL or any beta-divergence.
+
+    ``V`` dense or scipy.sparse; it is stored as a fit would store it
+    (:func:`nmflab.data.as_data`), so a sparse ``V`` is scored at its stored
+    entries and a large dense one a block of rows at a time, never with the
+    ``n x p`` product in memory. ``weights`` is an optional mask (dense ``V``).
+    """
+    from .data import as_data, is_sparse
+    from .losses import resolve_loss
+
+    _, beta = resolve_loss(loss)
+    V = V.tocsr() if is_sparse(V) else np.asarray(V, dtype=np.result_type(V, W, H, np.float32))
+    weights = None if weights is None else np.asarray(weights, dtype=V.dtype)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return float(as_data(np, V, weights).divergence(beta, np.asarray(W), np.asarray(H), None))
+
+
 def kkt_residual(V, W, H, loss="frobenius", weights=None) -> float:
     """Relative KKT residual of ``(W, H)`` for ``loss`` (0 at a stationary point).
 

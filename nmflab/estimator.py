@@ -21,7 +21,7 @@ except ImportError as exc:  # pragma: no cover - exercised only without scikit-l
         "nmflab.NMF needs scikit-learn; install it with `pip install 'nmflab[sklearn]'`"
     ) from exc
 
-from . import _validation as val
+from . import validation as val
 from .api import fit_weights, nmf
 from .result import Status
 
@@ -39,16 +39,20 @@ class NMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
     ----------
     n_components : int or None
         Rank; ``None`` uses ``n_features``.
-    loss : {"frobenius", "kl"}
+    loss : {"frobenius", "kl", "itakura-saito"}, float or None
+        ``None``: the method's own loss (KL for ``"brunet"`` and ``"cd"``,
+        else Frobenius); see :func:`nmflab.nmf`.
     method : str
-        ``"auto"`` or a method from :func:`nmflab.methods`.
+        ``"auto"`` or a method from :func:`nmflab.methods` (a registered
+        rule, users' own included).
     init : {"random", "nndsvd", "nndsvda", "nndsvdar"} or None
         ``None`` uses ``"nndsvda"`` when ``n_components <= min(X.shape)``,
         else ``"random"``.
     restarts : int
         Random restarts; the best is kept.
     max_iter, tol, eps, check_every, stop, backend
-        As in :func:`nmflab.nmf` (``None``: the method's default).
+        As in :func:`nmflab.nmf`; ``None`` is the method's own default
+        (``max_iter`` 1000, R's methods 2000).
     alpha_W, alpha_H, l1_ratio : float
         scikit-learn's regularization (``alpha_H="same"`` uses ``alpha_W``),
         mapped to nmflab's penalties as in :class:`nmflab.losses.Penalty`:
@@ -76,11 +80,11 @@ class NMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         self,
         n_components=None,
         *,
-        loss="frobenius",
+        loss=None,
         method="auto",
         init=None,
         restarts=1,
-        max_iter=1000,
+        max_iter=None,
         tol=1e-4,
         eps=None,
         check_every=None,
@@ -140,7 +144,7 @@ class NMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
     def _warn_if_not_converged(self, result, what):
         if result.status == Status.MAX_ITER and result.stop_rules:
             warnings.warn(
-                f"{what} stopped at max_iter={self.max_iter} before any stopping rule "
+                f"{what} stopped at max_iter={result.n_iter} before any stopping rule "
                 f"({', '.join(result.stop_rules)}) was met; raise max_iter or loosen the tolerances",
                 ConvergenceWarning,
                 stacklevel=3,

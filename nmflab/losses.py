@@ -77,7 +77,7 @@ def kl_divergence(xp, V, WH, weights=None):
     Each summand is non-negative, so the sum carries no cancellation.
     """
     positive = V > 0
-    if weights is None and not _xp.is_jax(xp) and V.shape == WH.shape:
+    if weights is None and _xp.is_numpy(xp) and V.shape == WH.shape:
         # The same summands, bit for bit, in one n x p array: ten passes and six temporaries become five and one.
         import numpy as np
 

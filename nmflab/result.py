@@ -4,10 +4,49 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
+from typing import Any, NamedTuple
 
 import numpy as np
 
-__all__ = ["Status", "Result"]
+__all__ = ["Status", "Result", "Trace", "CONVERGED_STATUSES"]
+
+
+class Trace(NamedTuple):
+    """What a fit records at each check: one schema for the drivers' loop, :class:`Result` and the files of :mod:`nmflab.io`.
+
+    A row (one check) holds scalars; a whole trace holds one array per
+    field, one entry per check.
+
+    Attributes
+    ----------
+    objective
+        The objective after the check's iterations (NaN where it was not
+        evaluated: ``trace=False``).
+    iterations
+        Iterations done at the check.
+    times
+        Wall-clock seconds since the start of the fit (None where the
+        driver cannot observe them).
+    w_change, h_change
+        Relative change ``||X - X_prev||_F / ||X_prev||_F`` of W and of H
+        since the previous check (the first against the start).
+    kkt
+        The relative KKT residual (NaN unless the ``"kkt"`` stopping rule is on).
+    """
+
+    objective: Any
+    iterations: Any
+    times: Any
+    w_change: Any
+    h_change: Any
+    kkt: Any
+
+    @classmethod
+    def stack(cls, rows) -> "Trace":
+        """The trace of a sequence of rows, as NumPy arrays (float64; iterations int64)."""
+        columns = list(zip(*rows)) if rows else [()] * len(cls._fields)
+        return cls(**{name: np.asarray(column, dtype=np.int64 if name == "iterations" else np.float64)
+                      for name, column in zip(cls._fields, columns)})
 
 
 class Status(enum.IntEnum):
@@ -147,6 +186,11 @@ class Result:
     restart_W: np.ndarray | None = None
     restart_H: np.ndarray | None = None
     first_restart: int = 0
+
+    @property
+    def trace(self) -> Trace:
+        """The winning restart's traces, as one :class:`Trace`."""
+        return Trace(**{name: getattr(self, name) for name in Trace._fields})
 
     @property
     def message(self) -> str:

@@ -19,17 +19,20 @@ a fit stops at the same iteration on NumPy and on JAX. The rules:
 
 ``max_iter`` always applies; ``stop="max_iter"`` switches every other rule
 off. A wall-time budget (``time_limit``) is enforced by the drivers between
-checks, since only the host sees the clock. A non-finite objective always
-stops the run.
+checks (:func:`over_budget`), since only the host sees the clock. A
+non-finite objective always stops the run. The check itself, which both
+drivers run, is :func:`nmflab.drivers.loop.check_interval`.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any, NamedTuple
 
 from .result import Status
 
-__all__ = ["RULES", "StopCriteria", "start_monitor", "check", "assignment", "relative_change", "finite_probe"]
+__all__ = ["RULES", "StopCriteria", "Monitor", "start_monitor", "check", "assignment", "relative_change",
+           "finite_probe", "initial_status", "over_budget"]
 
 #: Stopping rules that can be combined (``stop=("objective", "kkt")``).
 RULES = ("objective", "iterate", "kkt", "connectivity")
@@ -78,6 +81,22 @@ class StopCriteria:
         return self.trace or "objective" in self.rules
 
 
+class Monitor(NamedTuple):
+    """What the rules remember between checks: the last objective and factors, the sample assignment and
+    how many checks it has stayed the same."""
+
+    objective: Any
+    W: Any
+    H: Any
+    labels: Any
+    unchanged: Any
+
+
+def over_budget(criteria: StopCriteria, elapsed: float) -> bool:
+    """Whether ``elapsed`` seconds exceed the wall-time budget (drivers test it between checks, on the host)."""
+    return criteria.time_limit is not None and elapsed > criteria.time_limit
+
+
 def finite_probe(xp, W, H):
     """0 where ``W`` and ``H`` are finite, NaN or inf otherwise: stands in for an objective not evaluated."""
     total = xp.sum(W) + xp.sum(H)
@@ -106,15 +125,9 @@ def relative_change(xp, new, old):
     return xp.where(den > 0, num / xp.where(den > 0, den, 1.0), xp.where(num > 0, xp.inf, 0.0))
 
 
-def start_monitor(xp, W, H, objective):
-    """What the rules remember between checks, at the start of a fit."""
-    return {
-        "objective": objective,
-        "W": W,
-        "H": H,
-        "labels": xp.full((W.shape[-2],), -1, dtype=xp.int32),
-        "unchanged": xp.asarray(0, dtype=xp.int32),
-    }
+def start_monitor(xp, W, H, objective) -> Monitor:
+    """The :class:`Monitor` at the start of a fit."""
+    return Monitor(objective, W, H, xp.full((W.shape[-2],), -1, dtype=xp.int32), xp.asarray(0, dtype=xp.int32))
 
 
 def initial_status(xp, objective):
@@ -129,7 +142,7 @@ def check(xp, monitor, W, H, objective, kkt, iteration, criteria: StopCriteria):
     ----------
     xp : module
         Array namespace.
-    monitor : dict
+    monitor : Monitor
         From :func:`start_monitor` or the previous call.
     W, H : arrays
         Current factors.
@@ -145,19 +158,19 @@ def check(xp, monitor, W, H, objective, kkt, iteration, criteria: StopCriteria):
         A :class:`~nmflab.result.Status` value (``RUNNING`` to go on).
         Precedence: non-finite, then the rules in :data:`RULES` order, then
         ``max_iter``.
-    monitor : dict
+    monitor : Monitor
         To pass to the next call.
     changes : tuple
         Relative change of ``W`` and of ``H`` since the previous check.
     """
-    w_change = relative_change(xp, W, monitor["W"])
-    h_change = relative_change(xp, H, monitor["H"])
+    w_change = relative_change(xp, W, monitor.W)
+    h_change = relative_change(xp, H, monitor.H)
     labels = assignment(xp, W)
-    same = xp.all(labels == monitor["labels"])
-    unchanged = xp.where(same, monitor["unchanged"] + 1, 0).astype(xp.int32)
+    same = xp.all(labels == monitor.labels)
+    unchanged = xp.where(same, monitor.unchanged + 1, 0).astype(xp.int32)
 
     met = {
-        "objective": xp.abs(monitor["objective"] - objective) <= criteria.tol * xp.abs(monitor["objective"]),
+        "objective": xp.abs(monitor.objective - objective) <= criteria.tol * xp.abs(monitor.objective),
         "iterate": (w_change <= criteria.iterate_tol) & (h_change <= criteria.iterate_tol),
         "kkt": kkt <= criteria.kkt_tol,
         "connectivity": unchanged > criteria.patience,
@@ -173,5 +186,4 @@ def check(xp, monitor, W, H, objective, kkt, iteration, criteria: StopCriteria):
         if rule in criteria.rules:
             code = xp.where(met[rule], int(status_of[rule]), code)
     code = xp.where(xp.isfinite(objective), code, int(Status.NONFINITE)).astype(xp.int32)
-    monitor = {"objective": objective, "W": W, "H": H, "labels": labels, "unchanged": unchanged}
-    return code, monitor, (w_change, h_change)
+    return code, Monitor(objective, W, H, labels, unchanged), (w_change, h_change)

@@ -2,7 +2,9 @@
 
 Every check runs before any numerical work and raises a ``ValueError`` or
 ``TypeError`` whose message names the argument and the problem (for negative
-or non-finite data: the position of the first offending entry).
+or non-finite data: the position of the first offending entry). Public, so
+that :mod:`theory` and users' own code validate data and options the way
+:func:`nmflab.nmf` does.
 """
 
 from __future__ import annotations
@@ -11,6 +13,8 @@ import numbers
 from collections.abc import Iterable
 
 import numpy as np
+
+from .data.sparse import is_sparse
 
 __all__ = [
     "check_data_matrix",
@@ -48,11 +52,6 @@ def resolve_dtype(dtype, data_dtype: np.dtype) -> np.dtype:
     if resolved not in _FLOAT_DTYPES:
         raise TypeError(f"dtype must be float32 or float64, got {resolved}")
     return resolved
-
-
-def is_sparse(X) -> bool:
-    """True for a scipy.sparse matrix or array."""
-    return hasattr(X, "tocsr") and type(X).__module__.startswith("scipy.sparse")
 
 
 def check_sparse_matrix(X, name: str = "V", dtype=None):

@@ -98,13 +98,13 @@ def test_a_segment_ends_at_the_first_stopped_lane_only_while_restarts_wait(until
     static = dict(rule=MultiplicativeKL(), criteria=StopCriteria(max_iter=100, rules=()), check_every=5)
     with jax_driver._precision(np.float64):
         W0s, H0s = jnp.asarray(np.stack([W0, W0 * 2])), jnp.asarray(np.stack([H0, H0 / 2]))
-        consts, carry = jax_driver._start(jnp.asarray(V), W0s, H0s, None, **static)
-        out = jax_driver._advance(jnp.asarray(V), consts, carry, jnp.asarray([1, 4], dtype=jnp.int32),
+        data, consts, lanes = jax_driver._start(jnp.asarray(V), W0s, H0s, None, **static)
+        out = jax_driver._advance(data, consts, lanes, jnp.asarray([1, 4], dtype=jnp.int32),
                                   jnp.asarray(until_first_stop), **static)
-    assert list(np.asarray(out["k"])) == ([1, 1] if until_first_stop else [1, 4])
-    assert list(np.asarray(out["iteration"])) == ([5, 5] if until_first_stop else [5, 20])
+    assert list(np.asarray(out.k)) == ([1, 1] if until_first_stop else [1, 4])
+    assert list(np.asarray(out.carry.iteration)) == ([5, 5] if until_first_stop else [5, 20])
     lone = nmflab.nmf(V, 2, init=(W0, H0), loss="kl", method="mu", backend="numpy", max_iter=5, stop="max_iter")
-    np.testing.assert_allclose(np.asarray(out["W"][0]), lone.W, rtol=1e-10)  # frozen after its own check
+    np.testing.assert_allclose(np.asarray(out.carry.W[0]), lone.W, rtol=1e-10)  # frozen after its own check
 
 
 @needs_jax
@@ -251,13 +251,26 @@ def test_without_trace_the_fit_is_the_same_and_only_the_final_objective_is_evalu
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_numpy_flushes_subnormal_factor_entries_to_zero_as_xla_does(dtype):
-    from nmflab.drivers.numpy import _flush_subnormal
+    from nmflab.drivers.numpy import flush_subnormal
 
     tiny = np.finfo(dtype).tiny
     X = np.array([0.0, tiny / 4, tiny, 2 * tiny, 1.0], dtype=dtype)
-    flushed = _flush_subnormal(X)
+    flushed = flush_subnormal(X)
     assert flushed.dtype == dtype
     np.testing.assert_array_equal(flushed, np.array([0.0, 0.0, tiny, 2 * tiny, 1.0], dtype=dtype))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_the_flush_keeps_negative_entries_of_a_signed_factor(dtype):
+    """Only subnormals are flushed (of either sign, as XLA does): a signed factor (semi-NMF) is not projected."""
+    from nmflab.drivers.numpy import flush_subnormal
+
+    tiny = np.finfo(dtype).tiny
+    X = np.array([[-2.0, -tiny, -tiny / 4, 0.0], [tiny / 8, 3.0, -1e-3, tiny]], dtype=dtype)
+    expected = np.array([[-2.0, -tiny, 0.0, 0.0], [0.0, 3.0, -1e-3, tiny]], dtype=dtype)
+    np.testing.assert_array_equal(flush_subnormal(X), expected)
+    signed = np.array([[-1.5, 2.0], [0.25, -4.0]], dtype=dtype)  # no subnormal: nothing changes at all
+    np.testing.assert_array_equal(flush_subnormal(signed), signed)
 
 
 @needs_jax

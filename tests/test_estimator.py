@@ -80,3 +80,23 @@ def test_reconstruction_err_matches_scikit_learn_definition_for_kl():
     W = model.transform(X)
     kl = nmflab.losses.kl_divergence(np, X, W @ model.components_)
     assert model.reconstruction_err_ == pytest.approx(np.sqrt(2 * kl), rel=1e-6)
+
+
+def test_loss_and_max_iter_default_to_the_methods_own(monkeypatch):
+    """NMF(method="brunet") fits KL with R's defaults (2000 iterations, connectivity stopping), not the
+    estimator's own; an explicit value still wins."""
+    from nmflab import estimator as est
+
+    seen = {}
+    real = est.nmf
+    monkeypatch.setattr(est, "nmf", lambda V, rank, **kw: (seen.update(kw), real(V, rank, **kw))[1])
+    X = np.random.default_rng(1).uniform(0, 1, (12, 9))
+    model = NMF(n_components=2, method="brunet", random_state=0).fit(X)
+    assert model.get_params()["loss"] is None and model.get_params()["max_iter"] is None
+    assert seen["loss"] is None and seen["max_iter"] is None  # the method's own, not a number of the estimator
+    assert model.result_.loss == "kl" and model.result_.stop_rules == ("connectivity",)
+    assert model.result_.status == nmflab.Status.CONNECTIVITY and model.result_.n_iter >= 410  # 41 checks of 10
+    assert NMF(n_components=2, method="cd", random_state=0).fit(X).result_.loss == "kl"
+    assert NMF(n_components=2, method="brunet", max_iter=30, random_state=0).fit(X).n_iter_ == 30
+    with pytest.raises(ValueError, match="'brunet' minimizes the 'kl' loss"):
+        NMF(n_components=2, method="brunet", loss="frobenius").fit(X)

@@ -6,6 +6,7 @@ import scipy.special
 
 import nmflab
 from nmflab import losses
+from nmflab.data import as_data
 from nmflab.rules import MultiplicativeFrobenius, MultiplicativeKL
 
 from ._problems import random_problem
@@ -13,14 +14,14 @@ from ._problems import random_problem
 
 def test_frobenius_trace_identity_matches_the_residual(rng):
     V, W, H = random_problem(rng, 15, 11, 4)
-    rule = MultiplicativeFrobenius()
-    consts = rule.prepare(np, V)
-    state = rule.init(np, V, W, H, consts)
+    rule, data = MultiplicativeFrobenius(), as_data(np, V)
+    consts = rule.prepare(np, data)
+    state = rule.init(np, data, W, H, consts)
     direct = 0.5 * np.sum((V - W @ H) ** 2)
     assert losses.frobenius(np, V, W, H) == pytest.approx(direct, rel=1e-14)
-    identity = losses.frobenius_from_products(np, consts["norm_sq"], W, state["VHt"], state["HHt"])
+    identity = losses.frobenius_from_products(np, data.norm_sq, W, state.VHt, state.HHt)
     assert identity == pytest.approx(direct, rel=1e-12)
-    assert rule.objective(np, V, W, H, state, consts) == pytest.approx(direct, rel=1e-12)
+    assert rule.objective(np, data, W, H, state, consts) == pytest.approx(direct, rel=1e-12)
 
 
 def test_frobenius_objective_falls_back_to_the_residual_near_an_exact_fit(rng):
@@ -28,9 +29,9 @@ def test_frobenius_objective_falls_back_to_the_residual_near_an_exact_fit(rng):
     H = rng.uniform(0, 1, (3, 10))
     V = W @ H
     Hp = H * (1 + 1e-9)
-    rule = MultiplicativeFrobenius()
-    consts = rule.prepare(np, V)
-    value = rule.objective(np, V, W, Hp, rule.init(np, V, W, Hp, consts), consts)
+    rule, data = MultiplicativeFrobenius(), as_data(np, V)
+    consts = rule.prepare(np, data)
+    value = rule.objective(np, data, W, Hp, rule.init(np, data, W, Hp, consts), consts)
     exact = 0.5 * np.sum((V - W @ Hp) ** 2)
     assert value == pytest.approx(exact, rel=1e-6)
 
@@ -100,17 +101,18 @@ def test_rules_accept_a_leading_batch_axis(rng):
     V, W0, H0 = random_problem(rng, 9, 6, 2)
     Ws = np.stack([W0, 2 * W0])
     Hs = np.stack([H0, 0.5 * H0 + 0.1])
+    data = as_data(np, V)
     for rule in (MultiplicativeFrobenius(), MultiplicativeKL()):
-        consts = rule.prepare(np, V)
-        state = rule.init(np, V, Ws, Hs, consts)
-        Wb, Hb, state_b = rule.update(np, V, Ws, Hs, state, consts)
-        objective_b = rule.objective(np, V, Wb, Hb, state_b, consts)
+        consts = rule.prepare(np, data)
+        state = rule.init(np, data, Ws, Hs, consts)
+        Wb, Hb, state_b = rule.update(np, data, Ws, Hs, state, consts)
+        objective_b = rule.objective(np, data, Wb, Hb, state_b, consts)
         for b in range(2):
-            s1 = rule.init(np, V, Ws[b], Hs[b], consts)
-            W1, H1, s1 = rule.update(np, V, Ws[b], Hs[b], s1, consts)
+            s1 = rule.init(np, data, Ws[b], Hs[b], consts)
+            W1, H1, s1 = rule.update(np, data, Ws[b], Hs[b], s1, consts)
             np.testing.assert_allclose(Wb[b], W1, rtol=1e-14)
             np.testing.assert_allclose(Hb[b], H1, rtol=1e-14)
-            assert objective_b[b] == pytest.approx(rule.objective(np, V, W1, H1, s1, consts), rel=1e-12)
+            assert objective_b[b] == pytest.approx(rule.objective(np, data, W1, H1, s1, consts), rel=1e-12)
 
 
 def _sklearn_mu(V, W, H, beta, iterations):

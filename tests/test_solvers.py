@@ -111,7 +111,7 @@ def test_beta_rule_equals_the_dedicated_rules_at_2_and_1(rng):
         ref = nmflab.nmf(V, 3, loss=loss, method="mu", init=(W0, H0), max_iter=30, stop="max_iter", eps=0.0,
                          check_every=5)
         np.testing.assert_allclose(rec.W, ref.W, rtol=1e-11)
-        np.testing.assert_allclose(rec.objective, ref.objective, rtol=1e-11)
+        np.testing.assert_allclose(rec.trace.objective, ref.objective, rtol=1e-11)
 
 
 def test_itakura_saito_divergence_closed_form():
@@ -196,7 +196,7 @@ def test_all_true_mask_is_the_unmasked_fit(rng, rule):
     (a,) = driver.run(rule, V, [W0], [H0], StopCriteria(100, ()), 10)
     (b,) = driver.run(rule, V, [W0], [H0], StopCriteria(100, ()), 10, np.ones(V.shape))
     np.testing.assert_allclose(a.W, b.W, rtol=1e-10)
-    np.testing.assert_allclose(a.objective, b.objective, rtol=1e-10)
+    np.testing.assert_allclose(a.trace.objective, b.trace.objective, rtol=1e-10)
 
 
 def test_nan_is_an_error_unless_asked_to_mask(rng):

@@ -5,6 +5,7 @@ import pytest
 import scipy.sparse as sp
 
 import nmflab
+from nmflab.data import as_data, blocked, sparse
 
 
 def _sparse(seed=0, n=300, p=200, density=0.03):
@@ -40,7 +41,7 @@ def test_sparse_hals_equals_dense_sweep_for_sweep():
                                                              1 + (1 + (V.nnz + 1800) // 1400) // 2)
     rule = HALS(alpha=0.0)  # one sweep per factor on both: the same arithmetic
     out = []
-    for data in (V, V.toarray()):
+    for data in (as_data(np, V), as_data(np, V.toarray())):
         consts = rule.prepare(np, data)
         Wk, Hk, state = W, H, rule.init(np, data, W, H, consts)
         for _ in range(20):
@@ -53,18 +54,17 @@ def test_sparse_hals_equals_dense_sweep_for_sweep():
 
 @pytest.mark.parametrize("beta,exponent,eps", [(0.5, "mm", 1e-9), (1.5, "heuristic", 1e-9), (3.0, "mm", 0.0)])
 def test_sparse_beta_divergence_equals_dense(monkeypatch, beta, exponent, eps):
-    from nmflab import _sparse as sparse_ops
     from nmflab.rules.mu import MultiplicativeBeta
 
-    monkeypatch.setattr(sparse_ops, "_GATHER", 1000)  # several blocks of stored entries
-    monkeypatch.setattr(nmflab._dense, "BLOCK_ENTRIES", 1000)  # and of rows of WH
-    assert len(nmflab._dense.row_blocks(300, 200)) == 60
+    monkeypatch.setattr(sparse, "_GATHER", 1000)  # several blocks of stored entries
+    monkeypatch.setattr(blocked, "BLOCK_ENTRIES", 1000)  # and of rows of WH
+    assert len(blocked.row_blocks(300, 200)) == 60
     V = _sparse(seed=5)
     rng = np.random.default_rng(6)
     W0, H0 = rng.uniform(0.1, 1, (300, 5)), rng.uniform(0.1, 1, (5, 200))
     rule = MultiplicativeBeta(beta=beta, exponent=exponent, eps=eps)
     results = []
-    for data in (V, V.toarray()):
+    for data in (as_data(np, V), as_data(np, V.toarray())):
         consts = rule.prepare(np, data)
         W, H, state = W0, H0, rule.init(np, data, W0, H0, consts)
         objectives = [rule.objective(np, data, W, H, state, consts)]
@@ -82,8 +82,7 @@ def test_sparse_beta_divergence_equals_dense(monkeypatch, beta, exponent, eps):
 
 @pytest.mark.parametrize("gather", [1, 7, 6 * 1000, 2**21])
 def test_products_at_the_stored_entries_in_blocks(monkeypatch, gather):
-    from nmflab import _sparse as sparse_ops
-
+    sparse_ops = sparse
     monkeypatch.setattr(sparse_ops, "_GATHER", gather)  # blocks of 1, 1, 1000 entries and all at once
     V = _sparse(seed=3)
     rng = np.random.default_rng(4)
@@ -136,7 +135,7 @@ def test_sparse_defaults_and_refusals(monkeypatch):
     V = _sparse(3)
     assert nmflab.nmf(V, 3, loss="kl", max_iter=5, seed=0).method == "mu"
     assert nmflab.nmf(V, 3, max_iter=5, seed=0).method == "hals"
-    assert all(cls.supports_sparse for cls in nmflab.api._RULES.values())  # every rule takes sparse input
+    assert all(cls.supports_sparse for cls in nmflab.rules.registered().values())  # every rule takes sparse input
     monkeypatch.setattr(BrunetKL, "supports_sparse", False)  # a rule that did not would be refused by name
     with pytest.raises(ValueError, match="does not take sparse input; use 'cd', 'mu' or pass V.toarray"):
         nmflab.nmf(V, 3, method="brunet")

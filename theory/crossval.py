@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 import nmflab
-from nmflab import _validation as val
+from nmflab import validation as val
 from nmflab.losses import beta_divergence, resolve_loss
 
 __all__ = ["CrossValidation", "cross_validate", "elbow", "holdout_folds"]

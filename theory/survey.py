@@ -34,8 +34,8 @@ from pathlib import Path
 import numpy as np
 
 import nmflab
-from nmflab import _validation as val
-from nmflab._parallel import available_cores, core_ids
+from nmflab import validation as val
+from nmflab.parallel import available_cores, core_ids
 from nmflab.diagnostics import svd_floor
 from nmflab.io import atomic_write_bytes, atomic_write_npz
 from nmflab.result import CONVERGED_STATUSES
@@ -207,6 +207,20 @@ def _fit_chunk(V, rank: int, seed: int, first: int, count: int, fit: dict) -> di
     }
 
 
+def _task_options(fit: dict) -> dict:
+    """The fit options as the tasks get them, checked against the registry before anything is stored.
+
+    A method registered by a user's own module is handed to the tasks as its
+    rule class: a worker process that unpickles it imports that module,
+    which registers the rule there too.
+    """
+    method = fit.get("method", "auto")
+    cls, _, _ = nmflab.api.rule_class(fit.get("loss"), method, backend=fit["backend"])
+    if isinstance(method, str) and method != "auto" and not cls.__module__.startswith("nmflab."):
+        return {**fit, "method": cls}
+    return fit
+
+
 def _task_name(kind: str, rank: int, first: int, count: int) -> str:
     return f"{kind}-rank{rank:03d}-restarts{first:05d}-{first + count - 1:05d}.npz"
 
@@ -374,6 +388,7 @@ def rank_survey(
         import importlib.util
 
         fit["backend"] = "jax" if importlib.util.find_spec("jax") else "numpy"
+    task_fit = _task_options(fit)
     kinds = _KINDS if null else _KINDS[:1]
     data = {"data": V}
     if null:
@@ -418,10 +433,10 @@ def rank_survey(
         if executor is None:
             for task in pending:
                 kind, r, first, count = task
-                finish(task, _fit_chunk(data[kind], r, survey_seed(seed, r, kind), first, count, fit))
+                finish(task, _fit_chunk(data[kind], r, survey_seed(seed, r, kind), first, count, task_fit))
                 bar.update(1)
         else:
-            futures = {executor.submit(_fit_chunk, data[kind], r, survey_seed(seed, r, kind), first, count, fit):
+            futures = {executor.submit(_fit_chunk, data[kind], r, survey_seed(seed, r, kind), first, count, task_fit):
                        (kind, r, first, count) for kind, r, first, count in pending}
             try:
                 for future in concurrent.futures.as_completed(futures):

@@ -1,21 +1,32 @@
-"""Products with a scipy.sparse ``V`` that touch only its stored entries (NumPy backend).
+"""A scipy.sparse ``V`` (CSR, NumPy backend): products that touch only its stored entries.
 
-KL updates need ``V / WH``, which is zero wherever ``V`` is: these helpers form
-``WH`` at the stored entries only (``nnz x r`` work, never an ``n x p`` array).
+KL updates need ``V / WH``, which is zero wherever ``V`` is: the products
+here form ``WH`` at the stored entries only (``nnz x r`` work, never an
+``n x p`` array). The beta-divergence terms that live on every entry
+(``WH^(beta-1)``, ``sum WH^beta``) are formed a block of rows at a time.
 """
 
 from __future__ import annotations
 
 import functools
+from dataclasses import dataclass
+from typing import Any, ClassVar
 
 import numpy as np
 import scipy.sparse
 
-from . import _dense
-from ._parallel import pool_threads, thread_pool
+from .. import losses
+from ..parallel import pool_threads, thread_pool
+from ._base import Data
+from .blocked import row_blocks
 
-__all__ = ["pattern", "at_nonzeros", "with_values", "times", "transposed_times", "kl_divergence", "beta_divergence",
-           "power_product"]
+__all__ = ["Sparse", "is_sparse", "pattern", "at_nonzeros", "with_values", "times", "transposed_times",
+           "kl_divergence", "beta_divergence", "power_product"]
+
+
+def is_sparse(V) -> bool:
+    """True for a scipy.sparse matrix or array."""
+    return hasattr(V, "tocsr") and type(V).__module__.startswith("scipy.sparse")
 
 
 def pattern(V):
@@ -34,10 +45,8 @@ def at_nonzeros(pattern_, W, H):
     Rows of ``W`` and of ``H^T`` are gathered for a block of entries at a
     time (contiguous rows; a column of ``H`` would be a strided gather), so
     the temporaries stay a few MiB whatever ``nnz``: gathering all at once
-    would take ``2 nnz r`` numbers (1.6 GB for 5 million entries at rank 20,
-    four times what scikit-learn's whole fit needs). 5 million entries at
-    rank 20, one thread: 0.95 s, against 2.0 s for one ``einsum`` over
-    column gathers; blocks run on a thread per core (2 cores: 0.45 s).
+    would take ``2 nnz r`` numbers. Blocks run on a thread per core; they
+    are independent, so the result does not depend on the split.
     """
     rows, cols = pattern_
     Ht = np.ascontiguousarray(H.T)
@@ -50,7 +59,7 @@ def at_nonzeros(pattern_, W, H):
         block.sum(axis=1, out=out[lo:lo + step])
 
     starts = range(0, len(rows), step)
-    if len(starts) > 1 and pool_threads() > 1:  # blocks are independent: the result does not depend on the split
+    if len(starts) > 1 and pool_threads() > 1:
         list(thread_pool().map(fill, starts))
     else:
         for lo in starts:
@@ -68,12 +77,7 @@ def _row_slices(V):
 
 
 def times(V, X):
-    """``V @ X`` for a CSR ``V`` and a dense ``X``, a block of rows per thread.
-
-    scipy's sparse products release the GIL, so the blocks run side by side
-    (5 million entries, rank 20, 2 cores: ``V @ H^T`` 0.24 -> 0.15 s,
-    ``V^T W`` 0.21 -> 0.13 s).
-    """
+    """``V @ X`` for a CSR ``V`` and a dense ``X``, a block of rows per thread (scipy releases the GIL)."""
     blocks = _row_slices(V)
     if len(blocks) == 1:
         return np.asarray(V @ X)
@@ -118,19 +122,15 @@ def power_product(W, H, transform, side: str):
 
     The beta-divergence updates need a power of ``WH`` at the zeros of a
     sparse ``V`` too; it is formed one block of rows at a time
-    (:func:`nmflab._dense.row_blocks`, 2 MiB), never as an ``n x p`` array.
-    The work is that of the dense product. (Blocks of 2**21 entries made a
-    fit on a 2000 x 1500 matrix peak at twice the size of the dense array,
-    and were no faster: 10000 x 20000, rank 20, beta 0.5: 6.3-8.0 s an
-    iteration against 4.8-5.9 s.)
+    (:func:`nmflab.data.blocked.row_blocks`), never as an ``n x p`` array.
     """
     if side == "H":
         out = np.zeros((W.shape[1], H.shape[1]), dtype=np.result_type(W, H))
-        for rows in _dense.row_blocks(W.shape[0], H.shape[1]):
+        for rows in row_blocks(W.shape[0], H.shape[1]):
             out += W[rows].T @ transform(W[rows] @ H)
         return out
     out = np.empty((W.shape[0], H.shape[0]), dtype=np.result_type(W, H))
-    for rows in _dense.row_blocks(W.shape[0], H.shape[1]):
+    for rows in row_blocks(W.shape[0], H.shape[1]):
         out[rows] = transform(W[rows] @ H) @ H.T
     return out
 
@@ -146,5 +146,91 @@ def beta_divergence(V, W, H, WH_nz, beta: float) -> float:
     data = V.data
     with np.errstate(divide="ignore"):
         stored = np.sum(data**beta - beta * data * WH_nz ** (beta - 1.0)) / (beta * (beta - 1.0))
-    everywhere = sum(np.sum((W[rows] @ H) ** beta) for rows in _dense.row_blocks(W.shape[0], H.shape[1]))
+    everywhere = sum(np.sum((W[rows] @ H) ** beta) for rows in row_blocks(W.shape[0], H.shape[1]))
     return float(stored + everywhere / beta)
+
+
+@dataclass(frozen=True)
+class Sparse(Data):
+    """``V`` as a CSR matrix; ``W H`` is carried at its stored entries only.
+
+    Attributes
+    ----------
+    matrix : scipy.sparse.csr_matrix
+    norm_sq : float
+        ``||V||^2``, the sum of the squared stored values.
+    """
+
+    matrix: Any
+    norm_sq: Any = None
+
+    kind: ClassVar[str] = "sparse"
+    xp: ClassVar[Any] = np
+
+    @classmethod
+    def build(cls, xp, V, weights=None):
+        if weights is not None:
+            raise ValueError("masks are for dense input; a sparse V counts every entry, stored or zero")
+        V = V.tocsr()
+        return cls(matrix=V, norm_sq=np.dot(V.data, V.data))
+
+    @property
+    def shape(self):
+        return self.matrix.shape
+
+    @property
+    def dtype(self):
+        return self.matrix.dtype
+
+    @property
+    def entries(self) -> int:
+        return int(self.matrix.nnz)
+
+    @functools.cached_property
+    def pattern(self):
+        """``(rows, cols)`` of the stored entries, in CSR order."""
+        return pattern(self.matrix)
+
+    @functools.cached_property
+    def column_order(self):
+        """``(order, starts)``: the permutation of the stored entries into column order, and where each column starts."""
+        cols = self.matrix.indices
+        order = np.argsort(cols, kind="stable")
+        return order, np.searchsorted(cols[order], np.arange(self.shape[1] + 1))
+
+    def left(self, W):
+        return transposed_times(self.matrix, W).T
+
+    def right(self, H):
+        return times(self.matrix, H.T)
+
+    def fitted(self, W, H):
+        return at_nonzeros(self.pattern, W, H)
+
+    def products(self, W, H, WH, side: str, stored=(), everywhere=()) -> tuple:
+        if WH is None:
+            WH = self.fitted(W, H)
+        V = self.matrix
+        out = []
+        for f in stored:
+            S = with_values(V, f(V.data, WH))
+            out.append(transposed_times(S, W).T if side == "H" else times(S, H.T))
+        return tuple(out) + tuple(power_product(W, H, h, side) for h in everywhere)
+
+    def divergence(self, beta: float, W, H, WH):
+        if WH is None:
+            WH = self.fitted(W, H)
+        if beta == 1:
+            return kl_divergence(self.matrix, W, H, WH)
+        if beta == 2:
+            # ||V||^2 - 2 <V, WH> + ||WH||^2, the last as <W^T W, H H^T>; never below 0 through rounding
+            data = self.matrix.data
+            return max(0.5 * float(self.norm_sq - 2.0 * (data @ WH) + np.sum((W.T @ W) * (H @ H.T))), 0.0)
+        if beta <= 0:
+            raise ValueError(f"the beta-divergence with beta = {beta} <= 0 is infinite at every zero of V; "
+                             "a sparse V has zeros (pass the positive entries as a mask of a dense V)")
+        return beta_divergence(self.matrix, W, H, WH, beta)
+
+    def frobenius(self, W, H, VHt, HHt):
+        """The trace identity, never below 0 (the residual would be an ``n x p`` array)."""
+        return np.maximum(losses.frobenius_from_products(np, self.norm_sq, W, VHt, HHt), 0.0)

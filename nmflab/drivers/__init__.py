@@ -1,7 +1,10 @@
-"""Drivers own iteration: they call a rule's ``update`` until the shared
-stopping predicate says stop, and record the objective at every check.
+"""Drivers own iteration: they run the check interval of :mod:`.loop` until the stopping test says stop.
 
-Each driver returns one :class:`RunRecord` per restart (NumPy arrays).
+Each driver is one module with ``run(rule, V, W0s, H0s, criteria,
+check_every, weights=None, lanes=None) -> list[RunRecord]``: it builds the
+data object (:func:`nmflab.data.as_data`), runs every start and returns one
+:class:`RunRecord` per restart (NumPy arrays). ``numpy`` is a Python loop,
+``jax`` a compiled ``lax.while_loop`` batched over restarts.
 """
 
 from __future__ import annotations
@@ -10,29 +13,22 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["RunRecord", "BACKENDS", "n_checks", "kkt_of"]
+from ..result import Trace
 
-BACKENDS = ("numpy", "jax")
+__all__ = ["RunRecord", "BACKENDS", "n_checks"]
+
+#: The drivers, by backend name: each is the module ``nmflab.drivers.<name>``, with the package it needs.
+BACKENDS = {"numpy": None, "jax": "jax"}
 
 
 @dataclass(frozen=True)
 class RunRecord:
-    """What one restart produced, in the driver's (scaled) units.
-
-    The traces hold one entry per check: objective, iteration number, wall
-    time since the start (or None), relative change of W and of H since the
-    previous check, and the KKT residual (NaN unless the kkt rule is on).
-    """
+    """What one restart produced, in the driver's (scaled) units: its factors, start objective, trace and stop."""
 
     W: np.ndarray
     H: np.ndarray
     initial_objective: float
-    objective: np.ndarray
-    iterations: np.ndarray
-    times: np.ndarray | None
-    w_change: np.ndarray
-    h_change: np.ndarray
-    kkt: np.ndarray
+    trace: Trace
     n_iter: int
     status: int
 
@@ -40,10 +36,3 @@ class RunRecord:
 def n_checks(max_iter: int, check_every: int) -> int:
     """Number of checks a run of ``max_iter`` iterations can make."""
     return -(-max_iter // check_every)
-
-
-def kkt_of(xp, rule, V, W, H, consts):
-    """The relative KKT residual of the problem ``rule`` minimizes (weights and penalty included)."""
-    from ..losses import kkt_residual
-
-    return kkt_residual(xp, rule.beta, V, W, H, consts.get("weights"), getattr(rule, "penalty", None))

@@ -1,9 +1,10 @@
 """The JAX driver: each fit is compiled; restarts are one batch.
 
-The loop is a ``lax.while_loop`` over checks with a ``lax.fori_loop`` of
-``check_every`` updates inside, batched over restarts with ``jax.vmap`` (a
-finished restart's carry is frozen while the others go on, so a batch gives
-the answer of separate runs). The rule, the stopping criteria and
+The loop is a ``lax.while_loop`` over the check interval that the NumPy
+driver runs too (:func:`nmflab.drivers.loop.check_interval`: a
+``lax.fori_loop`` of ``check_every`` updates and the check), batched over
+restarts with ``jax.vmap`` (a finished restart's carry is frozen while the
+others go on, so a batch gives the answer of separate runs). The rule, the stopping criteria and
 ``check_every`` are static arguments: frozen dataclasses and integers that
 hash by value, so repeated calls with the same configuration and shapes
 reuse the compiled programs.
@@ -25,20 +26,36 @@ import contextlib
 import time
 from dataclasses import replace
 from functools import partial
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
-from ..result import Status
-from ..stopping import StopCriteria, check, finite_probe, initial_status, start_monitor
-from . import RunRecord, kkt_of, n_checks
+from ..data import Dense
+from ..result import Status, Trace
+from ..stopping import StopCriteria, over_budget
+from . import RunRecord, loop, n_checks
 
 __all__ = ["run", "trace_count", "default_lanes"]
 
 _TRACES = {"count": 0}
-_TRACE_NAMES = ("objective", "iterations", "w_change", "h_change", "kkt")
+#: The trace fields a lane records on the device (the host records the times).
+_DEVICE_FIELDS = tuple(name for name in Trace._fields if name != "times")
+
+try:  # the data object is an argument of the compiled programs: its arrays are leaves, its namespace static
+    jax.tree_util.register_dataclass(Dense)
+except ValueError:  # registered already (this module reloaded)
+    pass
+
+
+class Lane(NamedTuple):
+    """One restart on the device: its carry, its trace so far and how many checks it has made."""
+
+    carry: loop.Carry
+    trace: Trace
+    k: Any
 
 
 def trace_count() -> int:
@@ -46,67 +63,35 @@ def trace_count() -> int:
     return _TRACES["count"]
 
 
-def _start_one(rule, criteria: StopCriteria, check_every: int, V, consts, W, H):
-    state = rule.init(jnp, V, W, H, consts)
-    initial = rule.objective(jnp, V, W, H, state, consts)
+def _start_one(rule, criteria: StopCriteria, check_every: int, data, consts, W, H) -> Lane:
+    carry = loop.start(jnp, rule, data, consts, W, H)
     size = n_checks(criteria.max_iter, check_every)
-    nan = jnp.full((size,), jnp.nan, dtype=V.dtype)
-    return {
-        "W": W,
-        "H": H,
-        "state": state,
-        "iteration": jnp.int32(0),
-        "status": initial_status(jnp, initial),
-        "monitor": start_monitor(jnp, W, H, initial),
-        "initial": initial,
-        "k": jnp.int32(0),
-        "objective": nan,
-        "iterations": jnp.zeros((size,), dtype=jnp.int32),
-        "w_change": nan,
-        "h_change": nan,
-        "kkt": nan,
-    }
+    nan = jnp.full((size,), jnp.nan, dtype=data.dtype)
+    trace = Trace(objective=nan, iterations=jnp.zeros((size,), dtype=jnp.int32), times=None, w_change=nan,
+                  h_change=nan, kkt=nan)
+    return Lane(carry, trace, jnp.int32(0))
 
 
-def _check_interval(rule, criteria: StopCriteria, check_every: int, V, consts, c):
-    """One restart's ``check_every`` updates and the check after them."""
-
-    def one_update(_, factors):
-        return rule.update(jnp, V, *factors, consts)
-
-    if criteria.max_iter % check_every == 0:
-        # A fixed trip count: under vmap a per-lane count would make every
-        # update select between old and new factors (and products) per lane.
-        steps = check_every
-    else:
-        steps = jnp.minimum(check_every, criteria.max_iter - c["iteration"])
-    W, H, state = lax.fori_loop(0, steps, one_update, (c["W"], c["H"], c["state"]))
-    iteration = c["iteration"] + steps
-    if criteria.needs_objective:
-        objective = rule.objective(jnp, V, W, H, state, consts)
-    else:  # the host evaluates it once the restart has stopped (_final_objective)
-        objective = finite_probe(jnp, W, H)
-    kkt = kkt_of(jnp, rule, V, W, H, consts) if criteria.needs_kkt else jnp.nan
-    code, monitor, (w_change, h_change) = check(jnp, c["monitor"], W, H, objective, kkt, iteration, criteria)
-    if not criteria.needs_objective:
-        objective = jnp.nan
-    k = c["k"]
-    new = dict(c, W=W, H=H, state=state, iteration=iteration, status=code, monitor=monitor, k=k + 1)
-    for name, value in zip(_TRACE_NAMES, (objective, iteration, w_change, h_change, kkt)):
-        new[name] = c[name].at[k].set(jnp.asarray(value, dtype=c[name].dtype))
-    return new
+def _check_lane(rule, criteria: StopCriteria, check_every: int, data, consts, lane: Lane) -> Lane:
+    """One restart's check interval (:func:`.loop.check_interval`), its row written into the trace."""
+    carry, row = loop.check_interval(jnp, rule, data, consts, criteria, check_every, lane.carry)
+    written = {name: getattr(lane.trace, name).at[lane.k].set(jnp.asarray(getattr(row, name),
+                                                                        dtype=getattr(lane.trace, name).dtype))
+               for name in _DEVICE_FIELDS}
+    return Lane(carry, lane.trace._replace(**written), lane.k + 1)
 
 
 @partial(jax.jit, static_argnames=("rule", "criteria", "check_every"))
 def _start(V, W0s, H0s, weights, *, rule, criteria, check_every):
     _TRACES["count"] += 1  # runs only while tracing
-    consts = rule.prepare(jnp, V, weights)
-    carry = jax.vmap(lambda W, H: _start_one(rule, criteria, check_every, V, consts, W, H))(W0s, H0s)
-    return consts, carry
+    data = Dense.build(jnp, V, weights)
+    consts = rule.prepare(jnp, data)
+    lanes = jax.vmap(lambda W, H: _start_one(rule, criteria, check_every, data, consts, W, H))(W0s, H0s)
+    return data, consts, lanes
 
 
 @partial(jax.jit, static_argnames=("rule", "criteria", "check_every"))
-def _advance(V, consts, carry, k_limits, until_first_stop, *, rule, criteria, check_every):
+def _advance(data, consts, lanes, k_limits, until_first_stop, *, rule, criteria, check_every):
     """Checks of every lane until all have stopped or reached ``k_limits``; with ``until_first_stop``, until one has.
 
     A lane that has stopped keeps its carry while the others go on (what
@@ -116,25 +101,25 @@ def _advance(V, consts, carry, k_limits, until_first_stop, *, rule, criteria, ch
     """
     _TRACES["count"] += 1
 
-    def running(c):
-        return (c["status"] == int(Status.RUNNING)) & (c["k"] < k_limits)
+    def running(lanes):
+        return (lanes.carry.status == int(Status.RUNNING)) & (lanes.k < k_limits)
 
-    def go_on(c):
-        lanes = running(c)
-        return jnp.where(until_first_stop, jnp.all(lanes), jnp.any(lanes))
+    def go_on(lanes):
+        active = running(lanes)
+        return jnp.where(until_first_stop, jnp.all(active), jnp.any(active))
 
-    def checks(c):
-        lanes = running(c)
-        new = jax.vmap(lambda one: _check_interval(rule, criteria, check_every, V, consts, one))(c)
+    def checks(lanes):
+        active = running(lanes)
+        new = jax.vmap(lambda one: _check_lane(rule, criteria, check_every, data, consts, one))(lanes)
         return jax.tree_util.tree_map(
-            lambda n, o: jnp.where(lanes.reshape(lanes.shape + (1,) * (o.ndim - 1)), n, o), new, c)
+            lambda n, o: jnp.where(active.reshape(active.shape + (1,) * (o.ndim - 1)), n, o), new, lanes)
 
-    return lax.while_loop(go_on, checks, carry)
+    return lax.while_loop(go_on, checks, lanes)
 
 
 @jax.jit
-def _refill(fresh, started, carry):
-    """Lanes where ``fresh`` is true take the carry of a new start; the others keep theirs.
+def _refill(fresh, started, lanes):
+    """Lanes where ``fresh`` is true take the lane of a new start; the others keep theirs.
 
     Only selects: it compiles in a fraction of the time a program that
     starts the restarts itself would (those are :func:`_start`'s).
@@ -142,13 +127,13 @@ def _refill(fresh, started, carry):
     def pick(new, old):
         return jnp.where(fresh.reshape(fresh.shape + (1,) * (old.ndim - 1)), new, old)
 
-    return jax.tree_util.tree_map(pick, started, carry)
+    return jax.tree_util.tree_map(pick, started, lanes)
 
 
 @partial(jax.jit, static_argnames=("rule",))
-def _final_objective(V, consts, W, H, state, *, rule):
+def _final_objective(data, consts, W, H, state, *, rule):
     """The objective of one stopped restart (where the checks did not evaluate it)."""
-    return rule.objective(jnp, V, W, H, state, consts)
+    return loop.final_objective(jnp, rule, data, consts, W, H, state)
 
 
 def _precision(dtype: np.dtype):
@@ -180,24 +165,18 @@ def default_lanes(shape, dtype, restarts: int) -> int:
     return int(min(restarts, max(1, _LANE_BYTES // max(per_lane, 1))))
 
 
-def _record(out, lane, times, final=None) -> RunRecord:
-    k = int(out["k"][lane])
-    objective = np.array(out["objective"][lane][:k], dtype=np.float64)
+def _record(out: Lane, lane: int, times, final=None) -> RunRecord:
+    k = int(out.k[lane])
+    trace = Trace(times=None if times is None else np.asarray(times[:k]),
+                  **{name: np.array(getattr(out.trace, name)[lane][:k],
+                                    dtype=np.int64 if name == "iterations" else np.float64)
+                     for name in _DEVICE_FIELDS})
     if final is not None and k > 0:
-        objective[-1] = final
-    return RunRecord(
-        W=np.asarray(out["W"][lane]),
-        H=np.asarray(out["H"][lane]),
-        initial_objective=float(out["initial"][lane]),
-        objective=objective,
-        iterations=np.asarray(out["iterations"][lane][:k], dtype=np.int64),
-        times=None if times is None else np.asarray(times[:k]),
-        w_change=np.asarray(out["w_change"][lane][:k], dtype=np.float64),
-        h_change=np.asarray(out["h_change"][lane][:k], dtype=np.float64),
-        kkt=np.asarray(out["kkt"][lane][:k], dtype=np.float64),
-        n_iter=int(out["iteration"][lane]),
-        status=int(out["status"][lane]),
-    )
+        trace.objective[-1] = final
+    carry = out.carry
+    return RunRecord(W=np.asarray(carry.W[lane]), H=np.asarray(carry.H[lane]),
+                     initial_objective=float(carry.initial[lane]), trace=trace,
+                     n_iter=int(carry.iteration[lane]), status=int(carry.status[lane]))
 
 
 def run(rule, V, W0s, H0s, criteria: StopCriteria, check_every: int, weights=None, lanes=None) -> list[RunRecord]:
@@ -209,14 +188,16 @@ def run(rule, V, W0s, H0s, criteria: StopCriteria, check_every: int, weights=Non
     start into its lane, so that no lane idles while a slow restart
     finishes (the total work is the sum of the restarts' iterations, not
     their maximum times their number). A restart's iterates do not depend
-    on its lane or its neighbours.
+    on its lane or its neighbours. A rule that does not support batching
+    (``supports_batch = False``) runs one restart at a time.
     """
     size = n_checks(criteria.max_iter, check_every)
     # The budget is enforced here on the host; leaving it out of the static
     # configuration lets fits with different budgets share one compiled program.
     static = dict(rule=rule, criteria=replace(criteria, time_limit=None), check_every=check_every)
     total = len(W0s)
-    width = max(1, min(int(lanes or default_lanes(V.shape, V.dtype, total)), total))
+    width = 1 if not rule.supports_batch else int(lanes or default_lanes(V.shape, V.dtype, total))
+    width = max(1, min(width, total))
     timed = criteria.time_limit is not None
     segment = 1 if timed else size
     records: list[RunRecord | None] = [None] * total
@@ -227,26 +208,26 @@ def run(rule, V, W0s, H0s, criteria: StopCriteria, check_every: int, weights=Non
         weights_dev = None if weights is None else jnp.asarray(weights)
         lane_of = list(range(width))  # restart in each lane; -1 once the lane is idle
         waiting = list(range(width, total))
-        consts, carry = _start(V_dev, jnp.asarray(np.stack([W0s[i] for i in lane_of])),
-                               jnp.asarray(np.stack([H0s[i] for i in lane_of])), weights_dev, **static)
+        data, consts, pool = _start(V_dev, jnp.asarray(np.stack([W0s[i] for i in lane_of])),
+                                    jnp.asarray(np.stack([H0s[i] for i in lane_of])), weights_dev, **static)
         k_host = np.zeros(width, dtype=np.int32)
         while True:
             # While restarts wait for a lane, return as soon as one lane stops.
-            carry = _advance(V_dev, consts, carry, jnp.asarray(k_host + segment, dtype=jnp.int32),
-                             jnp.asarray(bool(waiting)), **static)
-            out = jax.device_get(carry)  # waits for the segment
+            pool = _advance(data, consts, pool, jnp.asarray(k_host + segment, dtype=jnp.int32),
+                            jnp.asarray(bool(waiting)), **static)
+            out = jax.device_get(pool)  # waits for the segment
             elapsed = time.perf_counter() - start
-            k_after, status = np.asarray(out["k"]), np.asarray(out["status"]).copy()
+            k_after, status = np.asarray(out.k), np.asarray(out.carry.status).copy()
             running = status == int(Status.RUNNING)
             if timed:
                 for lane in np.flatnonzero(k_after > k_host):
                     times[lane_of[lane]][k_after[lane] - 1] = elapsed
-                if elapsed > criteria.time_limit and running.any():
+                if over_budget(criteria, elapsed) and running.any():
                     # Every restart makes at least one check, as on NumPy.
                     over = running & (k_after > 0)
                     status[over] = int(Status.TIME_LIMIT)
-                    out["status"] = status
-                    carry = dict(carry, status=jnp.asarray(status))
+                    out = out._replace(carry=out.carry._replace(status=status))
+                    pool = pool._replace(carry=pool.carry._replace(status=jnp.asarray(status)))
                     running &= ~over
             k_host = k_after.copy()
             fresh = np.zeros(width, dtype=bool)
@@ -257,8 +238,8 @@ def run(rule, V, W0s, H0s, criteria: StopCriteria, check_every: int, weights=Non
                 final = None
                 if not criteria.needs_objective:
                     # from the host copy: indexing device arrays would compile a slice per shape
-                    lane_state = jax.tree_util.tree_map(lambda x, i=lane: x[i], out["state"])
-                    final = float(_final_objective(V_dev, consts, out["W"][lane], out["H"][lane], lane_state,
+                    lane_state = jax.tree_util.tree_map(lambda x, i=lane: x[i], out.carry.state)
+                    final = float(_final_objective(data, consts, out.carry.W[lane], out.carry.H[lane], lane_state,
                                                    rule=rule))
                 records[restart] = _record(out, lane, None if times is None else times[restart], final)
                 lane_of[lane] = waiting.pop(0) if waiting else -1
@@ -268,8 +249,8 @@ def run(rule, V, W0s, H0s, criteria: StopCriteria, check_every: int, weights=Non
             if fresh.any():
                 filler = next(i for i in lane_of if i >= 0)
                 starts = [lane_of[lane] if fresh[lane] else filler for lane in range(width)]
-                _, started = _start(V_dev, jnp.asarray(np.stack([W0s[i] for i in starts])),
-                                    jnp.asarray(np.stack([H0s[i] for i in starts])), weights_dev, **static)
-                carry = started if fresh.all() else _refill(jnp.asarray(fresh), started, carry)
+                _, _, started = _start(V_dev, jnp.asarray(np.stack([W0s[i] for i in starts])),
+                                       jnp.asarray(np.stack([H0s[i] for i in starts])), weights_dev, **static)
+                pool = started if fresh.all() else _refill(jnp.asarray(fresh), started, pool)
                 k_host[fresh] = 0
     return records

@@ -1,4 +1,4 @@
-"""The NumPy driver: a plain Python loop around a rule."""
+"""The NumPy driver: the check interval of :mod:`.loop` in a plain Python loop."""
 
 from __future__ import annotations
 
@@ -6,69 +6,55 @@ import time
 
 import numpy as np
 
-from ..result import Status
-from ..stopping import StopCriteria, check, finite_probe, initial_status, start_monitor
-from . import RunRecord, kkt_of
+from ..data import as_data
+from ..result import Status, Trace
+from ..stopping import StopCriteria, over_budget
+from . import RunRecord, loop
 
-__all__ = ["run"]
+__all__ = ["run", "flush_subnormal"]
 
 
-def _flush_subnormal(X):
-    """``X`` with its subnormal entries (below the smallest normal number) set to 0.
+def flush_subnormal(X):
+    """``X`` with its subnormal entries (nonzero, smaller in magnitude than the smallest normal number) set to 0.
 
-    What XLA's CPU backend does to every result (flush to zero), so the
-    two backends agree; and what keeps NumPy fast: multiplicative updates
-    shrink dying entries geometrically into the subnormal range, where
-    each operation on them costs ~100 cycles. On the digits (KL MU, rank
-    16) 200 iterations took 0.38 s at first and 2.9 s after 2000, with
-    3537 subnormal entries in the factors. Negative entries (none in
-    a factor) would be set to 0 too.
+    What XLA's CPU backend does to every result (flush to zero), so the two
+    backends agree; and what keeps NumPy fast: multiplicative updates shrink
+    dying entries geometrically into the subnormal range, where each
+    operation on them costs about a hundred cycles. Only subnormals are
+    touched: a negative entry of a signed factor (semi-NMF) keeps its value.
     """
-    small = X < np.finfo(X.dtype).tiny
-    if not np.any(small & (X != 0)):  # the common case (exact zeros alone): 4x cheaper than the where
+    tiny = np.finfo(X.dtype).tiny
+    below = X < tiny
+    if not np.any(below & (X != 0)):  # no subnormal and no negative entry (the common case): no write
         return X
-    return np.where(small, X.dtype.type(0), X)
+    return np.where(below & (X > -tiny), X.dtype.type(0), X)
 
 
-def _run_one(rule, V, consts, W, H, criteria: StopCriteria, check_every: int, start: float) -> RunRecord:
-    state = rule.init(np, V, W, H, consts)
-    initial = rule.objective(np, V, W, H, state, consts)
-    monitor = start_monitor(np, W, H, initial)
-    status = int(initial_status(np, initial))
-    traces = {"objective": [], "iterations": [], "times": [], "w_change": [], "h_change": [], "kkt": []}
-    iteration = 0
-    while status == Status.RUNNING:
-        for _ in range(min(check_every, criteria.max_iter - iteration)):
-            W, H, state = rule.update(np, V, W, H, state, consts)
-            W, H = _flush_subnormal(W), _flush_subnormal(H)
-        iteration = min(iteration + check_every, criteria.max_iter)
-        if criteria.needs_objective:
-            objective = rule.objective(np, V, W, H, state, consts)
-        else:
-            objective = finite_probe(np, W, H)
-        kkt = kkt_of(np, rule, V, W, H, consts) if criteria.needs_kkt else np.nan
-        code, monitor, (w_change, h_change) = check(np, monitor, W, H, objective, kkt, iteration, criteria)
-        status = int(code)
+def _flushed(rule):
+    """The rule's update followed by :func:`flush_subnormal` of both factors."""
+
+    def step(xp, data, W, H, state, consts):
+        W, H, state = rule.update(xp, data, W, H, state, consts)
+        return flush_subnormal(W), flush_subnormal(H), state
+
+    return step
+
+
+def _run_one(rule, data, consts, W, H, criteria: StopCriteria, check_every: int, start: float) -> RunRecord:
+    step = _flushed(rule)
+    carry = loop.start(np, rule, data, consts, W, H)
+    rows = []
+    while carry.status == Status.RUNNING:
+        carry, row = loop.check_interval(np, rule, data, consts, criteria, check_every, carry, step)
         elapsed = time.perf_counter() - start
-        if status == Status.RUNNING and criteria.time_limit is not None and elapsed > criteria.time_limit:
-            status = int(Status.TIME_LIMIT)
-        if not criteria.needs_objective:  # evaluated once, after the last iteration
-            objective = rule.objective(np, V, W, H, state, consts) if status != Status.RUNNING else np.nan
-        for name, value in zip(traces, (objective, iteration, elapsed, w_change, h_change, kkt)):
-            traces[name].append(value)
-    return RunRecord(
-        W=W,
-        H=H,
-        initial_objective=float(initial),
-        objective=np.asarray(traces["objective"], dtype=np.float64),
-        iterations=np.asarray(traces["iterations"], dtype=np.int64),
-        times=np.asarray(traces["times"], dtype=np.float64),
-        w_change=np.asarray(traces["w_change"], dtype=np.float64),
-        h_change=np.asarray(traces["h_change"], dtype=np.float64),
-        kkt=np.asarray(traces["kkt"], dtype=np.float64),
-        n_iter=iteration,
-        status=status,
-    )
+        if carry.status == Status.RUNNING and over_budget(criteria, elapsed):
+            carry = carry._replace(status=np.int32(Status.TIME_LIMIT))
+        rows.append(row._replace(times=elapsed))
+    if rows and not criteria.needs_objective:
+        final = loop.final_objective(np, rule, data, consts, carry.W, carry.H, carry.state)
+        rows[-1] = rows[-1]._replace(objective=final)
+    return RunRecord(W=carry.W, H=carry.H, initial_objective=float(carry.initial), trace=Trace.stack(rows),
+                     n_iter=int(carry.iteration), status=int(carry.status))
 
 
 def run(rule, V, W0s, H0s, criteria: StopCriteria, check_every: int, weights=None, lanes=None) -> list[RunRecord]:
@@ -81,5 +67,6 @@ def run(rule, V, W0s, H0s, criteria: StopCriteria, check_every: int, weights=Non
     """
     start = time.perf_counter()
     with np.errstate(divide="ignore", over="ignore", under="ignore", invalid="ignore"):
-        consts = rule.prepare(np, V, weights)
-        return [_run_one(rule, V, consts, W0, H0, criteria, check_every, start) for W0, H0 in zip(W0s, H0s)]
+        data = as_data(np, V, weights)
+        consts = rule.prepare(np, data)
+        return [_run_one(rule, data, consts, W0, H0, criteria, check_every, start) for W0, H0 in zip(W0s, H0s)]

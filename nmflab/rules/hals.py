@@ -22,14 +22,22 @@ Computation 24 (2012) 1085–1105 (alpha = 0.5, delta = 0.1 recommended).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import ClassVar
+from typing import Any, ClassVar, NamedTuple
 
 from .. import _xp
 from ..losses import Penalty
-from ._common import T, scaled_penalty
-from .mu import MultiplicativeFrobenius
+from ._common import T
+from ._registry import Rule, register
 
-__all__ = ["HALS", "inner_sweeps"]
+__all__ = ["HALS", "HALSState", "inner_sweeps"]
+
+
+class HALSState(NamedTuple):
+    """``V H^T`` and ``H H^T`` (unweighted), or the residual ``E = V - W H`` (weighted)."""
+
+    VHt: Any = None
+    HHt: Any = None
+    E: Any = None
 
 
 def inner_sweeps(n: int, p: int, rank: int, alpha: float, entries: int | None = None) -> tuple[int, int]:
@@ -41,7 +49,7 @@ def inner_sweeps(n: int, p: int, rank: int, alpha: float, entries: int | None = 
     of ``n p``: counting every zero would allow hundreds of sweeps that cost
     more than the products they are meant to amortize.
     """
-    cost = n * p if entries is None else entries
+    cost = n * p if entries is None else entries  # a dense V's products cost n p
     rho_w = 1 + (cost + p * rank) // (n * (rank + 1))
     rho_h = 1 + (cost + n * rank) // (p * (rank + 1))
     return 1 + int(alpha * rho_w), 1 + int(alpha * rho_h)
@@ -59,8 +67,8 @@ def _sweep(xp, X, A, coupling, scale, alive, l1):
     passes over the row that add back its own term.
     """
 
-    # NumPy clamps against an array of zeros three times as fast as against the scalar 0 (5000 entries,
-    # 3.2 us against 9.0 us: only the array form takes its vector loop)
+    # NumPy clamps against an array of zeros much faster than against the scalar 0: only the array
+    # form takes its vector loop (benchmarks/NOTES.md)
     zeros = xp.zeros_like(X[0])
 
     def row_update(k, X):
@@ -118,8 +126,9 @@ def _weighted_columns(xp, X, G, E, M, l1, l2):
     return X, E
 
 
+@register
 @dataclass(frozen=True)
-class HALS:
+class HALS(Rule):
     """Accelerated HALS for ``0.5 * ||V - WH||_F**2`` (+ penalty), H first, then W.
 
     Parameters
@@ -149,48 +158,43 @@ class HALS:
     update_h: bool = True
     update_w: bool = True
 
-    loss: ClassVar[str] = "frobenius"
     method: ClassVar[str] = "hals"
+    loss: ClassVar[str] = "frobenius"
     beta: ClassVar[float] = 2.0
-    scale_free: ClassVar[bool] = True
-    supports_weights: ClassVar[bool] = True
+    summary: ClassVar[str] = "HALS with Gillis and Glineur's accelerated inner sweeps"
     supports_sparse: ClassVar[bool] = True
+    supports_weights: ClassVar[bool] = True
+    supports_penalty: ClassVar[bool] = True
+    invariant_fields: ClassVar[dict] = {"alpha": 0.0}  # the sweep budget counts a sparse V's stored entries
+    auto_priority: ClassVar[int] = 2
 
-    rescaled = scaled_penalty
+    def init(self, xp, data, W, H, consts):
+        if data.weighted:
+            return HALSState(E=data.residual(W, H))
+        return HALSState(VHt=data.right(H), HHt=H @ T(xp, H))
 
-    def _objective_rule(self):
-        return MultiplicativeFrobenius(penalty=self.penalty)
-
-    def prepare(self, xp, V, weights=None):
-        return self._objective_rule().prepare(xp, V, weights)
-
-    def init(self, xp, V, W, H, consts):
-        if "weights" in consts:
-            return {"E": V - W @ H}
-        return self._objective_rule().init(xp, V, W, H, consts)
-
-    def update(self, xp, V, W, H, state, consts):
+    def update(self, xp, data, W, H, state, consts):
         pen = self.penalty
-        if "weights" in consts:
-            M, E = consts["weights"], state["E"]
+        if data.weighted:
+            M, E = data.weights, state.E
             if self.update_h:
                 Ht, Et = _weighted_columns(xp, T(xp, H), T(xp, W), T(xp, E), T(xp, M), pen.l1_H, pen.l2_H)
                 H, E = T(xp, Ht), T(xp, Et)
             if self.update_w:
                 W, E = _weighted_columns(xp, W, H, E, M, pen.l1_W, pen.l2_W)
-            return W, H, {"E": E}
-        n, p = V.shape[-2], V.shape[-1]
-        sweeps_w, sweeps_h = inner_sweeps(n, p, W.shape[-1], self.alpha, V.nnz if _xp.is_sparse(V) else None)
+            return W, H, HALSState(E=E)
+        n, p = data.shape
+        sweeps_w, sweeps_h = inner_sweeps(n, p, W.shape[-1], self.alpha, data.entries)
         if self.update_h:
-            WtV, WtW = _xp.left_product(xp, W, V), T(xp, W) @ W
-            H = _rows(xp, H, WtV, WtW, pen.l1_H, pen.l2_H, sweeps_h, self.delta)
-            state = {"VHt": _xp.right_product(xp, V, T(xp, H)), "HHt": H @ T(xp, H)}
+            H = _rows(xp, H, data.left(W), T(xp, W) @ W, pen.l1_H, pen.l2_H, sweeps_h, self.delta)
+            state = HALSState(VHt=data.right(H), HHt=H @ T(xp, H))
         if self.update_w:
-            W = T(xp, _rows(xp, T(xp, W), T(xp, state["VHt"]), state["HHt"], pen.l1_W, pen.l2_W, sweeps_w, self.delta))
+            W = T(xp, _rows(xp, T(xp, W), T(xp, state.VHt), state.HHt, pen.l1_W, pen.l2_W, sweeps_w, self.delta))
         return W, H, state
 
-    def objective(self, xp, V, W, H, state, consts):
-        if "weights" in consts:
-            E = state["E"]
-            return 0.5 * xp.sum(consts["weights"] * E * E) + self.penalty.value(xp, W, H)
-        return self._objective_rule().objective(xp, V, W, H, state, consts)
+    def objective(self, xp, data, W, H, state, consts):
+        penalty = self.penalty.value(xp, W, H)
+        if data.weighted:
+            E = state.E
+            return 0.5 * xp.sum(data.weights * E * E) + penalty
+        return penalty + data.frobenius(W, H, state.VHt, state.HHt)

@@ -37,11 +37,18 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import ClassVar
 
-from .. import _dense, _sparse, _xp, losses
+from .. import _xp
+from ..data.blocked import row_blocks
 from ..losses import Penalty
-from ._common import scaled_penalty
+from ._registry import Rule, register
+from ._common import ProductState
 
-__all__ = ["CoordinateDescentKL"]
+__all__ = ["CoordinateDescentKL", "MAX_AUTO_RANK"]
+
+#: Largest rank at which ``method="auto"`` prefers coordinate descent to multiplicative updates for KL: a
+#: sweep pays r column passes over V per factor, which wins at small rank and loses at rank 16
+#: (benchmarks/NOTES.md).
+MAX_AUTO_RANK = 8
 
 
 def _sweep(xp, V, X, G, WH, M, l1: float, l2: float, newton_steps: int, side: str):
@@ -51,7 +58,7 @@ def _sweep(xp, V, X, G, WH, M, l1: float, l2: float, newton_steps: int, side: st
     and ``WH`` as they are laid out (no transposed copies); they differ only
     in which axis the sums run over.
     """
-    if not _xp.is_jax(xp):
+    if _xp.is_numpy(xp):
         blocks = _cache_blocks(V.shape, side)
         if len(blocks) > 1:
             return _sweep_blocks(V, X, G, WH, M, l1, l2, newton_steps, side, blocks)
@@ -81,7 +88,7 @@ def _sweep(xp, V, X, G, WH, M, l1: float, l2: float, newton_steps: int, side: st
 
 
 #: Entries of ``V`` per block of :func:`_sweep_blocks`: with ``WH`` and two scratch arrays, about 2 MiB of
-#: float64, one core's L2 cache here (2**15 and 2**17 were slower on ALL/AML and the digits).
+#: float64, one core's L2 cache (benchmarks/NOTES.md).
 _BLOCK_ENTRIES = 2**16
 
 
@@ -92,7 +99,7 @@ def _cache_blocks(shape, side: str) -> list[slice]:
     results do not depend on the machine.
     """
     n, p = shape[-2], shape[-1]
-    return _dense.row_blocks(n, p, _BLOCK_ENTRIES) if side == "W" else _dense.row_blocks(p, n, _BLOCK_ENTRIES)
+    return row_blocks(n, p, _BLOCK_ENTRIES) if side == "W" else row_blocks(p, n, _BLOCK_ENTRIES)
 
 
 def _sweep_blocks(V, X, G, WH, M, l1: float, l2: float, newton_steps: int, side: str, blocks):
@@ -103,20 +110,16 @@ def _sweep_blocks(V, X, G, WH, M, l1: float, l2: float, newton_steps: int, side:
     and scratch arrays stay in cache through all of its ``r`` coordinate
     updates, where the whole sweep would stream ``n x p`` arrays from
     memory some ten times per coordinate; NumPy releases the GIL, so the
-    blocks run side by side. ALL/AML (38 x 5000, rank 3), 25 iterations on
-    2 cores, runs alternated with the earlier code (one block, three
-    divisions per entry): 0.39-0.41 s against 0.67-0.69 s; the digits
-    (1797 x 64, rank 16) within this machine's noise (2.0-2.4 s either way).
+    blocks run side by side.
 
     A block whose rows are shorter than its columns (the H side of a tall
     ``V``: 5000 x 13 strided slices of ALL/AML as genes x samples) runs as
-    the other side's sweep of its transposed, contiguous copy: ALL/AML 5000 x
-    38, KL CD, runs alternated: 16.0-17.4 ms an iteration against 19.0-21.9
-    ms; the digits within noise.
+    the other side's sweep of its transposed, contiguous copy, since
+    NumPy's elementwise loops run along rows.
     """
     import numpy as np
 
-    from .._parallel import pool_threads, thread_pool
+    from ..parallel import pool_threads, thread_pool
 
     cut = (lambda A, b: A[b]) if side == "W" else (lambda A, b: A[:, b])
 
@@ -142,16 +145,12 @@ def _newton_sums(xp, V, WH, M, g, side: str):
     objective reaches it).
 
     Written with a division per sum: XLA fuses each sum with its own
-    producers. One shared reciprocal made the compiled update slower
-    (ALL/AML, 25 iterations: 0.12-0.14 s -> 0.19-0.25 s; digits 0.38-0.40 ->
-    0.59 s), as the reciprocal is then written out for its three consumers;
-    so did the three sums as one variadic ``lax.reduce`` over one
-    reciprocal (1.6x faster for the sums alone, but digits 0.40 -> 0.56-0.63
-    s in the sweep, where XLA no longer fused the preceding ``WH`` update).
-    NumPy, which writes every intermediate anyway, uses the reciprocal
-    (:func:`_newton_sums_numpy`).
+    producers, where one shared reciprocal would be written out for its
+    three consumers (slower, as was one variadic reduction:
+    benchmarks/NOTES.md). NumPy, which writes every intermediate anyway,
+    uses the reciprocal (:func:`_newton_sums_numpy`).
     """
-    if not _xp.is_jax(xp):
+    if _xp.is_numpy(xp):
         return _newton_sums_numpy(V, WH, M, g, side)
     safe = xp.where(WH > 0, WH, 1.0)
     ratio = V / safe if M is None else M * (V / safe)
@@ -167,7 +166,7 @@ def _newton_sums_numpy(V, WH, M, g, side: str):
 
     The same values up to rounding (a product with a reciprocal for a
     quotient), with one division per entry instead of three and no other
-    ``n x p`` temporary: ALL/AML, 25 iterations, 0.80-0.98 s -> 0.65-0.72 s.
+    ``n x p`` temporary.
     """
     import numpy as np
 
@@ -222,8 +221,9 @@ def _segment_max(values, starts, size):
     return out
 
 
-def _sweep_sparse(V, layout, X, G, WH, l1: float, l2: float, newton_steps: int, side: str):
-    """:func:`_sweep` for a CSR ``V``: ``WH`` lives at the stored entries (``nnz`` values, CSR order).
+def _sweep_sparse(data, X, G, WH, l1: float, l2: float, newton_steps: int, side: str):
+    """:func:`_sweep` for a sparse ``V`` (:class:`nmflab.data.Sparse`): ``WH`` lives at the stored entries
+    (``nnz`` values, CSR order).
 
     Zeros of ``V`` enter the objective only through ``sum(WH)``, so the
     gradient's constant part is a column (row) sum of the other factor and
@@ -233,8 +233,8 @@ def _sweep_sparse(V, layout, X, G, WH, l1: float, l2: float, newton_steps: int, 
     """
     import numpy as np
 
-    rows, cols, starts, by_column, column_starts = layout
-    data = V.data
+    (rows, cols), starts, (by_column, column_starts) = data.pattern, data.matrix.indptr, data.column_order
+    values = data.matrix.data
     X = X.copy()
     rank = X.shape[1] if side == "W" else X.shape[0]
     size = X.shape[0] if side == "W" else X.shape[1]
@@ -246,7 +246,7 @@ def _sweep_sparse(V, layout, X, G, WH, l1: float, l2: float, newton_steps: int, 
         for _ in range(newton_steps):
             x = X[:, k] if side == "W" else X[k, :]
             safe = np.where(WH > 0, WH, 1.0)
-            ratio = data / safe
+            ratio = values / safe
             pull = np.bincount(own, weights=ratio * g_at, minlength=size)
             curvature = np.bincount(own, weights=ratio / safe * g_at * g_at, minlength=size)
             spread = g_at / safe
@@ -262,8 +262,25 @@ def _sweep_sparse(V, layout, X, G, WH, l1: float, l2: float, newton_steps: int, 
     return X, WH
 
 
+def _storage_paths(xp, data):
+    """``(product, sweep)`` for this storage of ``V``: the one place where the rule asks how ``V`` is stored.
+
+    On a sparse ``V`` the sweep runs over the stored entries and ``W H`` lives
+    there; on every dense storage (blocked ones included: the sweep keeps
+    ``W H`` current entry by entry, so it holds it whole) it runs over ``V``.
+    """
+    if data.kind == "sparse":
+        return data.fitted, lambda X, G, WH, *options: _sweep_sparse(data, X, G, WH, *options)
+
+    def dense_sweep(X, G, WH, l1, l2, newton_steps, side):
+        return _sweep(xp, data.V, X, G, WH, data.weights, l1, l2, newton_steps, side)
+
+    return (lambda W, H: W @ H), dense_sweep
+
+
+@register
 @dataclass(frozen=True)
-class CoordinateDescentKL:
+class CoordinateDescentKL(Rule):
     """Safeguarded Newton coordinate descent for the generalized KL divergence, H first, then W.
 
     Parameters
@@ -281,49 +298,32 @@ class CoordinateDescentKL:
     update_h: bool = True
     update_w: bool = True
 
-    loss: ClassVar[str] = "kl"
     method: ClassVar[str] = "cd"
+    loss: ClassVar[str] = "kl"
     beta: ClassVar[float] = 1.0
-    scale_free: ClassVar[bool] = True
-    supports_weights: ClassVar[bool] = True
+    summary: ClassVar[str] = "coordinate descent: safeguarded Newton steps, a column at a time"
     supports_sparse: ClassVar[bool] = True
+    supports_weights: ClassVar[bool] = True
+    supports_penalty: ClassVar[bool] = True
 
-    rescaled = scaled_penalty
+    @classmethod
+    def auto_score(cls, *, rank, sparse):
+        """Chosen by ``"auto"`` on dense data up to :data:`MAX_AUTO_RANK` (multiplicative updates above)."""
+        return None if sparse or (rank is not None and rank > MAX_AUTO_RANK) else 2
 
-    def prepare(self, xp, V, weights=None):
-        if _xp.is_sparse(V):
-            import numpy as np
+    def init(self, xp, data, W, H, consts):
+        product, _ = _storage_paths(xp, data)
+        return ProductState(product(W, H))
 
-            rows, cols = _sparse.pattern(V)
-            by_column = np.argsort(cols, kind="stable")
-            column_starts = np.searchsorted(cols[by_column], np.arange(V.shape[1] + 1))
-            return {"sparse": (rows, cols, V.indptr, by_column, column_starts)}
-        return {} if weights is None else {"weights": weights}
-
-    def init(self, xp, V, W, H, consts):
-        if "sparse" in consts:
-            return {"WH": _sparse.at_nonzeros(consts["sparse"][:2], W, H)}
-        return {"WH": W @ H}
-
-    def update(self, xp, V, W, H, state, consts):
-        M = consts.get("weights")
-        WH = state["WH"]
-        pen = self.penalty
-        if "sparse" in consts:
-            layout = consts["sparse"]
-            if self.update_h:
-                H, WH = _sweep_sparse(V, layout, H, W, WH, pen.l1_H, pen.l2_H, self.newton_steps, "H")
-            if self.update_w:
-                W, WH = _sweep_sparse(V, layout, W, H, WH, pen.l1_W, pen.l2_W, self.newton_steps, "W")
-            return W, H, {"WH": _sparse.at_nonzeros(layout[:2], W, H)}
+    def update(self, xp, data, W, H, state, consts):
+        product, sweep = _storage_paths(xp, data)
+        WH, pen = state.WH, self.penalty
         if self.update_h:
-            H, WH = _sweep(xp, V, H, W, WH, M, pen.l1_H, pen.l2_H, self.newton_steps, "H")
+            H, WH = sweep(H, W, WH, pen.l1_H, pen.l2_H, self.newton_steps, "H")
         if self.update_w:
-            W, WH = _sweep(xp, V, W, H, WH, M, pen.l1_W, pen.l2_W, self.newton_steps, "W")
+            W, WH = sweep(W, H, WH, pen.l1_W, pen.l2_W, self.newton_steps, "W")
         # Recompute WH once per iteration so rank-one corrections do not accumulate rounding.
-        return W, H, {"WH": W @ H}
+        return W, H, ProductState(product(W, H))
 
-    def objective(self, xp, V, W, H, state, consts):
-        if "sparse" in consts:
-            return _sparse.kl_divergence(V, W, H, state["WH"]) + self.penalty.value(xp, W, H)
-        return losses.kl_divergence(xp, V, state["WH"], consts.get("weights")) + self.penalty.value(xp, W, H)
+    def objective(self, xp, data, W, H, state, consts):
+        return data.divergence(1.0, W, H, state.WH) + self.penalty.value(xp, W, H)

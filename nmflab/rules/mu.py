@@ -1,8 +1,8 @@
 """Multiplicative updates: Lee–Seung for Frobenius and KL, and the beta-divergence family.
 
-Every rule updates H, then W; takes optional entry weights (``consts["weights"]``:
-a mask or non-negative weights, the shape of ``V``) and an L1/L2 ``penalty``
-whose gradient's positive part joins the denominators.
+Every rule updates H, then W; takes entry weights (a mask, through the data
+object) and an L1/L2 ``penalty`` whose gradient's positive part joins the
+denominators.
 
 References
 ----------
@@ -15,90 +15,49 @@ with the beta-divergence", Neural Computation 23 (2011) 2421–2456.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import ClassVar
+from typing import Any, ClassVar, NamedTuple
 
-from .. import _dense, _sparse, _xp, losses
+from .._xp import divide
 from ..losses import Penalty
-from ._common import T, divide, scaled_penalty, shifted_power
+from ._common import ProductState, T, penalty_h, penalty_w, shifted_power
+from ._registry import Rule, register
 
-__all__ = ["MultiplicativeFrobenius", "MultiplicativeKL", "MultiplicativeBeta", "mm_exponent"]
-
-#: Relative accuracy the Frobenius trace identity must reach to be used.
-_IDENTITY_TARGET = 1e-9
-
-
-def _penalty_w(penalty: Penalty, W):
-    return penalty.l1_W + penalty.l2_W * W if (penalty.l1_W or penalty.l2_W) else 0.0
+__all__ = ["MultiplicativeFrobenius", "MultiplicativeKL", "MultiplicativeBeta", "mm_exponent", "kl_step_h",
+           "kl_step_w", "FrobeniusState", "ProductState"]
 
 
-def _penalty_h(penalty: Penalty, H):
-    return penalty.l1_H + penalty.l2_H * H if (penalty.l1_H or penalty.l2_H) else 0.0
+class FrobeniusState(NamedTuple):
+    """What a Frobenius update carries: ``V H^T`` and ``H H^T`` (unweighted), or ``W H`` (weighted)."""
+
+    VHt: Any = None
+    HHt: Any = None
+    WH: Any = None
 
 
-def _kl_ratio(eps):
-    """``(M V / WH,)`` for a block of rows (NumPy), the ratio of :func:`kl_step_h` (in place in one array)."""
-
-    def parts(V, WH, M):
-        import numpy as np
-
-        ratio = divide(np, V, WH, eps, 0.0)
-        return (ratio if M is None else np.multiply(ratio, M, out=ratio),)
-
-    return parts
+def _kl_ratio(xp, eps):
+    """``V / WH`` with the denominator guard: 0 wherever ``V`` is, so formed at the stored entries only."""
+    return lambda V, WH: divide(xp, V, WH, eps, 0.0)
 
 
-def carried_product(xp, W, H, consts):
-    """The ``WH`` a KL or beta step takes (and the state carries): the product at the stored entries of a sparse
-    ``V`` (``consts["sparse"]`` its pattern), None where :mod:`nmflab._dense` forms it by blocks
-    (``consts["row_blocks"]``), else ``W @ H``."""
-    if "sparse" in consts:
-        return _sparse.at_nonzeros(consts["sparse"], W, H)
-    return None if "row_blocks" in consts else W @ H
+def _itself(WH):
+    return WH
 
 
-def kl_objective(xp, V, W, H, WH, consts):
-    """The generalized KL divergence for ``WH`` as :func:`carried_product` gives it."""
-    if "sparse" in consts:
-        return _sparse.kl_divergence(V, W, H, WH)
-    if "row_blocks" in consts:
-        return _dense.total(V, W, H, lambda V_, WH_, M_: losses.kl_divergence(xp, V_, WH_, M_), consts.get("weights"))
-    return losses.kl_divergence(xp, V, WH, consts.get("weights"))
+def kl_step_h(xp, data, W, H, WH, eps, extra=0.0):
+    """``H * (W^T (M V / WH)) / (W^T M + extra)``, denominators guarded by ``eps`` (``WH`` as the data carry it)."""
+    (numerator,) = data.products(W, H, WH, "H", stored=(_kl_ratio(xp, eps),))
+    return H * divide(xp, numerator, data.weight_sums(W, "H") + extra, eps, 1.0)
 
 
-def kl_step_h(xp, V, W, H, WH, eps, weights=None, extra=0.0):
-    """``H * (W^T (M V / WH)) / (W^T M + extra)``, denominators guarded by ``eps``.
-
-    For a sparse ``V``, ``WH`` holds the product at its stored entries
-    (:func:`carried_product`) and ``V / WH`` is formed there only. ``WH=None``
-    forms ``W^T (M V / WH)`` one block of rows at a time
-    (:mod:`nmflab._dense`, NumPy), never the ``n x p`` product.
-    """
-    if _xp.is_sparse(V):
-        numerator = _sparse.transposed_times(_sparse.with_values(V, divide(xp, V.data, WH, eps, 0.0)), W).T
-    elif WH is None:
-        (numerator,) = _dense.products(V, W, H, _kl_ratio(eps), "H", weights)
-    else:
-        ratio = divide(xp, V, WH, eps, 0.0)
-        numerator = _xp.left_product(xp, W, ratio if weights is None else ratio * weights)
-    denominator = (xp.sum(W, axis=-2)[..., :, None] if weights is None else T(xp, W) @ weights) + extra
-    return H * divide(xp, numerator, denominator, eps, 1.0)
+def kl_step_w(xp, data, W, H, WH, eps, extra=0.0):
+    """``W * ((M V / WH) H^T) / (M H^T + extra)``, denominators guarded by ``eps``."""
+    (numerator,) = data.products(W, H, WH, "W", stored=(_kl_ratio(xp, eps),))
+    return W * divide(xp, numerator, data.weight_sums(H, "W") + extra, eps, 1.0)
 
 
-def kl_step_w(xp, V, W, H, WH, eps, weights=None, extra=0.0):
-    """``W * ((M V / WH) H^T) / (M H^T + extra)``, denominators guarded by ``eps`` (``WH`` as in :func:`kl_step_h`)."""
-    if _xp.is_sparse(V):
-        numerator = _sparse.times(_sparse.with_values(V, divide(xp, V.data, WH, eps, 0.0)), T(xp, H))
-    elif WH is None:
-        (numerator,) = _dense.products(V, W, H, _kl_ratio(eps), "W", weights)
-    else:
-        ratio = divide(xp, V, WH, eps, 0.0)
-        numerator = (ratio if weights is None else ratio * weights) @ T(xp, H)
-    denominator = (xp.sum(H, axis=-1)[..., None, :] if weights is None else weights @ T(xp, H)) + extra
-    return W * divide(xp, numerator, denominator, eps, 1.0)
-
-
+@register
 @dataclass(frozen=True)
-class MultiplicativeFrobenius:
+class MultiplicativeFrobenius(Rule):
     """Lee–Seung multiplicative updates for ``0.5 * ||V - WH||_F**2``.
 
     ``H <- H * (W^T V) / (W^T W H + eps)``, then
@@ -111,8 +70,8 @@ class MultiplicativeFrobenius:
     Parameters
     ----------
     eps : float
-        Added to every denominator (see :func:`._common.divide`; ``0`` gives
-        the exact rule, with 0/0 steps leaving the entry unchanged).
+        Added to every denominator (see :func:`nmflab._xp.divide`; ``0``
+        gives the exact rule, with 0/0 steps leaving the entry unchanged).
     penalty : Penalty
         L1/L2 penalties on W and H.
     update_h, update_w : bool
@@ -124,76 +83,56 @@ class MultiplicativeFrobenius:
     update_h: bool = True
     update_w: bool = True
 
-    loss: ClassVar[str] = "frobenius"
     method: ClassVar[str] = "mu"
+    loss: ClassVar[str] = "frobenius"
     beta: ClassVar[float] = 2.0
-    scale_free: ClassVar[bool] = True
-    supports_weights: ClassVar[bool] = True
+    summary: ClassVar[str] = "Lee-Seung multiplicative updates"
     supports_sparse: ClassVar[bool] = True
+    supports_weights: ClassVar[bool] = True
+    supports_penalty: ClassVar[bool] = True
+    zero_locking: ClassVar[bool] = True
+    guard: ClassVar[str] = "eps"
+    auto_priority: ClassVar[int] = 1
 
-    rescaled = scaled_penalty
+    def init(self, xp, data, W, H, consts):
+        if data.weighted:
+            return FrobeniusState(WH=data.fitted(W, H))
+        return FrobeniusState(VHt=data.right(H), HHt=H @ T(xp, H))
 
-    def prepare(self, xp, V, weights=None):
-        if weights is not None:
-            return {"weights": weights, "MV": weights * V}
-        norm_sq = _xp.sq_norm(xp, V)  # no n x p temporary (BLAS dot; stored values if sparse)
-        # The trace identity's absolute error is about 4*eps_dtype*||V||^2;
-        # below this value its relative error would exceed _IDENTITY_TARGET.
-        eps_dtype = xp.finfo(V.dtype).eps
-        consts = {"norm_sq": norm_sq, "identity_floor": 4.0 * eps_dtype / _IDENTITY_TARGET * norm_sq}
-        if _xp.is_sparse(V):
-            consts["sparse"] = True  # the residual would be dense: the identity is always used
-        return consts
-
-    def init(self, xp, V, W, H, consts):
-        if "weights" in consts:
-            return {"WH": W @ H}
-        return {"VHt": _xp.right_product(xp, V, T(xp, H)), "HHt": H @ T(xp, H)}
-
-    def update(self, xp, V, W, H, state, consts):
-        if "weights" in consts:
-            return self._update_weighted(xp, W, H, state, consts)
+    def update(self, xp, data, W, H, state, consts):
+        if data.weighted:
+            return self._update_weighted(xp, data, W, H, state)
         if self.update_h:
-            WtV = _xp.left_product(xp, W, V)
             WtW = T(xp, W) @ W
-            H = H * divide(xp, WtV, WtW @ H + _penalty_h(self.penalty, H), self.eps, 1.0)
+            H = H * divide(xp, data.left(W), WtW @ H + penalty_h(self.penalty, H), self.eps, 1.0)
             # With H fixed the products from init stay valid.
-            state = {"VHt": _xp.right_product(xp, V, T(xp, H)), "HHt": H @ T(xp, H)}
+            state = FrobeniusState(VHt=data.right(H), HHt=H @ T(xp, H))
         if self.update_w:
-            W = W * divide(xp, state["VHt"], W @ state["HHt"] + _penalty_w(self.penalty, W), self.eps, 1.0)
+            W = W * divide(xp, state.VHt, W @ state.HHt + penalty_w(self.penalty, W), self.eps, 1.0)
         return W, H, state
 
-    def _update_weighted(self, xp, W, H, state, consts):
-        M, MV = consts["weights"], consts["MV"]
-        WH = state["WH"]
+    def _update_weighted(self, xp, data, W, H, state):
+        WH = state.WH
         if self.update_h:
-            denominator = T(xp, W) @ (M * WH) + _penalty_h(self.penalty, H)
-            H = H * divide(xp, T(xp, W) @ MV, denominator, self.eps, 1.0)
-            WH = W @ H
+            (denominator,) = data.products(W, H, WH, "H", everywhere=(_itself,))
+            H = H * divide(xp, data.left(W), denominator + penalty_h(self.penalty, H), self.eps, 1.0)
+            WH = data.fitted(W, H)
         if self.update_w:
-            denominator = (M * WH) @ T(xp, H) + _penalty_w(self.penalty, W)
-            W = W * divide(xp, MV @ T(xp, H), denominator, self.eps, 1.0)
-            WH = W @ H
-        return W, H, {"WH": WH}
+            (denominator,) = data.products(W, H, WH, "W", everywhere=(_itself,))
+            W = W * divide(xp, data.right(H), denominator + penalty_w(self.penalty, W), self.eps, 1.0)
+            WH = data.fitted(W, H)
+        return W, H, FrobeniusState(WH=WH)
 
-    def objective(self, xp, V, W, H, state, consts):
+    def objective(self, xp, data, W, H, state, consts):
         penalty = self.penalty.value(xp, W, H)
-        if "weights" in consts:
-            R = V - state["WH"]
-            return 0.5 * xp.sum(consts["weights"] * R * R) + penalty
-        identity = losses.frobenius_from_products(xp, consts["norm_sq"], W, state["VHt"], state["HHt"])
-        if "sparse" in consts:
-            return penalty + xp.maximum(identity, 0.0)
-        return penalty + _xp.cond(
-            xp,
-            identity > consts["identity_floor"],
-            lambda: identity,
-            lambda: losses.frobenius(xp, V, W, H),
-        )
+        if data.weighted:
+            return data.divergence(2.0, W, H, state.WH) + penalty
+        return penalty + data.frobenius(W, H, state.VHt, state.HHt)
 
 
+@register
 @dataclass(frozen=True)
-class MultiplicativeKL:
+class MultiplicativeKL(Rule):
     """Lee–Seung multiplicative updates for the generalized KL divergence.
 
     ``H <- H * (W^T (V / WH)) / (W^T 1)``, then
@@ -216,39 +155,32 @@ class MultiplicativeKL:
     update_h: bool = True
     update_w: bool = True
 
-    loss: ClassVar[str] = "kl"
     method: ClassVar[str] = "mu"
+    loss: ClassVar[str] = "kl"
     beta: ClassVar[float] = 1.0
-    scale_free: ClassVar[bool] = True
-    supports_weights: ClassVar[bool] = True
+    summary: ClassVar[str] = "Lee-Seung multiplicative updates"
     supports_sparse: ClassVar[bool] = True
+    supports_weights: ClassVar[bool] = True
+    supports_penalty: ClassVar[bool] = True
+    zero_locking: ClassVar[bool] = True
+    guard: ClassVar[str] = "eps"
+    auto_priority: ClassVar[int] = 1
 
-    rescaled = scaled_penalty
+    def init(self, xp, data, W, H, consts):
+        return ProductState(data.fitted(W, H))
 
-    def prepare(self, xp, V, weights=None):
-        if _xp.is_sparse(V):
-            return {"sparse": _sparse.pattern(V)}
-        consts = {} if weights is None else {"weights": weights}
-        if _dense.applies(xp, V):
-            consts["row_blocks"] = True  # WH is formed a block of rows at a time, never kept
-        return consts
-
-    def init(self, xp, V, W, H, consts):
-        return {"WH": carried_product(xp, W, H, consts)}
-
-    def update(self, xp, V, W, H, state, consts):
-        M = consts.get("weights")
-        WH = state["WH"]
+    def update(self, xp, data, W, H, state, consts):
+        WH = state.WH
         if self.update_h:
-            H = kl_step_h(xp, V, W, H, WH, self.eps, M, _penalty_h(self.penalty, H))
-            WH = carried_product(xp, W, H, consts)
+            H = kl_step_h(xp, data, W, H, WH, self.eps, penalty_h(self.penalty, H))
+            WH = data.fitted(W, H)
         if self.update_w:
-            W = kl_step_w(xp, V, W, H, WH, self.eps, M, _penalty_w(self.penalty, W))
-            WH = carried_product(xp, W, H, consts)
-        return W, H, {"WH": WH}
+            W = kl_step_w(xp, data, W, H, WH, self.eps, penalty_w(self.penalty, W))
+            WH = data.fitted(W, H)
+        return W, H, ProductState(WH)
 
-    def objective(self, xp, V, W, H, state, consts):
-        return kl_objective(xp, V, W, H, state["WH"], consts) + self.penalty.value(xp, W, H)
+    def objective(self, xp, data, W, H, state, consts):
+        return data.divergence(1.0, W, H, state.WH) + self.penalty.value(xp, W, H)
 
 
 def mm_exponent(beta: float) -> float:
@@ -264,8 +196,9 @@ def mm_exponent(beta: float) -> float:
     return 1.0
 
 
+@register
 @dataclass(frozen=True)
-class MultiplicativeBeta:
+class MultiplicativeBeta(Rule):
     """Multiplicative updates for the beta-divergence, any real ``beta``.
 
     ``H <- H * [W^T (M V WH^(beta-2)) / (W^T (M WH^(beta-1)) + l1 + l2 H)]^gamma``,
@@ -295,88 +228,49 @@ class MultiplicativeBeta:
     update_h: bool = True
     update_w: bool = True
 
-    loss: ClassVar[str] = "beta"
     method: ClassVar[str] = "mu"
-    scale_free: ClassVar[bool] = True
-    supports_weights: ClassVar[bool] = True
+    loss: ClassVar[str] = "beta"
+    summary: ClassVar[str] = "Fevotte-Idier multiplicative updates (majorization-minimization exponent)"
     supports_sparse: ClassVar[bool] = True
-
-    rescaled = scaled_penalty
+    supports_weights: ClassVar[bool] = True
+    supports_penalty: ClassVar[bool] = True
+    zero_locking: ClassVar[bool] = True
+    guard: ClassVar[str] = "eps"
+    auto_priority: ClassVar[int] = 1
 
     @property
     def gamma(self) -> float:
         return mm_exponent(self.beta) if self.exponent == "mm" else 1.0
 
-    def prepare(self, xp, V, weights=None):
-        if _xp.is_sparse(V):
-            if self.beta <= 0:
-                raise ValueError(f"the beta-divergence with beta = {self.beta} <= 0 is infinite at every zero of V; "
-                                 "a sparse V has zeros (pass the positive entries as a mask of a dense V)")
-            return {"sparse": _sparse.pattern(V)}
-        consts = {} if weights is None else {"weights": weights}
-        if _dense.applies(xp, V):
-            consts["row_blocks"] = True  # WH is formed a block of rows at a time, never kept
-        return consts
-
-    def init(self, xp, V, W, H, consts):
-        return {"WH": carried_product(xp, W, H, consts)}
+    @property
+    def monotone(self) -> bool:
+        """The MM exponent always descends; the heuristic one only for ``1 <= beta <= 2``."""
+        return self.exponent == "mm" or 1.0 <= self.beta <= 2.0
 
     def _ratio(self, xp, num, den):
         ratio = divide(xp, num, den, self.eps, 1.0)
         return ratio if self.gamma == 1.0 else ratio**self.gamma
 
-    def _parts(self, xp, V, WH, M):
-        """``V WH^(beta-2)`` and ``WH^(beta-1)`` (times the weights); with ``eps = 0``, 0 where ``WH`` is 0."""
-        low = V * shifted_power(xp, WH, self.beta - 2.0, self.eps)
-        high = shifted_power(xp, WH, self.beta - 1.0, self.eps)
-        if M is not None:
-            low, high = M * low, M * high
-        return low, high
+    def _products(self, xp, data, W, H, WH, side: str):
+        """``V WH^(beta-2)`` (0 wherever ``V`` is) and ``WH^(beta-1)``, times ``W^T`` or ``H^T``."""
+        beta, eps = self.beta, self.eps
+        return data.products(W, H, WH, side, stored=(lambda V, WH_: V * shifted_power(xp, WH_, beta - 2.0, eps),),
+                             everywhere=(lambda WH_: shifted_power(xp, WH_, beta - 1.0, eps),))
 
-    def _high(self, WH):
-        """``WH^(beta-1)`` for a block of ``W H`` (NumPy), as :meth:`_parts` forms it."""
-        import numpy as np
+    def init(self, xp, data, W, H, consts):
+        return ProductState(data.fitted(W, H))
 
-        return shifted_power(np, WH, self.beta - 1.0, self.eps)
-
-    def _products(self, xp, V, W, H, WH, M, side: str):
-        """``W^T`` times (``side="H"``), or times ``H^T`` (``side="W"``), the two arrays of :meth:`_parts`.
-
-        ``WH`` as :func:`carried_product` gives it: for a sparse ``V``,
-        ``V WH^(beta-2)`` at its stored entries and ``WH^(beta-1)`` by blocks
-        of rows (:func:`nmflab._sparse.power_product`); for ``None``, both by
-        blocks of rows (:mod:`nmflab._dense`); else written out.
-        """
-        if _xp.is_sparse(V):
-            low = _sparse.with_values(V, V.data * shifted_power(xp, WH, self.beta - 2.0, self.eps))
-            high = _sparse.power_product(W, H, self._high, side)
-            return (_sparse.transposed_times(low, W).T if side == "H" else _sparse.times(low, T(xp, H))), high
-        if WH is None:
-            return _dense.products(V, W, H, lambda V_, WH_, M_: self._parts(xp, V_, WH_, M_), side, M)
-        low, high = self._parts(xp, V, WH, M)
-        if side == "H":
-            return _xp.left_product(xp, W, low), _xp.left_product(xp, W, high)
-        return low @ T(xp, H), high @ T(xp, H)
-
-    def update(self, xp, V, W, H, state, consts):
-        M = consts.get("weights")
-        WH = state["WH"]
+    def update(self, xp, data, W, H, state, consts):
+        WH = state.WH
         if self.update_h:
-            low, high = self._products(xp, V, W, H, WH, M, "H")
-            H = H * self._ratio(xp, low, high + _penalty_h(self.penalty, H))
-            WH = carried_product(xp, W, H, consts)
+            low, high = self._products(xp, data, W, H, WH, "H")
+            H = H * self._ratio(xp, low, high + penalty_h(self.penalty, H))
+            WH = data.fitted(W, H)
         if self.update_w:
-            low, high = self._products(xp, V, W, H, WH, M, "W")
-            W = W * self._ratio(xp, low, high + _penalty_w(self.penalty, W))
-            WH = carried_product(xp, W, H, consts)
-        return W, H, {"WH": WH}
+            low, high = self._products(xp, data, W, H, WH, "W")
+            W = W * self._ratio(xp, low, high + penalty_w(self.penalty, W))
+            WH = data.fitted(W, H)
+        return W, H, ProductState(WH)
 
-    def objective(self, xp, V, W, H, state, consts):
-        if "sparse" in consts:
-            return _sparse.beta_divergence(V, W, H, state["WH"], self.beta) + self.penalty.value(xp, W, H)
-        if "row_blocks" in consts:
-            value = _dense.total(V, W, H, lambda V_, WH_, M_: losses.beta_divergence(xp, V_, WH_, self.beta, M_),
-                                 consts.get("weights"))
-        else:
-            value = losses.beta_divergence(xp, V, state["WH"], self.beta, consts.get("weights"))
-        return value + self.penalty.value(xp, W, H)
+    def objective(self, xp, data, W, H, state, consts):
+        return data.divergence(self.beta, W, H, state.WH) + self.penalty.value(xp, W, H)

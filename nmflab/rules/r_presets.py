@@ -7,39 +7,46 @@ first, then H. These rules therefore update W before H, and run on the data
 as given (``scale_free = False``: no internal power-of-two rescaling), so
 that every floating-point operation matches R's. They take no weights and
 no penalty, as in R. A scipy.sparse ``V`` (which R's package would make
-dense) runs the same updates with the products of :mod:`nmflab._sparse`:
+dense) runs the same updates with the products of :class:`nmflab.data.Sparse`:
 the same iterates up to rounding.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import Any, ClassVar, NamedTuple
 
 import numpy as np
 
-from .. import _sparse, _xp, losses
-from .._xp import fuses_product, product
 from ._common import T
-from .mu import carried_product, kl_objective, kl_step_h, kl_step_w
+from ._registry import Rule, register
+from .mu import kl_step_h, kl_step_w
 
-__all__ = ["BrunetKL", "LeeFrobenius"]
+__all__ = ["BrunetKL", "LeeFrobenius", "BrunetState"]
 
 
-class _AsInR:
-    """What R's presets share: they run on the data as given, without weights, penalty or constants."""
+class _AsInR(Rule):
+    """What R's presets share: R's defaults, the data as given, no weights and no penalty."""
 
-    scale_free: ClassVar[bool] = False
-    supports_weights: ClassVar[bool] = False
+    max_iter: ClassVar[int] = 2000  # R's NMF: maxIter = 2000, connectivity checked every 10, stopconv = 40
+    check_every: ClassVar[int] = 10
+    stop: ClassVar[tuple] = ("connectivity",)
     supports_sparse: ClassVar[bool] = True
+    scale_free: ClassVar[bool] = False
+    monotone: ClassVar[bool] = False
 
     def rescaled(self, scale):
         return self
 
-    def prepare(self, xp, V, weights=None):
-        return {"sparse": _sparse.pattern(V)} if _xp.is_sparse(V) else {}
+
+class BrunetState(NamedTuple):
+    """The iteration count (for the periodic floor) and ``W H`` as the data carry it."""
+
+    iteration: Any
+    WH: Any = None
 
 
+@register
 @dataclass(frozen=True)
 class BrunetKL(_AsInR):
     """R NMF's ``"brunet"`` algorithm (Brunet et al. 2004), in nmflab's orientation.
@@ -64,39 +71,33 @@ class BrunetKL(_AsInR):
     update_h: bool = True
     update_w: bool = True
 
-    loss: ClassVar[str] = "kl"
     method: ClassVar[str] = "brunet"
+    loss: ClassVar[str] = "kl"
     beta: ClassVar[float] = 1.0
+    summary: ClassVar[str] = "R NMF's brunet: KL updates with R's periodic floor, R's defaults (connectivity stop)"
+    guard: ClassVar[str] = "floor"
 
-    def _product(self, xp, W, H, consts):
-        """``WH`` for the KL steps: fused into its consumer on JAX at small rank, else as :func:`carried_product`."""
-        return product(xp, W, H) if fuses_product(xp, W) else carried_product(xp, W, H, consts)
+    def init(self, xp, data, W, H, consts):
+        return BrunetState(xp.asarray(0), data.fitted(W, H))
 
-    def init(self, xp, V, W, H, consts):
-        # The product is carried from one iteration to the next, except where
-        # forming it inside its consumer is cheaper than storing it.
-        state = {"iteration": xp.asarray(0)}
-        return state if fuses_product(xp, W) else {**state, "WH": carried_product(xp, W, H, consts)}
-
-    def update(self, xp, V, W, H, state, consts):
-        iteration = state["iteration"] + 1
+    def update(self, xp, data, W, H, state, consts):
+        iteration = state.iteration + 1
         if self.update_w:
-            W = kl_step_w(xp, V, W, H, state["WH"] if "WH" in state else self._product(xp, W, H, consts), 0.0)
+            W = kl_step_w(xp, data, W, H, state.WH, 0.0)
         if self.update_h:
-            H = kl_step_h(xp, V, W, H, self._product(xp, W, H, consts), 0.0)
+            H = kl_step_h(xp, data, W, H, data.fitted(W, H), 0.0)
         floor_now = iteration % self.floor_every == 0
         if self.update_w:
             W = xp.where(floor_now & (W < self.floor), self.floor, W)
         if self.update_h:
             H = xp.where(floor_now & (H < self.floor), self.floor, H)
-        if "WH" in state:
-            return W, H, {"WH": carried_product(xp, W, H, consts), "iteration": iteration}
-        return W, H, {"iteration": iteration}
+        return W, H, BrunetState(iteration, data.fitted(W, H))
 
-    def objective(self, xp, V, W, H, state, consts):
-        return kl_objective(xp, V, W, H, state["WH"] if "WH" in state else self._product(xp, W, H, consts), consts)
+    def objective(self, xp, data, W, H, state, consts):
+        return data.divergence(1.0, W, H, state.WH)
 
 
+@register
 @dataclass(frozen=True)
 class LeeFrobenius(_AsInR):
     """R NMF's ``"lee"`` algorithm (Lee & Seung 2001 as R implements it), in nmflab's orientation.
@@ -118,29 +119,23 @@ class LeeFrobenius(_AsInR):
     update_h: bool = True
     update_w: bool = True
 
-    loss: ClassVar[str] = "frobenius"
     method: ClassVar[str] = "lee"
+    loss: ClassVar[str] = "frobenius"
     beta: ClassVar[float] = 2.0
+    summary: ClassVar[str] = "R NMF's lee: Lee-Seung updates as R writes them, R's defaults (connectivity stop)"
+    guard: ClassVar[str] = "eps"
 
-    def init(self, xp, V, W, H, consts):
-        return {}
+    def init(self, xp, data, W, H, consts):
+        return None
 
-    def update(self, xp, V, W, H, state, consts):
-        sparse = "sparse" in consts
+    def update(self, xp, data, W, H, state, consts):
         if self.update_w:
-            Ht = T(xp, H)
-            VHt = _sparse.times(V, Ht) if sparse else V @ Ht  # R's arithmetic for dense V, not _xp's (H V^T)^T
-            W = xp.maximum(W * VHt, self.eps) / (W @ (H @ Ht) + self.eps)
+            W = xp.maximum(W * data.right(H), self.eps) / (W @ (H @ T(xp, H)) + self.eps)
         if self.update_h:
-            Wt = T(xp, W)
-            WtV = _xp.left_product(xp, W, V) if sparse else Wt @ V
-            H = xp.maximum(H * WtV, self.eps) / ((Wt @ W) @ H + self.eps)
+            H = xp.maximum(H * data.left(W), self.eps) / ((T(xp, W) @ W) @ H + self.eps)
             if self.rescale:
                 H = H / xp.sum(H, axis=-1)[..., :, None]
         return W, H, state
 
-    def objective(self, xp, V, W, H, state, consts):
-        if "sparse" in consts:  # the trace identity, without an n x p array (as MultiplicativeFrobenius does)
-            return losses.frobenius_from_products(xp, _xp.sq_norm(xp, V), W, _xp.right_product(xp, V, T(xp, H)),
-                                                  H @ T(xp, H))
-        return losses.frobenius(xp, V, W, H)
+    def objective(self, xp, data, W, H, state, consts):
+        return data.divergence(2.0, W, H, None)
