@@ -141,8 +141,8 @@ def _sweep_blocks(V, X, G, WH, M, l1: float, l2: float, newton_steps: int, side:
 
 def _newton_sums(xp, V, WH, M, g, side: str):
     """Per entry of the column (row) being updated: ``sum M V g / WH``, ``sum M V g^2 / WH^2`` and the
-    largest ``g / WH`` over the entries with ``V > 0``; ``WH = 0`` is taken as 1 (only an infinite
-    objective reaches it).
+    largest ``g / WH`` over the counted entries (``M > 0``) with ``V > 0``; ``WH = 0`` is taken as 1 (only
+    an infinite objective reaches it). A hidden entry enters none of them, so its value changes nothing.
 
     Written with a division per sum: XLA fuses each sum with its own
     producers, where one shared reciprocal would be written out for its
@@ -154,10 +154,11 @@ def _newton_sums(xp, V, WH, M, g, side: str):
         return _newton_sums_numpy(V, WH, M, g, side)
     safe = xp.where(WH > 0, WH, 1.0)
     ratio = V / safe if M is None else M * (V / safe)
+    counted = V > 0 if M is None else (V > 0) & (M > 0)
     if side == "W":
-        spread = xp.where(V > 0, g[None, :] / safe, 0.0)
+        spread = xp.where(counted, g[None, :] / safe, 0.0)
         return ratio @ g, (ratio / safe) @ (g * g), xp.max(spread, axis=-1)
-    spread = xp.where(V > 0, g[:, None] / safe, 0.0)
+    spread = xp.where(counted, g[:, None] / safe, 0.0)
     return g @ ratio, (g * g) @ (ratio / safe), xp.max(spread, axis=-2)
 
 
@@ -180,6 +181,8 @@ def _newton_sums_numpy(V, WH, M, g, side: str):
     curvature = ratio @ (g * g) if side == "W" else (g * g) @ ratio
     inv *= g[None, :] if side == "W" else g[:, None]
     np.copyto(inv, 0.0, where=V <= 0)
+    if M is not None:
+        np.copyto(inv, 0.0, where=M <= 0)
     return pull, curvature, inv.max(axis=-1 if side == "W" else -2)
 
 
