@@ -42,8 +42,7 @@ def pin_to_next_core(next_worker, cores: list[int]) -> None:
     ``next_worker`` is a shared counter (``multiprocessing.Value``). Left
     to the scheduler, two single-threaded workers on a 2-core machine
     were seen on the same core, and each move of a worker leaves its data
-    in the other core's cache: on ALL/AML ranks 5 and 6 a restart-iteration
-    took 0.67-0.9 ms in an unpinned pair of workers against 0.62 ms alone.
+    in the other core's cache (measured in benchmarks/NOTES.md).
     """
     with next_worker.get_lock():
         index = next_worker.value

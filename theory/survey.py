@@ -175,10 +175,8 @@ def local_executor(workers: int | None = None) -> concurrent.futures.ProcessPool
     On a CPU a fit of ALL/AML's size keeps one core busy however many
     threads XLA is given (its products are too small to split), so a survey
     gets its speed from running tasks side by side, each worker pinned to a
-    core of its own when there are no more workers than cores (ALL/AML,
-    ranks 2..6, 50 restarts, 2 cores: 55.6 and 56.2 s pinned against
-    74-84 s unpinned, on a VM whose speed varies by up to 2x from run to
-    run). The workers share a temporary JAX compilation cache, so each
+    core of its own when there are no more workers than cores (faster than
+    unpinned: benchmarks/NOTES.md). The workers share a temporary JAX compilation cache, so each
     rank is compiled once. The processes are started with ``spawn`` (a
     fork of a process in which JAX is running is unsafe), so a script that
     uses the pool must guard its entry point with

@@ -152,10 +152,7 @@ def default_lanes(shape, dtype, restarts: int) -> int:
     On an accelerator, all of them (one batch). On a CPU, the iteration
     is bound by memory traffic once a batch of ``n x p`` products
     outgrows the cache: as many lanes as fit in ``_LANE_BYTES`` (at
-    least one). KL multiplicative updates, rank 4, float32, one thread
-    (ms per restart-iteration with 1, 2, 4 lanes): ALL/AML 38 x 5000
-    (0.76 MB a lane) 0.27, 0.30, 0.36; digits 1797 x 64 (0.46 MB) 0.20,
-    0.14, 0.15; 200 x 300 0.058, 0.058, 0.071. Fewer lanes also waste
+    least one; measured in benchmarks/NOTES.md). Fewer lanes also waste
     less at the end of a pool, when the last restarts run beside idle
     lanes.
     """
