@@ -115,7 +115,9 @@ def build_parser() -> argparse.ArgumentParser:
     bounds.add_argument("file", help="matrix as for fit (integer entries are treated exactly)")
     bounds.add_argument("--methods", default="auto",
                         help="auto (cheap first, stop when the bounds meet), all, or a comma-separated list")
-    bounds.add_argument("--time-limit", type=float, default=120.0, help="seconds for the whole computation")
+    bounds.add_argument("--time-limit", type=_seconds_or_none, default=120.0,
+                        help="seconds for the whole computation, or 'none': each method to its own budget of work "
+                             "(the same result on every machine)")
     bounds.add_argument("--seed", type=int, default=0, help="seed of the exact-NMF heuristic")
     bounds.add_argument("--json", default=None, help="also write the bounds and evidence to this JSON file")
     bounds.add_argument("--certificate", default=None,
@@ -123,6 +125,15 @@ def build_parser() -> argparse.ArgumentParser:
     bounds.add_argument("--key", default=None, help="array name inside an .npz file")
     bounds.add_argument("--skip-header", action="store_true")
     return parser
+
+
+def _seconds_or_none(text: str) -> float | None:
+    if text.lower() == "none":
+        return None
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected seconds or 'none', got {text!r}") from None
 
 
 def _ranks(text: str) -> list[int]:

@@ -118,7 +118,7 @@ def _select(methods) -> tuple[list[str], bool]:
     return ["rank"] + [m for m in METHODS if m in names and m != "rank"], False
 
 
-def nonneg_rank_bounds(M, *, methods="auto", time_limit: float = 120.0, seed: int = 0,
+def nonneg_rank_bounds(M, *, methods="auto", time_limit: float | None = 120.0, seed: int = 0,
                        max_sos_entries: int | None = None) -> NonnegRankBounds:
     """Lower and upper bounds on the non-negative rank, each with its evidence.
 
@@ -130,9 +130,14 @@ def nonneg_rank_bounds(M, *, methods="auto", time_limit: float = 120.0, seed: in
         ``"auto"`` runs the methods of :data:`METHODS` in order and stops as
         soon as lower == upper; ``"all"`` runs every method; a list runs those
         (plus the rank, which every bound starts from).
-    time_limit : float
+    time_limit : float or None
         Seconds for the whole call; each method gets what is left (methods
         that cannot be interrupted may overrun by their own last step).
+        ``None``: no clock at all. Each method then runs to its own budget
+        of work (the MILPs to optimality, the cutting planes to their
+        rounds, the heuristic to its restarts, z3 to
+        :data:`~theory.nnrank.exact.SMT_RLIMIT`), so the result is the same
+        on a fast and on a slow machine.
     seed : int
         Seed of the exact-NMF heuristic.
 
@@ -143,7 +148,14 @@ def nonneg_rank_bounds(M, *, methods="auto", time_limit: float = 120.0, seed: in
     M = as_matrix(M)
     names, stop_when_met = _select(methods)
     start = time.perf_counter()
-    left = lambda: max(0.5, time_limit - (time.perf_counter() - start))  # noqa: E731
+
+    def left():
+        """Seconds left for the next method (None without a clock)."""
+        return None if time_limit is None else max(0.5, time_limit - (time.perf_counter() - start))
+
+    def time_is_left() -> bool:
+        return time_limit is None or left() > 0.5
+
     with timed() as clock:
         r = matrix_rank(M)
     evidence = [Evidence("rank", "lower", r, float(r), clock(), "optimal", M.exact is not None)]
@@ -198,28 +210,30 @@ def nonneg_rank_bounds(M, *, methods="auto", time_limit: float = 120.0, seed: in
         elif name == "exact_nmf_heuristic":
 
             def attempt(k: int) -> bool:
-                e = exact_nmf_heuristic(M, k, seed=seed, time_limit=min(left(), HEURISTIC_SECONDS))
+                e = exact_nmf_heuristic(M, k, seed=seed,
+                                        time_limit=None if time_limit is None else min(left(), HEURISTIC_SECONDS))
                 absorb(e)
                 return e.bound is not None
 
             # the lower bound first (success there settles rank₊), then down from the upper bound
             # until a rank fails (or reaches the lower bound already tried)
             tried = None
-            if lower < upper - 1 and left() > 0.5:
+            if lower < upper - 1 and time_is_left():
                 tried = lower
                 attempt(lower)
-            while lower < upper and left() > 0.5 and upper - 1 != tried:
+            while lower < upper and time_is_left() and upper - 1 != tried:
                 if not attempt(upper - 1):
                     break
         elif name == "tau_plus":
             # the strongest lower bound gets most of what is left; the rest is for the later methods
             later = any(n in names for n in ("exact_nmf_heuristic", "smt"))
-            absorb(tau_plus(M, time_limit=left() * TAU_PLUS_SHARE if later else left()))
+            share = TAU_PLUS_SHARE if later and time_limit is not None else 1.0
+            absorb(tau_plus(M, time_limit=None if time_limit is None else left() * share))
         elif name == "smt":
             if lower == upper:
                 absorb(Evidence("smt", "exact", None, status="not run: the bounds already meet"))
             # each unsat raises the lower bound by one; sat settles it; unknown or not applicable stops
-            while lower < upper and left() > 0.5:
+            while lower < upper and time_is_left():
                 e = smt_decide(M, lower, time_limit=left())
                 absorb(e)
                 if e.status != "unsat":

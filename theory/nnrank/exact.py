@@ -142,8 +142,19 @@ def exact_nmf_heuristic(M, rank: int, *, restarts: int | None = None, max_iter: 
 MAX_SMT_ENTRIES = 400
 
 
-def smt_decide(M, rank: int, *, time_limit: float | None = 60.0) -> Evidence:
-    """Decide rank₊(M) <= rank exactly with z3 (exact input only)."""
+#: z3's resource budget for :func:`smt_decide` when no wall-clock limit is set: a count of z3's own
+#: elementary steps, so that "unknown" means the same on every machine.
+SMT_RLIMIT = 50_000_000
+
+
+def smt_decide(M, rank: int, *, time_limit: float | None = 60.0, rlimit: int | None = None) -> Evidence:
+    """Decide rank₊(M) <= rank exactly with z3 (exact input only).
+
+    ``time_limit`` bounds the wall-clock seconds, ``rlimit`` z3's resource
+    count (its deterministic measure of work: the same answer on a fast and
+    a slow machine); with neither, :data:`SMT_RLIMIT` applies. Running out of
+    either gives ``"unknown"``, which proves nothing.
+    """
     M = as_matrix(M)
     with timed() as clock:
         if M.exact is None:
@@ -160,6 +171,8 @@ def smt_decide(M, rank: int, *, time_limit: float | None = 60.0) -> Evidence:
         solver = z3.Solver()
         if time_limit is not None:
             solver.set("timeout", max(1, int(time_limit * 1000)))
+        if rlimit is not None or time_limit is None:
+            solver.set("rlimit", int(SMT_RLIMIT if rlimit is None else rlimit))
         for row in W + H:
             solver.add(*[x >= 0 for x in row])
         for t in range(rank):
