@@ -104,7 +104,7 @@ def atomic_write_npz(path, **arrays) -> None:
 
 
 def write_result(result, prefix, *, overwrite: bool = False, extra: dict | None = None) -> tuple[Path, Path]:
-    """Write a fit as ``PREFIX.npz`` (W, H, objective trace) and ``PREFIX.json`` (summary).
+    """Write a fit as ``PREFIX.npz`` (W, H, the :class:`~nmflab.result.Trace` arrays) and ``PREFIX.json`` (summary).
 
     Returns
     -------
@@ -116,16 +116,8 @@ def write_result(result, prefix, *, overwrite: bool = False, extra: dict | None 
     for p in (npz_path, json_path):
         if p.exists() and not overwrite:
             raise FileExistsError(f"{p} exists; choose another --out or pass --overwrite")
-    arrays = dict(
-        W=result.W,
-        H=result.H,
-        objective=result.objective,
-        iterations=result.iterations,
-        w_change=result.w_change,
-        h_change=result.h_change,
-        kkt=result.kkt,
-        restart_objectives=result.restart_objectives,
-    )
+    traces = {name: values for name, values in result.trace._asdict().items() if values is not None}
+    arrays = dict(W=result.W, H=result.H, **traces, restart_objectives=result.restart_objectives)
     summary = {
         "rank": int(result.W.shape[1]),
         "shape": [int(result.W.shape[0]), int(result.H.shape[1])],

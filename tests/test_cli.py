@@ -40,6 +40,9 @@ def test_fit_writes_factors_trace_and_summary(tmp_path, fmt, capsys):
         np.testing.assert_allclose(saved["W"], expected.W, rtol=1e-12)
         np.testing.assert_allclose(saved["H"], expected.H, rtol=1e-12)
         np.testing.assert_allclose(saved["objective"], expected.objective, rtol=1e-12)
+        for name in nmflab.result.Trace._fields:  # the whole trace, by the schema Result and the drivers share
+            assert saved[name].shape == expected.objective.shape, name
+        np.testing.assert_array_equal(saved["iterations"], expected.iterations)
     summary = json.loads((tmp_path / "fit.json").read_text())
     assert summary["rank"] == 2 and summary["seed"] == 3 and summary["n_iter"] == expected.n_iter
     assert summary["final_objective"] == pytest.approx(expected.final_objective, rel=1e-12)
