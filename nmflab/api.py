@@ -371,15 +371,18 @@ def nmf(
         ``"frobenius"``: ``0.5 * ||V - WH||_F**2``; ``"kl"``: the generalized
         Kullback–Leibler divergence ``sum(V log(V/WH) - V + WH)``; any real
         number: that beta-divergence (2 Frobenius, 1 KL, 0 Itakura–Saito).
-        Default: the method's loss (``"brunet"``: KL), else Frobenius.
-    method : str
-        ``"auto"`` (the fastest rule for the loss: HALS for Frobenius; for
-        KL coordinate descent up to rank 8, multiplicative updates above, and
-        for sparse data) or a name from :func:`methods`: ``"hals"`` (accelerated HALS),
+        Default: the loss of a method registered for one loss only
+        (``"cd"`` and ``"brunet"``: KL), else Frobenius.
+    method : str or rule class
+        ``"auto"`` (the registry's fastest rule for the loss and the data:
+        HALS for Frobenius; for KL coordinate descent up to rank 8,
+        multiplicative updates above and for sparse data) or a name from
+        :func:`methods`, the registry (users' own rules included, see
+        :class:`nmflab.rules.Rule`): ``"hals"`` (accelerated HALS), ``"cd"``,
         ``"mu"`` (multiplicative updates, H then W), ``"brunet"`` and
         ``"lee"`` (R NMF's algorithms, iterate for iterate; they bring R's
         defaults: ``max_iter=2000``, ``check_every=10``, connectivity
-        stopping with ``patience=40``).
+        stopping with ``patience=40``). A rule class may be passed itself.
     init : {"random", "nndsvd", "nndsvda", "nndsvdar"} or (W0, H0)
         Starting point; see :mod:`nmflab.init`. A start with exact zeros
         (``"nndsvd"``) under ``"mu"`` raises a :class:`ZeroLockingWarning`.
@@ -387,7 +390,8 @@ def nmf(
         Number of random starts; the one with the lowest final objective wins.
         Only for random starts (``"random"``, ``"nndsvdar"``).
     max_iter : int, optional
-        Largest number of iterations. Default 1000 (2000 for R's methods).
+        Largest number of iterations. Default: the method's own (1000; R's
+        methods 2000).
     tol : float
         Threshold of the ``"objective"`` rule: stop when the objective changes
         by at most ``tol`` relative between two checks.
@@ -398,11 +402,12 @@ def nmf(
         (1e-9). ``"brunet"``: R's periodic floor (machine epsilon).
     check_every : int, optional
         Iterations between two checks of the objective and the stopping rules
-        (default 10). ``check_every=1`` records the traces after every
-        iteration.
+        (default: the method's own, 10). ``check_every=1`` records the traces
+        after every iteration.
     stop : str or sequence of str, optional
         Stopping rules (see :mod:`nmflab.stopping`): any of ``"objective"``
-        (default), ``"iterate"``, ``"kkt"``, ``"connectivity"``; the first
+        (the default, but for R's methods: ``"connectivity"``), ``"iterate"``,
+        ``"kkt"``, ``"connectivity"``; the first
         one met stops the fit and is named in ``Result.status``.
         ``"max_iter"`` alone switches every rule off: the fit runs exactly
         ``max_iter`` iterations (unless it turns non-finite).
