@@ -14,15 +14,25 @@ how :func:`nmflab.fit_weights` solves for W with the parts fixed).
 
 Modules: :mod:`.mu` (multiplicative updates: Frobenius, KL, beta),
 :mod:`.hals` (accelerated HALS), :mod:`.kl_cd` (coordinate descent for KL),
-:mod:`.r_presets` (R NMF's brunet and lee), :mod:`._registry`.
+:mod:`.r_presets` (R NMF's brunet and lee), :mod:`._registry`. Every module
+of this package whose name does not start with ``_`` is imported here, in
+the order of its name, so that a new built-in rule is one file: its
+``@register`` runs when nmflab is imported.
 """
+
+import importlib as _importlib
+import pkgutil as _pkgutil
 
 from ._registry import (FAMILIES, Rule, auto_choice, check_rule_class, families_of, family_of, lookup, register,
                         registered, unregister)
-from .hals import HALS
-from .kl_cd import CoordinateDescentKL
-from .mu import MultiplicativeBeta, MultiplicativeFrobenius, MultiplicativeKL, mm_exponent
-from .r_presets import BrunetKL, LeeFrobenius
+for _module in sorted(m.name for m in _pkgutil.iter_modules(__path__) if not m.name.startswith("_")):
+    _importlib.import_module(f"{__name__}.{_module}")
+del _module
+
+from .hals import HALS  # noqa: E402  the built-in rules under their own names
+from .kl_cd import CoordinateDescentKL  # noqa: E402
+from .mu import MultiplicativeBeta, MultiplicativeFrobenius, MultiplicativeKL, mm_exponent  # noqa: E402
+from .r_presets import BrunetKL, LeeFrobenius  # noqa: E402
 
 __all__ = [
     "Rule",

@@ -55,9 +55,20 @@ def kl_step_w(xp, data, W, H, WH, eps, extra=0.0):
     return W * divide(xp, numerator, data.weight_sums(H, "W") + extra, eps, 1.0)
 
 
+class _Multiplicative(Rule):
+    """What the multiplicative updates share: every storage, masks, penalties, an ``eps`` guard, zero-locking."""
+
+    supports_sparse: ClassVar[bool] = True
+    supports_weights: ClassVar[bool] = True
+    supports_penalty: ClassVar[bool] = True
+    zero_locking: ClassVar[bool] = True
+    guard: ClassVar[str] = "eps"
+    auto_priority: ClassVar[int] = 1  # the fallback of "auto" wherever a faster method does not apply
+
+
 @register
 @dataclass(frozen=True)
-class MultiplicativeFrobenius(Rule):
+class MultiplicativeFrobenius(_Multiplicative):
     """Lee–Seung multiplicative updates for ``0.5 * ||V - WH||_F**2``.
 
     ``H <- H * (W^T V) / (W^T W H + eps)``, then
@@ -87,13 +98,6 @@ class MultiplicativeFrobenius(Rule):
     loss: ClassVar[str] = "frobenius"
     beta: ClassVar[float] = 2.0
     summary: ClassVar[str] = "Lee-Seung multiplicative updates"
-    supports_sparse: ClassVar[bool] = True
-    supports_weights: ClassVar[bool] = True
-    supports_penalty: ClassVar[bool] = True
-    zero_locking: ClassVar[bool] = True
-    guard: ClassVar[str] = "eps"
-    auto_priority: ClassVar[int] = 1
-
     def init(self, xp, data, W, H, consts):
         if data.weighted:
             return FrobeniusState(WH=data.fitted(W, H))
@@ -132,7 +136,7 @@ class MultiplicativeFrobenius(Rule):
 
 @register
 @dataclass(frozen=True)
-class MultiplicativeKL(Rule):
+class MultiplicativeKL(_Multiplicative):
     """Lee–Seung multiplicative updates for the generalized KL divergence.
 
     ``H <- H * (W^T (V / WH)) / (W^T 1)``, then
@@ -159,13 +163,6 @@ class MultiplicativeKL(Rule):
     loss: ClassVar[str] = "kl"
     beta: ClassVar[float] = 1.0
     summary: ClassVar[str] = "Lee-Seung multiplicative updates"
-    supports_sparse: ClassVar[bool] = True
-    supports_weights: ClassVar[bool] = True
-    supports_penalty: ClassVar[bool] = True
-    zero_locking: ClassVar[bool] = True
-    guard: ClassVar[str] = "eps"
-    auto_priority: ClassVar[int] = 1
-
     def init(self, xp, data, W, H, consts):
         return ProductState(data.fitted(W, H))
 
@@ -198,7 +195,7 @@ def mm_exponent(beta: float) -> float:
 
 @register
 @dataclass(frozen=True)
-class MultiplicativeBeta(Rule):
+class MultiplicativeBeta(_Multiplicative):
     """Multiplicative updates for the beta-divergence, any real ``beta``.
 
     ``H <- H * [W^T (M V WH^(beta-2)) / (W^T (M WH^(beta-1)) + l1 + l2 H)]^gamma``,
@@ -231,13 +228,6 @@ class MultiplicativeBeta(Rule):
     method: ClassVar[str] = "mu"
     loss: ClassVar[str] = "beta"
     summary: ClassVar[str] = "Fevotte-Idier multiplicative updates (majorization-minimization exponent)"
-    supports_sparse: ClassVar[bool] = True
-    supports_weights: ClassVar[bool] = True
-    supports_penalty: ClassVar[bool] = True
-    zero_locking: ClassVar[bool] = True
-    guard: ClassVar[str] = "eps"
-    auto_priority: ClassVar[int] = 1
-
     @property
     def gamma(self) -> float:
         return mm_exponent(self.beta) if self.exponent == "mm" else 1.0
