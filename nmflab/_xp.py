@@ -57,6 +57,7 @@ def while_loop(xp, cond_fn, body_fn, init):
 
         return jax.lax.while_loop(cond_fn, body_fn, init)
     value = init
+    del init  # the loop holds its value alone: a replaced value is freed at once
     while bool(cond_fn(value)):
         value = body_fn(value)
     return value
@@ -74,6 +75,7 @@ def fori_loop(xp, n, body_fn, init):
 
         return jax.lax.fori_loop(0, n, body_fn, init)
     value = init
+    del init  # the loop holds its value alone: a replaced value is freed at once
     for i in range(int(n)):
         value = body_fn(i, value)
     return value

@@ -286,3 +286,28 @@ def test_a_subnormal_start_entry_ends_as_zero_on_both_backends():
     assert a.W[0, 0] == 0.0 == b.W[0, 0]
     assert not ((a.W > 0) & (a.W < np.finfo(float).tiny)).any()
     np.testing.assert_allclose(a.W, b.W, rtol=1e-10, atol=0)
+
+
+@pytest.mark.parametrize("method", ["mu", "cd", "hals"])
+def test_a_longer_check_interval_holds_no_more_memory(method):
+    """With a check every iteration each update's input state is dropped when the next replaces it; a check
+    every 5 iterations must hold no more (a loop that kept the previous check's carry alive through the
+    interval held one more n x p product: W H, for KL)."""
+    import tracemalloc
+
+    rng = np.random.default_rng(0)
+    V = rng.random((400, 300))
+    W0, H0 = rng.random((400, 4)), rng.random((4, 300))
+
+    def peak(check_every):
+        kw = dict(loss="frobenius" if method == "hals" else "kl", method=method, init=(W0, H0), max_iter=20,
+                  stop="max_iter", check_every=check_every)
+        nmflab.nmf(V, 4, **kw)
+        tracemalloc.start()
+        try:
+            nmflab.nmf(V, 4, **kw)
+            return tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+
+    assert peak(5) < peak(1) + 0.25 * V.nbytes, (peak(5) / V.nbytes, peak(1) / V.nbytes)

@@ -60,6 +60,14 @@ def check_interval(xp, rule, data, consts, criteria: StopCriteria, check_every: 
     carry : Carry
     row : Trace
         The check's row of the trace (``times`` NaN: the host fills it in).
+
+    Notes
+    -----
+    The carry's factors and state are handed to the updates, not kept: on
+    NumPy the products the state carries (``W H``, an ``n x p`` array for KL)
+    are freed as soon as the first update has replaced them, as in a plain
+    loop, provided the caller holds no reference to the carry it passes
+    (the NumPy driver pops it from a list).
     """
     step = rule.update if step is None else step
     if criteria.max_iter % check_every == 0:
@@ -68,7 +76,9 @@ def check_interval(xp, rule, data, consts, criteria: StopCriteria, check_every: 
         steps = check_every
     else:
         steps = xp.minimum(check_every, criteria.max_iter - carry.iteration)
-    W, H, state = _xp.fori_loop(xp, steps, lambda _, f: step(xp, data, *f, consts), (carry.W, carry.H, carry.state))
+    factors = [(carry.W, carry.H, carry.state)]
+    carry = carry._replace(W=None, H=None, state=None)
+    W, H, state = _xp.fori_loop(xp, steps, lambda _, f: step(xp, data, *f, consts), factors.pop())
     iteration = carry.iteration + steps
     objective = rule.objective(xp, data, W, H, state, consts) if criteria.needs_objective else finite_probe(xp, W, H)
     kkt = data.kkt_residual(rule.beta, W, H, getattr(rule, "penalty", None)) if criteria.needs_kkt else xp.nan

@@ -45,7 +45,9 @@ def _run_one(rule, data, consts, W, H, criteria: StopCriteria, check_every: int,
     carry = loop.start(np, rule, data, consts, W, H)
     rows = []
     while carry.status == Status.RUNNING:
-        carry, row = loop.check_interval(np, rule, data, consts, criteria, check_every, carry, step)
+        handed = [carry]  # handed over: the interval frees the previous state once an update replaces it
+        del carry
+        carry, row = loop.check_interval(np, rule, data, consts, criteria, check_every, handed.pop(), step)
         elapsed = time.perf_counter() - start
         if carry.status == Status.RUNNING and over_budget(criteria, elapsed):
             carry = carry._replace(status=np.int32(Status.TIME_LIMIT))
