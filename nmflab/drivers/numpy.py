@@ -6,6 +6,7 @@ import time
 
 import numpy as np
 
+from .._malloc import tune_allocator
 from ..data import as_data
 from ..result import Status, Trace
 from ..stopping import StopCriteria, over_budget
@@ -62,11 +63,15 @@ def _run_one(rule, data, consts, W, H, criteria: StopCriteria, check_every: int,
 def run(rule, V, W0s, H0s, criteria: StopCriteria, check_every: int, weights=None, lanes=None) -> list[RunRecord]:
     """Fit every start in ``(W0s[i], H0s[i])`` one after the other (``lanes`` is for JAX; one at a time here).
 
+    The first call fixes glibc's allocator thresholds for the process
+    (:mod:`nmflab._malloc`; ``NMFLAB_MALLOC=default`` leaves them alone).
+
     Floating-point warnings are silenced inside the loop: a non-finite
     objective is caught by the stopping rules and reported as
     ``Status.NONFINITE``. The wall-time budget covers all restarts together,
     as on JAX, and ``times`` count from the start of this call.
     """
+    tune_allocator()  # once per process: the speed of an iteration must not hang on the order of its frees
     start = time.perf_counter()
     with np.errstate(divide="ignore", over="ignore", under="ignore", invalid="ignore"):
         data = as_data(np, V, weights)
