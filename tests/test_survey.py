@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+import nmflab
 from theory import crossval
 from theory.survey import rank_survey, shuffled_null
 
@@ -44,6 +45,21 @@ def test_planted_block_structure_is_found_at_its_rank():
     np.testing.assert_array_equal(connectivity(found), connectivity(groups))
     cv = crossval.cross_validate(V, [1, 2, 3, 4, 5, 6], folds=4, seed=0, max_iter=1500, tol=1e-7)
     assert cv.best_rank == 3
+
+
+def test_kl_cross_validation_predicts_every_held_out_entry_and_takes_no_look_at_it():
+    """A KL fit scored on held-out entries must predict them positive without using them: the default method
+    (MU for beta < 2) never sets W H to 0; a fit's iterates do not depend on a held-out entry's value."""
+    from experiments.rank_selection import planted_counts
+
+    V, _ = planted_counts(11)
+    cv = crossval.cross_validate(V, [3, 5, 7], folds=3, seed=1, loss="kl", max_iter=150)
+    assert np.isfinite(cv.test_error).all()
+    held = crossval.holdout_folds(V.shape, 3, 1) == 0
+    other = np.where(held, V + 7.0, V)  # the held-out entries differ, nothing else
+    for method in ("mu", "cd"):
+        kw = dict(loss="kl", method=method, mask=~held, seed=0, max_iter=60, stop="max_iter")
+        np.testing.assert_array_equal(nmflab.nmf(V, 5, **kw).W, nmflab.nmf(other, 5, **kw).W)
 
 
 def test_result_does_not_depend_on_chunks_or_executor():

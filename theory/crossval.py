@@ -103,13 +103,20 @@ def cross_validate(V, ranks, *, folds: int = 5, restarts: int = 1, seed: int = 0
         was observed, and the rank is scored accordingly.
     **fit
         Other options of :func:`nmflab.nmf` (``method`` must support masks,
-        which every nmflab method but R's presets does).
+        which every nmflab method but R's presets does). The default method
+        is ``"mu"`` for ``beta < 2``: from a positive start a multiplicative
+        update never sets an entry of ``W H`` to exactly 0, where coordinate
+        descent (``"auto"``'s choice for KL) may at an entry the fit does not
+        count, a held-out one; ``"auto"`` otherwise. (A fit must not keep
+        ``W H`` positive there by looking at the held-out values: their
+        pattern is test data.)
     """
     V = val.check_data_matrix(V, dtype=fit.get("dtype"))
     ranks = sorted({int(r) for r in ranks})
     if not ranks or ranks[0] < 1 or ranks[-1] > min(V.shape):
         raise ValueError(f"ranks must lie between 1 and min(V.shape) = {min(V.shape)}, got {ranks}")
     loss_name, beta = resolve_loss(loss)
+    fit.setdefault("method", "mu" if beta < 2 else "auto")
     fold_of = holdout_folds(V.shape, folds, seed)
     train = np.empty((len(ranks), folds))
     test = np.empty((len(ranks), folds))
