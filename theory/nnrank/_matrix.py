@@ -2,45 +2,63 @@
 
 Every method of :mod:`theory.nnrank` starts from :func:`as_matrix`: a finite,
 non-negative, two-dimensional array with at least one entry. Integer input
-(NumPy integer arrays, float arrays whose entries are all integers, or object
-arrays of :class:`fractions.Fraction`) is *exact*: its rank is computed in
-rational arithmetic and its certificates are checked exactly where they can be.
-Other float input is handled with a tolerance relative to its largest entry.
+(NumPy integer arrays, float arrays whose entries are all integers, object
+arrays of Python integers or :class:`fractions.Fraction`, of any size) is
+*exact*: its rank is computed in rational arithmetic and its certificates are
+checked exactly where they can be.
+
+rank₊ is invariant under positive row and column scaling, and so is every
+method here, by construction: :func:`as_matrix` computes a canonical
+representative ``B = D1 M D2`` (:func:`log_balance`: the scaling that makes
+the logarithms of the non-zero entries of every row and column sum to zero
+in the least-squares sense; it is the same matrix for every positive scaling
+of ``M``), and the numerical methods work on ``B``. The support is the exact
+pattern of non-zero entries (no tolerance decides what is zero), and a
+floating-point certificate is checked entry by entry on ``B`` and returned in
+the units of ``M``.
 """
 
 from __future__ import annotations
 
+import math
 import numbers
 from dataclasses import dataclass, field
 from fractions import Fraction
 
 import numpy as np
 
-__all__ = ["NonnegMatrix", "as_matrix", "Certificate", "numerical_rank", "exact_rank", "on_support"]
+__all__ = ["NonnegMatrix", "as_matrix", "Certificate", "numerical_rank", "exact_rank", "on_support", "log_balance",
+           "zero_certificate"]
 
-#: Relative tolerance for float input: singular values, residuals and zero tests.
+#: Relative tolerance for float computations: singular values, residuals.
 DEFAULT_TOL = 1e-9
 
 
 @dataclass(frozen=True)
 class NonnegMatrix:
-    """A validated non-negative matrix.
+    """A validated non-negative matrix and its canonical representative.
 
     Attributes
     ----------
     values : ndarray of float64
-        The entries.
+        The canonical representative ``B = D1 M D2`` (:func:`log_balance`),
+        on which every numerical method works: scaling the rows or columns of
+        ``M`` does not change it.
     exact : tuple of tuple of Fraction or None
-        The entries as fractions when the input is exact (integers or
+        The entries of ``M`` as fractions when the input is exact (integers or
         fractions), else None.
-    tol : float
-        Absolute tolerance used for zero tests and residuals
-        (``DEFAULT_TOL`` times the largest entry for float input, 0 for exact).
+    row_scale, col_scale : ndarray
+        ``D1`` and ``D2`` as vectors: ``values = row_scale[:, None] * M * col_scale``.
+    original : ndarray of float64
+        ``M`` itself in floating point (entries beyond the float range of an
+        exact input are ``inf`` there; the exact entries are in ``exact``).
     """
 
     values: np.ndarray
     exact: tuple | None
-    tol: float
+    row_scale: np.ndarray
+    col_scale: np.ndarray
+    original: np.ndarray
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -48,13 +66,22 @@ class NonnegMatrix:
 
     @property
     def support(self) -> np.ndarray:
-        """Boolean pattern of the non-zero entries (above ``tol``)."""
-        return self.values > self.tol
+        """Boolean pattern of the non-zero entries (exactly: no tolerance)."""
+        return self.values > 0
 
     @property
     def entries(self) -> list[tuple[int, int]]:
         """Positions ``(i, j)`` of the non-zero entries, in C order."""
         return [(int(i), int(j)) for i, j in np.argwhere(self.support)]
+
+    @property
+    def is_zero(self) -> bool:
+        """True for the zero matrix (rank₊ = 0)."""
+        return not self.support.any()
+
+    def to_units_of_m(self, W, H):
+        """Factors of ``values`` (``B = W H``) as factors of ``M`` (``M = W' H'``)."""
+        return np.asarray(W, dtype=float) / self.row_scale[:, None], np.asarray(H, dtype=float) / self.col_scale
 
 
 def on_support(shape: tuple[int, int], entries, values) -> np.ndarray:
@@ -66,8 +93,52 @@ def on_support(shape: tuple[int, int], entries, values) -> np.ndarray:
     return out
 
 
-def as_matrix(M, name: str = "M", *, tol: float | None = None) -> NonnegMatrix:
-    """Validate ``M`` and decide whether it is exact.
+#: Non-zero entries up to which :func:`log_balance` solves its least-squares problem densely.
+_DENSE_BALANCE = 20000
+
+
+def log_balance(logs: np.ndarray, support: np.ndarray):
+    """``(a, b)`` minimizing ``sum over the support of (L_ij + a_i + b_j)**2`` (``L`` the logarithms).
+
+    The residuals ``L_ij + a_i + b_j`` of this least-squares problem are
+    unique (the solution is not: a constant moves between ``a`` and ``b`` on
+    each connected part of the support), so ``exp(L + a_i + b_j)`` is the same
+    matrix for every positive scaling of the input: a canonical
+    representative in which the logarithms of every row's and every column's
+    non-zero entries sum to zero. Rows and columns without a non-zero entry
+    get 0.
+    """
+    m, n = support.shape
+    rows, cols = np.nonzero(support)
+    a, b = np.zeros(m), np.zeros(n)
+    if rows.size == 0:
+        return a, b
+    rhs = -logs[rows, cols]
+    if rows.size <= _DENSE_BALANCE:
+        A = np.zeros((rows.size, m + n))
+        A[np.arange(rows.size), rows] = 1.0
+        A[np.arange(rows.size), m + cols] = 1.0
+        x = np.linalg.lstsq(A, rhs, rcond=None)[0]
+    else:
+        import scipy.sparse
+        import scipy.sparse.linalg
+
+        A = scipy.sparse.csr_matrix((np.ones(2 * rows.size), (np.repeat(np.arange(rows.size), 2),
+                                                               np.ravel(np.column_stack([rows, m + cols])))),
+                                    shape=(rows.size, m + n))
+        x = scipy.sparse.linalg.lsqr(A, rhs, atol=1e-15, btol=1e-15, iter_lim=10 * (m + n))[0]
+    return x[:m], x[m:]
+
+
+def _log(x) -> float:
+    """``log(x)`` for a positive float, integer or Fraction of any size."""
+    if isinstance(x, Fraction):
+        return math.log(x.numerator) - math.log(x.denominator)
+    return math.log(x)
+
+
+def as_matrix(M, name: str = "M") -> NonnegMatrix:
+    """Validate ``M``, decide whether it is exact and compute its canonical representative.
 
     Raises
     ------
@@ -78,44 +149,65 @@ def as_matrix(M, name: str = "M", *, tol: float | None = None) -> NonnegMatrix:
     """
     if isinstance(M, NonnegMatrix):
         return M
-    arr = np.asarray(M, dtype=object if _holds_fractions(M) else None)
+    arr = np.asarray(M, dtype=object if _holds_exact_objects(M) else None)
+    fractions = None
     if arr.dtype == object:
         try:
             fractions = np.vectorize(Fraction, otypes=[object])(arr)
         except (TypeError, ValueError) as exc:
             raise TypeError(f"{name} must hold real numbers or fractions: {exc}") from exc
-        values = fractions.astype(float)
-    elif arr.dtype.kind in "biuf":
+        with np.errstate(over="ignore"):
+            values = np.vectorize(_to_float, otypes=[float])(fractions) if fractions.size else fractions.astype(float)
+    elif arr.dtype.kind in "biu":
+        fractions = np.vectorize(lambda x: Fraction(int(x)), otypes=[object])(arr) if arr.size else None
         values = arr.astype(float)
-        fractions = None
+    elif arr.dtype.kind == "f":
+        values = arr.astype(float)
     else:
         raise TypeError(f"{name} must hold real numbers, got an array of dtype {arr.dtype}")
     if values.ndim != 2:
         raise ValueError(f"{name} must be a 2-D matrix, got {values.ndim}-D with shape {values.shape}")
     if values.size == 0:
         raise ValueError(f"{name} is empty: shape {values.shape}")
-    if not np.all(np.isfinite(values)):
+    if fractions is None and not np.all(np.isfinite(values)):
         raise ValueError(f"{name} contains non-finite entries (NaN or Inf)")
-    if values.min() < 0:
-        pos = tuple(int(i) for i in np.unravel_index(int(np.argmin(values)), values.shape))
+    negative = (fractions < 0) if fractions is not None else (values < 0)
+    if negative.any():
+        pos = tuple(int(i) for i in np.argwhere(negative)[0])
         raise ValueError(
-            f"{name} has negative entries (the smallest is {float(values[pos])!r} at {pos}); "
+            f"{name} has negative entries (the first is {float(values[pos])!r} at {pos}); "
             "the non-negative rank is defined for non-negative matrices only"
         )
-    if fractions is None and np.all(values == np.round(values)) and values.max() < 2.0**52:
-        fractions = np.vectorize(lambda x: Fraction(int(x)), otypes=[object])(values)
+    if fractions is None and np.all(values == np.round(values)):
+        fractions = np.vectorize(lambda x: Fraction(int(x)), otypes=[object])(values)  # every float is exact
+    support = (fractions != 0) if fractions is not None else (values > 0)
+    support = np.asarray(support, dtype=bool)
+    logs = np.zeros(values.shape)
     if fractions is not None:
-        exact = tuple(tuple(row) for row in fractions)
-        return NonnegMatrix(values, exact, 0.0)
-    scale = float(values.max())
-    return NonnegMatrix(values, None, (DEFAULT_TOL if tol is None else tol) * scale)
+        for i, j in zip(*np.nonzero(support)):
+            logs[i, j] = _log(fractions[i, j])
+    else:
+        logs[support] = np.log(values[support])
+    a, b = log_balance(logs, support)
+    balanced = np.where(support, np.exp(np.where(support, logs + a[:, None] + b[None, :], 0.0)), 0.0)
+    exact = tuple(tuple(row) for row in fractions) if fractions is not None else None
+    return NonnegMatrix(balanced, exact, np.exp(a), np.exp(b), values)
 
 
-def _holds_fractions(M) -> bool:
+def _to_float(x: Fraction) -> float:
+    try:
+        return float(x)
+    except OverflowError:
+        return math.inf
+
+
+def _holds_exact_objects(M) -> bool:
+    """True for an object array, or nested lists holding Fractions or integers too large for int64."""
     if isinstance(M, np.ndarray):
         return M.dtype == object
     try:
-        return any(isinstance(x, Fraction) or (isinstance(x, numbers.Rational) and not isinstance(x, int))
+        return any((isinstance(x, numbers.Rational) and not isinstance(x, (bool, np.integer))
+                    and (not isinstance(x, int) or abs(x) >= 2**63))
                    for row in M for x in row)
     except TypeError:
         return False
@@ -161,7 +253,9 @@ class Certificate:
         Non-negative factors (float64), or object arrays of Fractions when
         ``exact``.
     residual : float
-        ``max |M - W H|`` divided by ``max M`` (0 for an exact certificate).
+        The largest error on the canonical representative of ``M``, divided
+        by its largest entry (:func:`verify_certificate`; 0 for an exact
+        certificate).
     exact : bool
         True when ``W H == M`` was checked in rational arithmetic.
     source : str
@@ -181,11 +275,16 @@ class Certificate:
 
 
 def verify_certificate(M: NonnegMatrix, W, H, source: str, *, rtol: float = 1e-7) -> Certificate | None:
-    """Re-verify a proposed factorization; return it as a Certificate or None.
+    """Re-verify a proposed factorization ``M = W H`` (in the units of ``M``); return it as a Certificate or None.
 
-    Exact input with fraction factors is checked exactly; otherwise the
-    factors must be non-negative (entries above ``-rtol * max M`` are clipped
-    to 0 and the residual recomputed) and ``max |M - W H| <= rtol * max M``.
+    Exact input with fraction factors is checked exactly. Otherwise the check
+    is made on the canonical representative (``values``), entry by entry: with
+    ``Wb = D1 W`` and ``Hb = H D2``, ``max |values - Wb Hb| <= rtol * max(values)``
+    after negative entries no larger than ``rtol`` times their column's (row's)
+    largest are set to 0, and the rows of ``W`` (columns of ``H``) at zero rows
+    (columns) of ``M``, which every factorization has. Measured there, an error is as large for a small
+    entry of a badly scaled ``M`` as for a large one, and the verdict does not
+    change when ``M`` is scaled.
     """
     W = np.asarray(W)
     H = np.asarray(H)
@@ -198,22 +297,36 @@ def verify_certificate(M: NonnegMatrix, W, H, source: str, *, rtol: float = 1e-7
         if all(product[i, j] == M.exact[i][j] for i in range(M.shape[0]) for j in range(M.shape[1])):
             return Certificate(W, H, 0.0, True, source)
         return None
-    Wf = np.asarray(W, dtype=float)
-    Hf = np.asarray(H, dtype=float)
-    scale = float(M.values.max()) or 1.0
-    if Wf.min(initial=0) < -rtol * scale or Hf.min(initial=0) < -rtol * scale:
+    with np.errstate(over="ignore", invalid="ignore"):
+        Wb = M.row_scale[:, None] * np.asarray(W, dtype=float)
+        Hb = np.asarray(H, dtype=float) * M.col_scale[None, :]
+    if not (np.isfinite(Wb).all() and np.isfinite(Hb).all()):
         return None
-    Wf, Hf = np.maximum(Wf, 0), np.maximum(Hf, 0)
-    residual = float(np.abs(M.values - Wf @ Hf).max()) / scale
+    if (Wb < -rtol * np.abs(Wb).max(axis=0, initial=0)).any() or \
+            (Hb < -rtol * np.abs(Hb).max(axis=1, initial=0)[:, None]).any():
+        return None
+    Wb, Hb = np.maximum(Wb, 0), np.maximum(Hb, 0)
+    # a zero row (column) of M forces a zero row of W (column of H) in every factorization
+    Wb[~M.support.any(axis=1)] = 0.0
+    Hb[:, ~M.support.any(axis=0)] = 0.0
+    scale = float(M.values.max()) or 1.0
+    residual = float(np.abs(M.values - Wb @ Hb).max()) / scale
     if residual > rtol:
         return None
-    return Certificate(Wf, Hf, residual, False, source)
+    Wm, Hm = M.to_units_of_m(Wb, Hb)
+    return Certificate(Wm, Hm, residual, False, source)
+
+
+def zero_certificate(M: NonnegMatrix) -> Certificate:
+    """The zero matrix as a product with no terms: ``(m x 0) (0 x n)``, rank₊ = 0."""
+    m, n = M.shape
+    return Certificate(np.zeros((m, 0)), np.zeros((0, n)), 0.0, True, "zero matrix")
 
 
 def trivial_certificate(M: NonnegMatrix) -> Certificate:
     """``M = I M`` or ``M = M I``, whichever is smaller: rank₊ <= min(m, n)."""
     m, n = M.shape
-    data = np.array(M.exact, dtype=object) if M.exact is not None else M.values
+    data = np.array(M.exact, dtype=object) if M.exact is not None else M.original
     eye = np.eye(min(m, n), dtype=int)
     if M.exact is not None:
         eye = np.vectorize(Fraction, otypes=[object])(eye)

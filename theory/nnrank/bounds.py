@@ -169,20 +169,36 @@ def nonneg_rank_bounds(M, *, methods="auto", time_limit: float | None = 120.0, s
             evidence.append(Evidence("rank<=2", "exact", low.rank, float(low.rank), 0.0, "optimal",
                                      low.exact, {"certificate": low}))
 
+    certificates = [certificate]
+
     def absorb(e: Evidence):
+        """Take a method's evidence; the upper bound is the best certificate no proven lower bound contradicts.
+
+        A floating-point certificate is a factorization to a tolerance, not a
+        proof: one below a proven lower bound says only that ``M`` lies that
+        close to a matrix of smaller rank₊, and is set aside (and recorded as
+        such), so the bounds never contradict each other. An exact
+        certificate below a lower bound would be a bug in a method.
+        """
         nonlocal lower, upper, certificate
         evidence.append(e)
         if e.bound is None:
             return
         if e.kind in ("lower", "exact"):
             lower = max(lower, e.bound)
-        if e.kind in ("upper", "exact"):
-            found = e.data.get("certificate")
-            if found is not None and found.rank < upper:
-                certificate, upper = found, found.rank
-        if lower > upper:  # a bug in a method, never a property of M: refuse to report either bound
-            raise RuntimeError(f"inconsistent bounds: {e.method} gives {e.kind} {e.bound} against "
-                               f"[{lower}, {upper}]; please report this matrix")
+        found = e.data.get("certificate") if e.kind in ("upper", "exact") else None
+        if found is not None:
+            certificates.append(found)
+        for c in [c for c in certificates if c.rank < lower]:
+            if c.exact:
+                raise RuntimeError(f"inconsistent bounds: an exact certificate of rank {c.rank} ({c.source}) against "
+                                   f"a lower bound of {lower} ({e.method}); please report this matrix")
+            certificates.remove(c)
+            evidence.append(Evidence(c.source, "upper", None, float(c.rank), 0.0,
+                                     f"set aside: a factorization of rank {c.rank} to residual {c.residual:.1e}, "
+                                     f"below the proven lower bound {lower}"))
+        certificate = min(certificates, key=lambda c: c.rank)
+        upper = certificate.rank
 
     restricted = None
     for name in names[1:]:

@@ -28,7 +28,7 @@ from scipy.optimize import Bounds, LinearConstraint, linprog, milp
 from scipy.sparse import csr_matrix
 
 from ._matrix import as_matrix, canonical_scaling, on_support
-from .evidence import Evidence, ceil_bound, timed
+from .evidence import Evidence, ceil_bound, timed, zero_matrix
 
 __all__ = [
     "TooManyRectangles",
@@ -110,6 +110,8 @@ def fooling_set(M, *, time_limit: float | None = None) -> Evidence:
     limit still leaves the best packing found, a valid (smaller) bound.
     """
     M = as_matrix(M)
+    if M.is_zero:
+        return zero_matrix("fooling_set")
     with timed() as clock:
         support = M.support
         rectangles, declined = _rectangles_or_decline(support, "fooling_set", clock)
@@ -150,6 +152,8 @@ def rectangle_cover(M, *, time_limit: float | None = None) -> list[Evidence]:
     carries HiGHS's dual bound, still a valid lower bound.
     """
     M = as_matrix(M)
+    if M.is_zero:
+        return [zero_matrix("rectangle_cover")]
     out = []
     with timed() as clock:
         support = M.support
@@ -241,6 +245,8 @@ def hyperplane_separation(M, *, time_limit: float | None = None, max_rounds: int
     ``<W, A> / max_R <W, R>`` is a valid bound for the ``W`` it names.
     """
     M = as_matrix(M)
+    if M.is_zero:
+        return zero_matrix("hyperplane_separation")
     with timed() as clock:
         support = M.support
         rectangles, declined = _rectangles_or_decline(support, "hyperplane_separation", clock)

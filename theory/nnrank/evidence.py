@@ -60,6 +60,11 @@ class Evidence:
 FLOAT_MARGIN = 1e-6
 
 
+def zero_matrix(method: str, kind: str = "lower", **data) -> Evidence:
+    """The answer of every method for the zero matrix: rank₊ = 0, exactly."""
+    return Evidence(method, kind, 0, 0.0, 0.0, "optimal: the zero matrix has rank₊ 0", True, data)
+
+
 def ceil_bound(value: float, *, margin: float = FLOAT_MARGIN) -> int:
     """Smallest integer >= ``value`` once a relative safety margin is removed."""
     return int(math.ceil(value - margin * max(1.0, abs(value))))

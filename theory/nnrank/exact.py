@@ -25,8 +25,8 @@ from fractions import Fraction
 import numpy as np
 from scipy.optimize import nnls
 
-from ._matrix import NonnegMatrix, as_matrix, verify_certificate
-from .evidence import Evidence, timed
+from ._matrix import NonnegMatrix, as_matrix, verify_certificate, zero_certificate
+from .evidence import Evidence, timed, zero_matrix
 
 __all__ = ["exact_nmf_heuristic", "smt_decide"]
 
@@ -75,12 +75,22 @@ def _polish(V: np.ndarray, W: np.ndarray, H: np.ndarray, rounds: int = 30):
 
 
 def _rationalize(M: NonnegMatrix, W: np.ndarray, H: np.ndarray, source: str):
-    for denominator in (1, 2, 4, 6, 12, 60, 360, 2520):
-        Wq = np.vectorize(lambda x: Fraction(x).limit_denominator(denominator), otypes=[object])(W)
-        Hq = np.vectorize(lambda x: Fraction(x).limit_denominator(denominator), otypes=[object])(H)
-        certificate = verify_certificate(M, Wq, Hq, source)
-        if certificate is not None:
-            return certificate
+    """An exact certificate from fractions with small denominators near ``W, H`` (in the units of ``M``), or None.
+
+    How a term's scale is split between ``W[:, k]`` and ``H[k, :]`` is
+    arbitrary, and fractions are found only for some splits: the factors as
+    they are, then with each column of ``W``, then each row of ``H``, at
+    largest entry 1.
+    """
+    w_max = np.where(W.max(axis=0) > 0, W.max(axis=0), 1.0)
+    h_max = np.where(H.max(axis=1) > 0, H.max(axis=1), 1.0)
+    for Ws, Hs in ((W, H), (W / w_max, H * w_max[:, None]), (W * h_max, H / h_max[:, None])):
+        for denominator in (1, 2, 4, 6, 12, 60, 360, 2520):
+            Wq = np.vectorize(lambda x: Fraction(x).limit_denominator(denominator), otypes=[object])(Ws)
+            Hq = np.vectorize(lambda x: Fraction(x).limit_denominator(denominator), otypes=[object])(Hs)
+            certificate = verify_certificate(M, Wq, Hq, source)
+            if certificate is not None:
+                return certificate
     return None
 
 
@@ -94,16 +104,20 @@ def exact_nmf_heuristic(M, rank: int, *, restarts: int | None = None, max_iter: 
     time limit passes. Exact NMF is a rare event per start (about 1 start in
     40 for LEDM(6) at rank 5), which is why the batches are large.
 
-    A factorization counts only when its largest error is at most ``rtol``
-    times the largest entry: genuine exact factorizations polish to about
-    1e-15, and a fit stuck near 1e-10 (LEDM(7) at rank 6 is one) is reported
-    as a near miss with its residual, not as a bound.
+    The search runs on the canonical representative of ``M`` (scaling
+    ``M`` changes nothing). A factorization counts only when its largest
+    error there is at most ``rtol`` times the largest entry: genuine exact
+    factorizations polish to about 1e-15, and a fit stuck near 1e-10
+    (LEDM(7) at rank 6 is one) is reported as a near miss with its residual,
+    not as a bound.
     """
     import importlib.util
 
     from nmflab import nmf
 
     M = as_matrix(M)
+    if M.is_zero:
+        return zero_matrix("exact_nmf_heuristic", "upper", certificate=zero_certificate(M))
     if backend is None:
         backend = "jax" if importlib.util.find_spec("jax") else "numpy"
     batch = 200 if backend == "jax" else 5
@@ -121,11 +135,11 @@ def exact_nmf_heuristic(M, rank: int, *, restarts: int | None = None, max_iter: 
             errors = [float(np.abs(V - W @ H).max()) for W, H in zip(fit.restart_W, fit.restart_H)]
             r = int(np.argmin(errors))
             W, H = _polish(V, np.asarray(fit.restart_W[r], float), np.asarray(fit.restart_H[r], float))
-            W = W * M.values.max()
+            residual = float(np.abs(V - W @ H).max())  # on the canonical representative, relative to its largest
+            W, H = M.to_units_of_m(W * M.values.max(), H)
             certificate = _rationalize(M, W, H, "exact_nmf_heuristic") if M.exact is not None else None
             if certificate is None:
                 certificate = verify_certificate(M, W, H, "exact_nmf_heuristic", rtol=rtol)
-            residual = float(np.abs(M.values - W @ H).max() / M.values.max())
             if residual < best[0] or certificate is not None:
                 best = (residual, certificate)
             if certificate is not None:
@@ -156,6 +170,8 @@ def smt_decide(M, rank: int, *, time_limit: float | None = 60.0, rlimit: int | N
     either gives ``"unknown"``, which proves nothing.
     """
     M = as_matrix(M)
+    if M.is_zero:
+        return zero_matrix("smt", "exact")
     with timed() as clock:
         if M.exact is None:
             return Evidence("smt", "exact", None, None, clock(),

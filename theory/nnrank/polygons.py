@@ -42,7 +42,7 @@ import numpy as np
 from scipy.optimize import minimize_scalar, nnls
 from scipy.spatial import ConvexHull
 
-from ._matrix import Certificate, NonnegMatrix, as_matrix, matrix_rank, verify_certificate
+from ._matrix import Certificate, NonnegMatrix, as_matrix, matrix_rank, verify_certificate, zero_certificate
 from .evidence import Evidence, timed
 
 __all__ = ["low_rank_certificate", "nested_polygons", "restricted_rank", "geometric_bound"]
@@ -55,14 +55,13 @@ def low_rank_certificate(M) -> Certificate | None:
     M = as_matrix(M)
     r = matrix_rank(M)
     if r == 0:
-        m, n = M.shape
-        return Certificate(np.zeros((m, 1)), np.zeros((1, n)), 0.0, True, "rank<=2")
+        return zero_certificate(M)
     if r > 2:
         return None
     exact = M.exact is not None
     cols = [list(c) for c in zip(*M.exact)] if exact else [list(c) for c in M.values.T]
     sums = [sum(c) for c in cols]
-    live = [j for j, s in enumerate(sums) if s > (0 if exact else M.tol)]
+    live = [j for j, s in enumerate(sums) if s > 0]
     points = {j: [x / sums[j] for x in cols[j]] for j in live}
     if r == 1:
         a = points[live[0]]
@@ -89,6 +88,8 @@ def low_rank_certificate(M) -> Certificate | None:
     if exact:
         W = np.array(W, dtype=object)
         H = np.array([[Fraction(x) for x in row] for row in H], dtype=object)
+    else:  # a factorization of the canonical representative, as one of M
+        W, H = M.to_units_of_m(np.array(W, dtype=float), np.array(H, dtype=float))
     return verify_certificate(M, W, H, "rank<=2")
 
 
@@ -98,7 +99,7 @@ class _Geometry:
     def __init__(self, M: NonnegMatrix):
         values = M.values
         sums = values.sum(axis=0)
-        self.live = sums > M.tol
+        self.live = sums > 0
         C = values[:, self.live] / sums[self.live]
         U, _, _ = np.linalg.svd(values, full_matrices=False)
         U3 = U[:, :3]
@@ -185,7 +186,7 @@ def _certificate_from_polygon(M: NonnegMatrix, geo: _Geometry, vertices: np.ndar
     for point, j in enumerate(np.flatnonzero(geo.live)):
         lam, _ = nnls(system, np.append(geo.z[:, point], 1.0))
         H[:, j] = lam * sums[j]
-    return verify_certificate(M, Wcols, H, "nested_polygons", rtol=1e-9)
+    return verify_certificate(M, *M.to_units_of_m(Wcols, H), "nested_polygons", rtol=1e-9)
 
 
 def restricted_rank(M, *, max_k: int | None = None, grid: int = 4096, tol: float = 1e-9):

@@ -25,7 +25,7 @@ import itertools
 import numpy as np
 
 from ._matrix import as_matrix, canonical_scaling
-from .evidence import Evidence, ceil_bound, timed
+from .evidence import Evidence, ceil_bound, timed, zero_matrix
 
 __all__ = ["tau_sos", "nonneg_nuclear_norm"]
 
@@ -60,6 +60,8 @@ def tau_sos(M, *, time_limit: float | None = None, max_entries: int = MAX_SOS_EN
     import cvxpy as cp
 
     M = as_matrix(M)
+    if M.is_zero:
+        return zero_matrix("tau_sos")
     with timed() as clock:
         A = M.values / M.values.max()
         entries = M.entries
@@ -92,6 +94,8 @@ def nonneg_nuclear_norm(M, *, time_limit: float | None = None) -> Evidence:
     import cvxpy as cp
 
     M = as_matrix(M)
+    if M.is_zero:
+        return zero_matrix("nonneg_nuclear_norm")
     with timed() as clock:
         m, n = M.shape
         if m + n > MAX_NUCLEAR_SIZE:

@@ -36,7 +36,7 @@ from scipy.optimize import linprog
 from scipy.sparse import csr_matrix
 
 from ._matrix import as_matrix, on_support
-from .evidence import Evidence, ceil_bound, timed
+from .evidence import Evidence, ceil_bound, timed, zero_matrix
 
 __all__ = ["tau_plus", "rank_one_oracle"]
 
@@ -139,6 +139,8 @@ MAX_TAU_SIDE = 14
 def tau_plus(M, *, time_limit: float | None = 120.0, oracle_rtol: float = 1e-4, max_rounds: int = 500) -> Evidence:
     """τ₊(M) by cutting planes with the certified oracle (see module docstring)."""
     M = as_matrix(M)
+    if M.is_zero:
+        return zero_matrix("tau_plus")
     with timed() as clock:
         if min(M.shape) > MAX_TAU_SIDE:
             return Evidence("tau_plus", "lower", None, None, clock(),
