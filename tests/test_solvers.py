@@ -344,3 +344,22 @@ def test_kl_cd_same_on_both_backends():
     b = nmflab.nmf(V, 3, loss="kl", method="cd", init=(W0, H0), tol=1e-8, max_iter=2000, backend="jax")
     assert a.n_iter == b.n_iter and a.status == b.status
     np.testing.assert_allclose(a.W, b.W, atol=1e-10)
+
+
+@pytest.mark.parametrize("masked", [False, True])
+@pytest.mark.parametrize("l1", [0.5, 3.0, 10.0])
+def test_hals_with_l1_ends_at_a_kkt_point_of_the_penalized_problem(l1, masked):
+    """Once a component's H row is 0, its W column only pays the L1 penalty: its minimizer is 0. A HALS that
+    left it as it was stopped at a non-stationary point and said CONVERGED (V 20 x 8, l1 = 10: 165-194 against
+    MU's 29.8)."""
+    from nmflab.losses import Penalty, kkt_residual
+
+    for seed in range(3):
+        rng = np.random.default_rng(seed)
+        V = rng.random((20, 8))
+        mask = rng.random(V.shape) > 0.2 if masked else None
+        res = nmflab.nmf(V, 4, method="hals", l1_W=l1, l1_H=l1, seed=seed, max_iter=5000, tol=1e-12, mask=mask)
+        weights = None if mask is None else mask.astype(float)
+        residual = float(kkt_residual(np, 2.0, V, res.W, res.H, weights, Penalty(l1, 0.0, l1, 0.0)))
+        assert residual < 1e-6, (seed, residual, res.final_objective)
+        assert res.converged

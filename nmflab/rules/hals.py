@@ -64,7 +64,10 @@ def _sweep(xp, X, A, coupling, scale, alive, l1):
     ``coupling``, ``scale`` and ``alive`` come from :func:`_sweep_terms`; row
     ``k`` becomes ``max(0, (A_k - coupling_k X - l1) * scale_k)``, which is
     ``max(0, (A_k - B_k X + B_kk X_k - l1) / (B_kk + l2))`` without the two
-    passes over the row that add back its own term.
+    passes over the row that add back its own term. A dead row (``B_kk + l2 =
+    0``: the other factor's component is 0, so ``A_k`` and ``B_k`` are too) has
+    the linear objective ``l1 sum(x)``: it is left as it is without an L1
+    penalty (every value is a minimizer) and set to 0 with one (the only one).
     """
 
     # NumPy clamps against an array of zeros much faster than against the scalar 0: only the array
@@ -75,14 +78,14 @@ def _sweep(xp, X, A, coupling, scale, alive, l1):
         numerator = A[k] - coupling[k] @ X
         if l1:
             numerator = numerator - l1
-        row = _xp.cond(xp, alive[k], lambda: xp.maximum(numerator * scale[k], zeros), lambda: X[k])
+        row = _xp.cond(xp, alive[k], lambda: xp.maximum(numerator * scale[k], zeros), lambda: zeros if l1 else X[k])
         return _xp.write(xp, X, k, row)
 
     return _xp.fori_loop(xp, X.shape[-2], row_update, _xp.scratch_copy(xp, X))
 
 
 def _sweep_terms(xp, B, l2):
-    """``B`` with its diagonal set to 0, ``1 / (B_kk + l2)`` and ``B_kk + l2 > 0`` (else the row is left as it is)."""
+    """``B`` with its diagonal set to 0, ``1 / (B_kk + l2)`` and ``B_kk + l2 > 0`` (else the row is dead)."""
     diag = xp.diagonal(B)
     coupling = B - diag[:, None] * xp.eye(B.shape[-1], dtype=B.dtype)
     denominator = diag + l2
@@ -120,7 +123,8 @@ def _weighted_columns(xp, X, G, E, M, l1, l2):
         old = X[:, k]
         diag = M @ (g * g) + l2
         numerator = (M * E) @ g + old * (diag - l2) - l1
-        column = xp.where(diag > 0, xp.maximum(numerator / xp.where(diag > 0, diag, 1.0), 0.0), old)
+        dead = 0.0 if l1 else old  # no curvature: the penalty's minimizer 0, or any value without one
+        column = xp.where(diag > 0, xp.maximum(numerator / xp.where(diag > 0, diag, 1.0), 0.0), dead)
         E = E - (column - old)[:, None] * g[None, :]
         X = _xp.write(xp, X, (slice(None), k), column)
     return X, E
@@ -149,7 +153,7 @@ class HALS(Rule):
     With weights (a mask) the closed form needs the residual, which the state
     then carries (``n x p``); each column update costs ``O(np)``, so one sweep
     is made per factor. A column whose Gram diagonal is 0 (a dead component)
-    is left as it is.
+    is left as it is, or set to 0 under an L1 penalty, which it would only pay.
     """
 
     alpha: float = 0.5
