@@ -272,9 +272,19 @@ def _data_scale(V: np.ndarray, rule, weights=None) -> float:
     return float(2.0 ** np.floor(np.log2(vmax)))
 
 
-def _rescaled(V: np.ndarray, scale: float) -> np.ndarray:
-    """``V / scale`` without a copy when ``scale == 1``."""
-    return V if scale == 1.0 else V / V.dtype.type(scale)
+def _rescaled(V, scale: float):
+    """``V / scale`` in ``V``'s dtype, without a copy when ``scale == 1``.
+
+    A sparse ``V`` has its stored values divided (scipy's ``V / x`` would
+    return float64 for float32 data).
+    """
+    if scale == 1.0:
+        return V
+    if is_sparse(V):
+        out = V.copy()
+        out.data = out.data / V.dtype.type(scale)
+        return out
+    return V / V.dtype.type(scale)
 
 
 def _random_starts(V, rank, init, restarts, seed, first=0):
@@ -597,27 +607,67 @@ def fit_weights(
                 loss_name)
 
 
+def _units_of_v(rule, scale: float, V, weights):
+    """``(unit, representable)``: the map of an objective on ``V / scale`` to the units of ``V``, and where it is exact.
+
+    The loss scales as ``scale**beta``. ``scale`` is ``2**k``: for an integer
+    beta, ``ldexp`` multiplies by ``2**(k beta)`` exactly, overflowing to inf
+    only where the objective itself does, and keeps zeros zero. The map is
+    exact unless the scaled data has entries so small that their terms
+    (about ``v**beta``) underflow: then a value near the bottom of the range
+    (a Frobenius objective of O(1) beside an entry of 1e300 is 1e-599 there)
+    is lost, and only values well above the underflow threshold are kept.
+    """
+    power = rule.beta * (int(np.frexp(scale)[1]) - 1)
+    if float(power).is_integer():
+        unit = lambda x: np.ldexp(x, int(power))  # noqa: E731
+    else:
+        unit = lambda x: np.where(x == 0, 0.0, np.asarray(x) * 2.0**power)  # noqa: E731
+    floor = np.finfo(V.dtype).tiny / np.finfo(V.dtype).eps
+    values = V.data if is_sparse(V) else (V if weights is None else V[weights > 0])
+    smallest = float(np.min(values, where=values > 0, initial=np.inf)) / scale
+    lossy = scale != 1.0 and rule.beta > 0 and np.isfinite(smallest) and smallest**rule.beta < floor
+    return unit, (lambda x: ~(lossy & (np.abs(np.asarray(x, dtype=float)) < floor)))
+
+
+def _loss_in_units_of_v(rule, V, weights, scale, unit, representable, W, H, scaled_value) -> float:
+    """A fit's objective in the units of ``V``: mapped from the scaled one, or evaluated afresh where that was lost.
+
+    Evaluated afresh (:func:`nmflab.losses.stable_divergence`, plus the
+    penalty) for dense data; a sparse ``V`` keeps the mapped value.
+    """
+    if representable(scaled_value) or is_sparse(V):
+        return float(unit(scaled_value))
+    from .losses import stable_divergence
+
+    W_v = np.asarray(W, dtype=float) * scale
+    with np.errstate(over="ignore", under="ignore", invalid="ignore"):
+        WH = scale * (np.asarray(W, dtype=float) @ np.asarray(H, dtype=float))
+        value = stable_divergence(V, WH, rule.beta, weights)
+        penalty = getattr(rule, "penalty", None)
+        return value + (float(penalty.value(np, W_v, np.asarray(H, dtype=float))) if penalty is not None else 0.0)
+
+
 def _run(driver, rule, criteria, check_every, V, V_scaled, weights, W0s, H0s, backend, seed, init_name, scale,
          loss_name, *, keep_restarts=False, first_restart=0, lanes=None) -> Result:
     """Run ``driver`` on every start and assemble the Result in the units of ``V``."""
     start = time.perf_counter()
     records = driver.run(rule.rescaled(scale), V_scaled, W0s, H0s, criteria, check_every, weights, lanes=lanes)
     wall = time.perf_counter() - start
-    finals = np.array([r.trace.objective[-1] if len(r.trace.objective) else r.initial_objective for r in records])
-    best = int(np.argmin(np.where(np.isfinite(finals), finals, np.inf)))
-    rec = records[best]
-    # The loss scales as scale**beta. scale is 2**k: for an integer beta, ldexp
-    # multiplies by 2**(k*beta) exactly, overflowing to inf only where the
-    # objective itself does, and keeps zeros zero.
-    power = rule.beta * (int(np.frexp(scale)[1]) - 1)
+    unit, representable = _units_of_v(rule, scale, V, weights)
     with np.errstate(over="ignore", under="ignore", invalid="ignore"):
-        if float(power).is_integer():
-            unit = lambda x: np.ldexp(x, int(power))  # noqa: E731
-        else:
-            unit = lambda x: np.where(x == 0, 0.0, np.asarray(x) * 2.0**power)  # noqa: E731
-        trace = rec.trace._replace(objective=unit(rec.trace.objective))
-        restart_objectives = unit(finals)
-        initial_objective = float(unit(rec.initial_objective))
+        finals = np.array([_loss_in_units_of_v(rule, V, weights, scale, unit, representable, r.W, r.H,
+                                               r.trace.objective[-1] if len(r.trace.objective) else r.initial_objective)
+                           for r in records])
+        best = int(np.argmin(np.where(np.isfinite(finals), finals, np.inf)))
+        rec = records[best]
+        objective = np.where(representable(rec.trace.objective), unit(rec.trace.objective), np.nan)
+        if len(objective):
+            objective[-1] = finals[best]
+        trace = rec.trace._replace(objective=objective)
+        initial_objective = _loss_in_units_of_v(rule, V, weights, scale, unit, representable, W0s[best], H0s[best],
+                                                rec.initial_objective)
+        restart_objectives = finals
     dtype = V.dtype
     return Result(
         W=rec.W * dtype.type(scale),

@@ -134,6 +134,7 @@ def noise_from_stats(beta: float, objective, base: float, dtype=np.float64):
     """:func:`objective_noise` from the loss's beta and :func:`noise_base` (what a Result records)."""
     u = float(np.finfo(dtype).eps)
     f = np.abs(np.asarray(objective, dtype=np.float64))
+    base = np.float64(base)  # NumPy arithmetic: a bound beyond the float range is inf, not an OverflowError
     with np.errstate(over="ignore"):
         if beta == 2:
             data_term = np.sqrt(2.0 * f) * base + (u + 0.25) * base**2
@@ -170,26 +171,42 @@ def monotone_descent(objective, *, initial: float | None = None, noise=None, rto
     f = np.asarray(objective, dtype=np.float64)
     if initial is not None:
         f = np.concatenate([[initial], f])
+    evaluated = ~np.isnan(f)  # NaN: not evaluated at that check (trace=False) or not representable
+    if noise is not None:
+        noise = np.broadcast_to(np.asarray(noise, dtype=np.float64), f.shape)[evaluated]
+    f = f[evaluated]
     if f.size < 2:
         return Descent(-np.inf, -np.inf, 0.0, True)
-    diff = np.diff(f)
-    base = np.abs(f[:-1])
     with np.errstate(divide="ignore", invalid="ignore"):
+        diff = np.where(f[1:] == f[:-1], 0.0, f[1:] - f[:-1])  # inf to inf is no change
+        base = np.abs(f[:-1])
         rel = np.where(base > 0, diff / base, np.where(diff > 0, np.inf, 0.0))
         if noise is None:
             tol = 1e3 * float(np.finfo(dtype).eps) if rtol is None else float(rtol)
             allowed = tol * base
         else:
-            allowed = np.broadcast_to(np.asarray(noise, dtype=np.float64), f.shape)[:-1]
+            allowed = noise[:-1]
             tol = float(np.max(np.where(base > 0, allowed / base, 0.0)))
     return Descent(float(np.max(diff)), float(np.max(rel)), tol, bool(np.all(diff <= allowed)))
 
 
 def relative_error(V, W, H) -> float:
-    """``||V - W H||_F / ||V||_F`` (``0`` for ``V = 0`` fitted exactly)."""
-    V = np.asarray(V)
-    residual = np.linalg.norm(V - np.asarray(W) @ np.asarray(H))
-    norm = np.linalg.norm(V)
+    """``||V - W H||_F / ||V||_F`` (``0`` for ``V = 0`` fitted exactly).
+
+    Dense ``V``: both norms against ``max |V|``, so that entries of 1e-300 or
+    1e300 do not square out of range. Sparse ``V``: from its stored entries
+    (:meth:`nmflab.data.Sparse.divergence`), no ``n x p`` array.
+    """
+    from .data import is_sparse
+
+    W, H = np.asarray(W, dtype=float), np.asarray(H, dtype=float)
+    if is_sparse(V):
+        return float(np.sqrt(2.0 * loss_value(V, W, H, "frobenius")) / np.sqrt(V.tocsr().power(2).sum()))
+    V = np.asarray(V, dtype=float)
+    top = float(np.abs(V).max()) or 1.0
+    with np.errstate(over="ignore", under="ignore"):
+        residual = np.linalg.norm(V / top - (W / top) @ H)
+        norm = np.linalg.norm(V / top)
     return float(residual / norm) if norm > 0 else float(residual)
 
 
@@ -294,10 +311,16 @@ def kkt_residual(V, W, H, loss="frobenius", weights=None) -> float:
 
     The norm of ``min(X, grad_X)`` over ``X`` in ``{W, H}``, on the problem
     scaled to ``||V||_F = 1`` with balanced components; see
-    :func:`nmflab.losses.kkt_residual`.
+    :func:`nmflab.losses.kkt_residual`. The gradients need ``W H`` whole: a
+    sparse ``V`` of up to 2**24 entries is made dense for it; beyond, NaN.
     """
     from . import losses
+    from .data import is_sparse
 
+    if is_sparse(V):
+        if V.shape[0] * V.shape[1] > 2**24:
+            return float("nan")
+        V = V.toarray()
     _, beta = losses.resolve_loss(loss)
     weights = None if weights is None else np.asarray(weights, float)
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -325,9 +348,14 @@ def dead_components(W, H, rtol: float = 1e-8) -> np.ndarray:
     ndarray of int
         Indices of the dead components (all of them if every one is zero).
     """
-    mass = np.linalg.norm(np.asarray(W, float), axis=0) * np.linalg.norm(np.asarray(H, float), axis=1)
-    top = mass.max() if mass.size else 0.0
-    return np.flatnonzero(mass <= rtol * top)
+    from .losses import scaled_norm
+
+    w_norms = scaled_norm(np, np.asarray(W, float), -2)
+    h_norms = scaled_norm(np, np.asarray(H, float), -1)
+    with np.errstate(divide="ignore"):  # compared in logarithms: the product of two norms may leave the float range
+        mass = np.log(w_norms) + np.log(h_norms)
+    top = mass.max() if mass.size else -np.inf
+    return np.flatnonzero((mass <= np.log(rtol) + top) | (mass == -np.inf))
 
 
 def svd_floor(V, rank: int) -> tuple[float, float]:
@@ -341,11 +369,28 @@ def svd_floor(V, rank: int) -> tuple[float, float]:
     relative_error : float
         ``sqrt(sum_{i > rank} sigma_i**2) / ||V||_F``.
     """
-    V = np.asarray(V, dtype=float)
-    sigma = np.linalg.svd(V, compute_uv=False)
-    tail = float(np.sum(sigma[rank:] ** 2))
-    total = float(np.sum(sigma**2))
-    return 0.5 * tail, (np.sqrt(tail / total) if total > 0 else 0.0)
+    from .data import is_sparse
+
+    if is_sparse(V):  # the leading singular values alone (ARPACK): the tail is ||V||^2 minus their squares
+        V = V.tocsr().astype(float)
+        top = float(abs(V).max()) or 1.0
+        scaled = V / top
+        total = float(scaled.power(2).sum())
+        if rank >= min(V.shape) - 1:  # svds needs k < min(n, p): the matrix is small enough to be made dense
+            sigma = np.linalg.svd(scaled.toarray(), compute_uv=False)
+            tail = float(np.sum(sigma[rank:] ** 2))
+        else:
+            from scipy.sparse.linalg import svds
+
+            head = svds(scaled, k=rank, return_singular_vectors=False)
+            tail = max(total - float(np.sum(head**2)), 0.0)
+    else:
+        V = np.asarray(V, dtype=float)
+        top = float(np.abs(V).max()) or 1.0
+        sigma = np.linalg.svd(V / top, compute_uv=False)  # against max |V|: squares stay in range
+        tail, total = float(np.sum(sigma[rank:] ** 2)), float(np.sum(sigma**2))
+    with np.errstate(over="ignore", under="ignore"):
+        return float(0.5 * np.float64(tail) * np.float64(top) ** 2), (np.sqrt(tail / total) if total > 0 else 0.0)
 
 
 @dataclass(frozen=True)
@@ -381,8 +426,9 @@ class Summary:
             f"objective: {self.initial_objective:.6g} at the start -> {self.final_objective:.6g}",
             "monotone descent: "
             + ("yes" if self.descent.monotone else "NO")
-            + f" (largest relative increase {self.descent.max_relative_increase:.3g}, "
-            f"rounding tolerance {self.descent.tolerance:.3g})",
+            + (f" (largest relative increase {self.descent.max_relative_increase:.3g}, "
+               if self.descent.max_relative_increase > 0 else " (the objective never increased; ")
+            + f"rounding tolerance {self.descent.tolerance:.3g})",
             f"last relative change: W {self.last_w_change:.3g}, H {self.last_h_change:.3g}",
             f"exact zeros: W {self.zeros_w} of {self.size_w}, H {self.zeros_h} of {self.size_h}; "
             + (f"dead components: {list(self.dead)}" if self.dead else "no dead component"),
@@ -421,6 +467,9 @@ def summarize(result, V=None) -> Summary:
     zeros_w, zeros_h = zero_counts(result.W, result.H)
     extra = {}
     if V is not None:
+        shape = (result.W.shape[0], result.H.shape[1])
+        if tuple(V.shape) != shape:
+            raise ValueError(f"summary(V) needs the data of this fit, of shape {shape}; got V of shape {tuple(V.shape)}")
         svd_obj, svd_rel = svd_floor(V, result.W.shape[1])
         extra = {
             "kkt": kkt_residual(V, result.W, result.H, result.loss),

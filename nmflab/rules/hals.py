@@ -85,11 +85,16 @@ def _sweep(xp, X, A, coupling, scale, alive, l1):
 
 
 def _sweep_terms(xp, B, l2):
-    """``B`` with its diagonal set to 0, ``1 / (B_kk + l2)`` and ``B_kk + l2 > 0`` (else the row is dead)."""
+    """``B`` with its diagonal set to 0, ``1 / (B_kk + l2)`` and whether ``B_kk + l2`` is a normal number.
+
+    A row whose ``B_kk + l2`` is 0 or subnormal is dead: a subnormal has lost
+    its precision (``1 / B_kk`` would blow the row up), and XLA flushes it to
+    zero, so both backends treat the component alike.
+    """
     diag = xp.diagonal(B)
     coupling = B - diag[:, None] * xp.eye(B.shape[-1], dtype=B.dtype)
     denominator = diag + l2
-    alive = denominator > 0
+    alive = denominator >= xp.finfo(B.dtype).tiny
     return coupling, 1.0 / xp.where(alive, denominator, 1.0), alive
 
 
