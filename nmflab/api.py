@@ -19,8 +19,8 @@ from .losses import NAMED_LOSSES, Penalty, resolve_loss
 from .result import Result, Status
 from .stopping import RULES, StopCriteria
 
-__all__ = ["nmf", "fit_weights", "methods", "make_rule", "rule_class", "default_loss", "ZeroLockingWarning",
-           "LOSSES", "MAX_ITER_LIMIT"]
+__all__ = ["nmf", "fit_weights", "methods", "make_rule", "rule_class", "default_loss", "check_options",
+           "ZeroLockingWarning", "LOSSES", "MAX_ITER_LIMIT"]
 
 LOSSES = tuple(NAMED_LOSSES)
 #: Largest ``max_iter``: iteration counts are int32 on every backend.
@@ -498,25 +498,10 @@ def nmf(
     ((30, 3), (3, 20))
     """
     # Arguments first, data second: nothing is computed before all are valid.
-    rank = val.check_positive_int(rank, "rank")
-    rule, criteria, check_every, loss_name = _solver_setup(
-        loss, method, backend, stop, max_iter, tol, eps, check_every, iterate_tol, kkt_tol, patience, time_limit,
-        _penalty(l1_W, l2_W, l1_H, l2_H), beta_exponent, sparse=is_sparse(V), rank=rank, trace=trace,
-        weighted=mask is not None)
-    if isinstance(init, str):
-        val.check_choice(init, "init", _init.INITS)
-    restarts = val.check_positive_int(restarts, "restarts")
-    if seed is not None:
-        seed = val.check_positive_int(seed, "seed", minimum=0)
-    first_restart = val.check_positive_int(first_restart, "first_restart", minimum=0)
-    if lanes is not None:
-        lanes = val.check_positive_int(lanes, "lanes")
-    if restarts > 1 and _init.is_deterministic(init):
-        name = init if isinstance(init, str) else "a custom (W0, H0)"
-        raise ValueError(
-            f"restarts={restarts} with init={name!r}: a deterministic start makes every restart "
-            "identical; use init='random' or 'nndsvdar' for restarts"
-        )
+    rank, rule, criteria, check_every, loss_name, restarts, seed, first_restart, lanes = _checked_arguments(
+        rank, loss, method, init, restarts, max_iter, tol, eps, check_every, stop, iterate_tol, kkt_tol, patience,
+        time_limit, mask, missing, l1_W, l2_W, l1_H, l2_H, beta_exponent, backend, seed, dtype, first_restart,
+        lanes, trace, sparse=is_sparse(V))
     V, weights = _data_and_weights(V, mask, missing, dtype, rule, loss_name)
     if not isinstance(init, str):
         custom = _custom_start(init, V.shape, rank, V.dtype)
@@ -537,6 +522,51 @@ def nmf(
     _warn_zero_locking(rule, W0s, H0s, init_name)
     return _run(driver, rule, criteria, check_every, V, V_scaled, weights, W0s, H0s, backend, seed, init_name, scale,
                 loss_name, keep_restarts=keep_restarts, first_restart=first_restart, lanes=lanes)
+
+
+def _checked_arguments(rank, loss, method, init, restarts, max_iter, tol, eps, check_every, stop, iterate_tol,
+                       kkt_tol, patience, time_limit, mask, missing, l1_W, l2_W, l1_H, l2_H, beta_exponent, backend,
+                       seed, dtype, first_restart, lanes, trace, *, sparse):
+    """Every argument of :func:`nmf` but the data, validated: the rule, the stopping criteria and the counts."""
+    rank = val.check_positive_int(rank, "rank")
+    rule, criteria, check_every, loss_name = _solver_setup(
+        loss, method, backend, stop, max_iter, tol, eps, check_every, iterate_tol, kkt_tol, patience, time_limit,
+        _penalty(l1_W, l2_W, l1_H, l2_H), beta_exponent, sparse=sparse, rank=rank, trace=trace,
+        weighted=mask is not None)
+    val.check_choice(missing, "missing", ("error", "mask"))
+    val.resolve_dtype(dtype, np.dtype(np.float64))
+    if isinstance(init, str):
+        val.check_choice(init, "init", _init.INITS)
+    restarts = val.check_positive_int(restarts, "restarts")
+    if seed is not None:
+        seed = val.check_positive_int(seed, "seed", minimum=0)
+    first_restart = val.check_positive_int(first_restart, "first_restart", minimum=0)
+    if lanes is not None:
+        lanes = val.check_positive_int(lanes, "lanes")
+    if restarts > 1 and _init.is_deterministic(init):
+        name = init if isinstance(init, str) else "a custom (W0, H0)"
+        raise ValueError(
+            f"restarts={restarts} with init={name!r}: a deterministic start makes every restart "
+            "identical; use init='random' or 'nndsvdar' for restarts"
+        )
+    return rank, rule, criteria, check_every, loss_name, restarts, seed, first_restart, lanes
+
+
+def check_options(rank, *, sparse: bool = False, **options) -> None:
+    """Validate options of :func:`nmf` without data, raising what :func:`nmf` would raise for them.
+
+    For work that must refuse bad options before it starts (a rank survey
+    before it writes its store): an unknown option name is a TypeError, a
+    bad value the ValueError or TypeError :func:`nmf` gives.
+    """
+    import inspect
+
+    bound = inspect.signature(nmf).bind(None, rank, **options)
+    bound.apply_defaults()
+    arguments = dict(bound.arguments)
+    del arguments["V"]
+    _checked_arguments(*(arguments[name] for name in list(inspect.signature(_checked_arguments).parameters)[:-1]),
+                       sparse=sparse)
 
 
 def fit_weights(
@@ -648,6 +678,12 @@ def _loss_in_units_of_v(rule, V, weights, scale, unit, representable, W, H, scal
         return value + (float(penalty.value(np, W_v, np.asarray(H, dtype=float))) if penalty is not None else 0.0)
 
 
+def _active_penalty(rule):
+    """The rule's :class:`~nmflab.losses.Penalty` if it has one that is not zero, else None."""
+    penalty = getattr(rule, "penalty", None)
+    return penalty if penalty is not None and penalty.active else None
+
+
 def _run(driver, rule, criteria, check_every, V, V_scaled, weights, W0s, H0s, backend, seed, init_name, scale,
          loss_name, *, keep_restarts=False, first_restart=0, lanes=None) -> Result:
     """Run ``driver`` on every start and assemble the Result in the units of ``V``."""
@@ -692,6 +728,7 @@ def _run(driver, rule, criteria, check_every, V, V_scaled, weights, W0s, H0s, ba
         stop_rules=criteria.rules,
         noise_base=noise_base(V, rule.beta, weights),
         weighted=weights is not None,
+        penalty=_active_penalty(rule),
         restart_W=np.stack([r.W * dtype.type(scale) for r in records]) if keep_restarts else None,
         restart_H=np.stack([r.H for r in records]) if keep_restarts else None,
         first_restart=first_restart,

@@ -61,7 +61,8 @@ def build_parser() -> argparse.ArgumentParser:
     fit = sub.add_parser("fit", help="factorize a matrix read from a file")
     fit.add_argument("file", help="data: .csv .tsv .txt .npy .npz .mtx; rows are samples")
     fit.add_argument("--rank", "-r", type=int, required=True)
-    fit.add_argument("--loss", default=None, choices=LOSSES, help="default: the method's loss, else frobenius")
+    fit.add_argument("--loss", default=None, type=_loss, metavar="LOSS",
+                     help=f"{', '.join(LOSSES)} or a real beta (e.g. 1.5); default: the method's loss, else frobenius")
     fit.add_argument("--method", default="auto", choices=_method_names(), metavar="METHOD",
                      help=_methods_help("auto"))
     fit.add_argument("--init", default="random", choices=INITS)
@@ -81,8 +82,16 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--backend", default="numpy", choices=("numpy", "jax"))
     fit.add_argument("--seed", type=int, default=None)
     fit.add_argument("--dtype", default=None, choices=("float32", "float64"))
+    fit.add_argument("--mask", default=None, metavar="FILE",
+                     help="weights or a 0/1 mask of the shape of the data (same formats): 0 = not fitted, not counted")
+    fit.add_argument("--missing", default="error", choices=("error", "mask"),
+                     help="what a NaN in the data means: an error (default) or a missing entry, masked")
+    for name in ("l1-W", "l2-W", "l1-H", "l2-H"):
+        fit.add_argument(f"--{name}", type=float, default=0.0, help=f"penalty {name.replace('-', '_')} (default 0)")
     fit.add_argument("--key", default=None, help="array name inside an .npz file")
     fit.add_argument("--skip-header", action="store_true", help="skip the first line of a text file")
+    fit.add_argument("--row-names", action="store_true",
+                     help="the first column of a text file holds row names (R's write.csv: with --skip-header)")
     fit.add_argument("--transpose", action="store_true", help="the file has samples in columns (R's orientation)")
     fit.add_argument("--out", "-o", default=None, help="output prefix (default: FILE without extension + '.nmf')")
     fit.add_argument("--overwrite", action="store_true", help="replace existing output files")
@@ -93,7 +102,7 @@ def build_parser() -> argparse.ArgumentParser:
     survey.add_argument("--restarts", type=int, default=50, help="restarts per rank (default 50)")
     survey.add_argument("--method", default="brunet", choices=_method_names(), metavar="METHOD",
                         help=_methods_help("brunet (R's KL updates, connectivity stopping)"))
-    survey.add_argument("--loss", default=None, choices=LOSSES)
+    survey.add_argument("--loss", default=None, type=_loss, metavar="LOSS", help=f"{', '.join(LOSSES)} or a real beta")
     survey.add_argument("--backend", default=None, choices=("numpy", "jax"), help="default jax when installed")
     survey.add_argument("--dtype", default=None, choices=("float32", "float64"))
     survey.add_argument("--seed", type=int, default=0)
@@ -122,6 +131,7 @@ def build_parser() -> argparse.ArgumentParser:
     bounds.add_argument("--json", default=None, help="also write the bounds and evidence to this JSON file")
     bounds.add_argument("--certificate", default=None,
                         help="write the factors W and H of the upper bound to this .npz file")
+    bounds.add_argument("--overwrite", action="store_true", help="replace existing --json and --certificate files")
     bounds.add_argument("--key", default=None, help="array name inside an .npz file")
     bounds.add_argument("--skip-header", action="store_true")
     return parser
@@ -146,11 +156,27 @@ def _ranks(text: str) -> list[int]:
         raise argparse.ArgumentTypeError(f"ranks must be A:B or A,B,...; got {text!r}") from None
 
 
-def _read_data(args):
-    """The matrix named on the command line (rows as samples after ``--transpose``, where offered)."""
+def _loss(text: str):
+    """A loss name, or a real beta given as a number."""
+    try:
+        return float(text)
+    except ValueError:
+        return text
+
+
+def _read_data(args, *, dense: bool = True, path=None):
+    """The matrix named on the command line (rows as samples after ``--transpose``, where offered).
+
+    A coordinate ``.mtx`` file is sparse; ``dense=True`` makes it dense for
+    the commands and backends that need it.
+    """
+    from .data import is_sparse
     from .io import read_matrix
 
-    V = read_matrix(args.file, key=args.key, skip_header=args.skip_header)
+    V = read_matrix(args.file if path is None else path, key=args.key, skip_header=args.skip_header,
+                    row_names=getattr(args, "row_names", False))
+    if dense and is_sparse(V):
+        V = V.toarray()
     return V.T if getattr(args, "transpose", False) else V
 
 
@@ -168,10 +194,12 @@ def _fit(args) -> int:
     from pathlib import Path
 
     from .api import nmf
-    from .io import write_result
+    from .io import output_paths, write_result
 
-    V = _read_data(args)
     prefix = args.out or str(Path(args.file).with_suffix("")) + ".nmf"
+    output_paths(prefix, overwrite=args.overwrite)  # before the fit: a refused output must not cost a fit
+    V = _read_data(args, dense=args.backend != "numpy")  # the NumPy backend fits a sparse V as it is
+    mask = None if args.mask is None else _read_data(args, path=args.mask)
     result = nmf(
         V,
         args.rank,
@@ -191,12 +219,18 @@ def _fit(args) -> int:
         backend=args.backend,
         seed=args.seed,
         dtype=args.dtype,
+        mask=mask,
+        missing=args.missing,
+        l1_W=args.l1_W,
+        l2_W=args.l2_W,
+        l1_H=args.l1_H,
+        l2_H=args.l2_H,
     )
     npz_path, json_path = write_result(
         result, prefix, overwrite=args.overwrite, extra={"input": str(args.file), "transposed": bool(args.transpose)}
     )
     print(repr(result))
-    print(result.summary(V))
+    print(result.summary(V, mask))
     print(f"wrote {npz_path} and {json_path}")
     return 0
 
@@ -215,6 +249,9 @@ def _survey(args) -> int:
     """Rank survey; the stability studies live in ``theory``, imported only here."""
     from pathlib import Path
 
+    from .io import check_writable
+
+    store = check_writable(args.store or str(Path(args.file).with_suffix("")) + ".survey", directory=True)
     rank_survey = _theory("survey").rank_survey
     V = _read_data(args)
     labels = None
@@ -222,7 +259,6 @@ def _survey(args) -> int:
         labels = [line.strip() for line in Path(args.labels).read_text().splitlines() if line.strip()]
         if len(labels) != V.shape[0]:
             raise ValueError(f"{args.labels} has {len(labels)} labels for {V.shape[0]} samples (one per line)")
-    store = Path(args.store or str(Path(args.file).with_suffix("")) + ".survey")
     fit = {"method": args.method}
     for name in ("loss", "backend", "dtype"):
         if getattr(args, name) is not None:
@@ -244,8 +280,11 @@ def _bounds(args) -> int:
     """Non-negative rank bounds; ``theory.nnrank`` (cvxpy, z3) is imported only here."""
     import json
 
-    from .io import atomic_write_bytes, atomic_write_npz
+    from .io import atomic_write_bytes, atomic_write_npz, check_writable
 
+    for output in (args.json, args.certificate):  # before the computation, which may take minutes
+        if output:
+            check_writable(output, overwrite=args.overwrite)
     nonneg_rank_bounds = _theory("nnrank").nonneg_rank_bounds
     M = _read_data(args)
     methods = args.methods if args.methods in ("auto", "all") else [m.strip() for m in args.methods.split(",")]
@@ -286,11 +325,50 @@ def main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     handlers = {"fit": _fit, "demo": _demo, "survey": _survey, "bounds": _bounds}
+    previous = _interrupt_on_sigterm()
     try:
         return handlers[args.command](args)
-    except (ValueError, TypeError, FileNotFoundError, FileExistsError, ImportError) as exc:
-        print(f"nmflab {args.command}: error: {exc}", file=sys.stderr)
+    except (ValueError, TypeError, ImportError, OSError) as exc:  # OSError: FileNotFound, FileExists, Permission...
+        message = exc
+        if isinstance(exc, OSError) and exc.strerror and not isinstance(exc, (FileNotFoundError, FileExistsError)):
+            message = exc.strerror + (f": {exc.filename}" if exc.filename else "")
+        print(f"nmflab {args.command}: error: {message}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print(f"nmflab {args.command}: interrupted{_saved_work(args)}", file=sys.stderr)
+        return 130
+    finally:
+        if previous is not None:
+            import signal
+
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _interrupt_on_sigterm():
+    """Treat SIGTERM (what ``timeout`` and batch schedulers send) as an interrupt: the same clean exit as Ctrl-C.
+
+    Returns the handler it replaced (None off the main thread, where signals cannot be handled).
+    """
+    import signal
+    import threading
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+
+    if threading.current_thread() is not threading.main_thread():
+        return None
+    return signal.signal(signal.SIGTERM, interrupt)
+
+
+def _saved_work(args) -> str:
+    """What an interrupted command kept: the tasks of a survey's store (it resumes from them)."""
+    if args.command != "survey":
+        return ""
+    from pathlib import Path
+
+    store = Path(args.store or str(Path(args.file).with_suffix("")) + ".survey")
+    saved = len(list(store.glob("*-rank*.npz"))) if store.is_dir() else 0
+    return f"; {saved} tasks saved in {store}: run the same command again to resume"
 
 
 if __name__ == "__main__":  # pragma: no cover

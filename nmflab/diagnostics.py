@@ -190,23 +190,27 @@ def monotone_descent(objective, *, initial: float | None = None, noise=None, rto
     return Descent(float(np.max(diff)), float(np.max(rel)), tol, bool(np.all(diff <= allowed)))
 
 
-def relative_error(V, W, H) -> float:
-    """``||V - W H||_F / ||V||_F`` (``0`` for ``V = 0`` fitted exactly).
+def relative_error(V, W, H, weights=None) -> float:
+    """``||V - W H||_F / ||V||_F`` (``0`` for ``V = 0`` fitted exactly), over the counted entries under ``weights``.
 
     Dense ``V``: both norms against ``max |V|``, so that entries of 1e-300 or
-    1e300 do not square out of range. Sparse ``V``: from its stored entries
-    (:meth:`nmflab.data.Sparse.divergence`), no ``n x p`` array.
+    1e300 do not square out of range; with ``weights`` (a mask) both norms are
+    weighted, ``sqrt(sum w (V - WH)**2 / sum w V**2)``. Sparse ``V``: from its
+    stored entries (:meth:`nmflab.data.Sparse.divergence`), no ``n x p`` array.
     """
     from .data import is_sparse
 
     W, H = np.asarray(W, dtype=float), np.asarray(H, dtype=float)
     if is_sparse(V):
+        if weights is not None:
+            raise ValueError("masks are for dense input; a sparse V counts every entry, stored or zero")
         return float(np.sqrt(2.0 * loss_value(V, W, H, "frobenius")) / np.sqrt(V.tocsr().power(2).sum()))
     V = np.asarray(V, dtype=float)
+    root = 1.0 if weights is None else np.sqrt(np.asarray(weights, dtype=float))
     top = float(np.abs(V).max()) or 1.0
     with np.errstate(over="ignore", under="ignore"):
-        residual = np.linalg.norm(V / top - (W / top) @ H)
-        norm = np.linalg.norm(V / top)
+        residual = np.linalg.norm(root * (V / top - (W / top) @ H))
+        norm = np.linalg.norm(root * (V / top))
     return float(residual / norm) if norm > 0 else float(residual)
 
 
@@ -303,11 +307,13 @@ def loss_value(V, W, H, loss="frobenius", weights=None) -> float:
         return float(as_data(np, V, weights).divergence(beta, np.asarray(W), np.asarray(H), None))
 
 
-def kkt_residual(V, W, H, loss="frobenius", weights=None) -> float:
+def kkt_residual(V, W, H, loss="frobenius", weights=None, penalty=None) -> float:
     """Relative KKT residual of ``(W, H)`` for ``loss`` (0 at a stationary point).
 
     ``loss`` is a name or a beta (see :func:`nmflab.losses.resolve_loss`);
-    ``weights`` an optional mask.
+    ``weights`` an optional mask; ``penalty`` the fit's
+    :class:`nmflab.losses.Penalty` (``Result.penalty``), without which a
+    penalized fit's residual is that of the unpenalized problem.
 
     The norm of ``min(X, grad_X)`` over ``X`` in ``{W, H}``, on the problem
     scaled to ``||V||_F = 1`` with balanced components; see
@@ -325,7 +331,7 @@ def kkt_residual(V, W, H, loss="frobenius", weights=None) -> float:
     weights = None if weights is None else np.asarray(weights, float)
     with np.errstate(divide="ignore", invalid="ignore"):
         return float(losses.kkt_residual(np, beta, np.asarray(V, float), np.asarray(W, float), np.asarray(H, float),
-                                         weights))
+                                         weights, penalty))
 
 
 def zero_counts(W, H) -> tuple[int, int]:
@@ -445,16 +451,48 @@ class Summary:
             if self.loss == "frobenius":
                 line += f" (objective floor {self.svd_objective:.6g})"
             lines.append(line)
+        elif self.relative_error is not None:
+            lines.append(f"relative error {self.relative_error:.4g} over the counted entries (no SVD floor under a mask)")
         return "\n".join(lines)
 
 
-def summarize(result, V=None) -> Summary:
+def _counted_entries(result, V, mask):
+    """``(V, weights)`` of the data a fit saw: NaN entries of a dense ``V`` missing, ``mask`` applied."""
+    from . import validation as val
+    from .data import is_sparse
+
+    shape = (result.W.shape[0], result.H.shape[1])
+    if tuple(V.shape) != shape:
+        raise ValueError(f"summary(V) needs the data of this fit, of shape {shape}; got V of shape {tuple(V.shape)}")
+    weights = None
+    if not is_sparse(V):
+        V = val.as_numeric_array(V, "V")
+        if V.dtype.kind == "f" and np.isnan(V).any():
+            weights = (~np.isnan(V)).astype(float)
+            V = np.where(weights > 0, V, 0.0)
+    if mask is not None:
+        if is_sparse(V):
+            raise ValueError("masks are for dense input; a sparse V counts every entry, stored or zero")
+        given = val.check_weights(mask, shape, np.float64)
+        weights = given if weights is None else given * weights
+    if result.weighted and weights is None:
+        raise ValueError("this fit counted only the entries of its mask: pass the mask too, summary(V, mask)")
+    return V, weights
+
+
+def summarize(result, V=None, mask=None) -> Summary:
     """Collect every diagnostic of a :class:`~nmflab.Result` (and of ``V`` if given).
 
     Without ``V``: the descent check (with the rounding-noise bound from
     ``result.noise_base``), the last iterate change,
     exact zeros, dead components and the spread over restarts. With ``V``:
-    also the KKT residual, the relative error and the SVD floor.
+    also the KKT residual (with the fit's penalty), the relative error and the
+    SVD floor.
+
+    A fit that counted only some entries needs them again: ``mask`` as given
+    to :func:`nmflab.nmf`, and NaN entries of ``V`` count as missing (as under
+    ``missing="mask"``). The relative error is then over the counted entries
+    and the SVD floor, which has no closed form under a mask, is left out.
     """
     trace = np.concatenate([[result.initial_objective], result.objective])
     from .losses import resolve_loss
@@ -467,16 +505,13 @@ def summarize(result, V=None) -> Summary:
     zeros_w, zeros_h = zero_counts(result.W, result.H)
     extra = {}
     if V is not None:
-        shape = (result.W.shape[0], result.H.shape[1])
-        if tuple(V.shape) != shape:
-            raise ValueError(f"summary(V) needs the data of this fit, of shape {shape}; got V of shape {tuple(V.shape)}")
-        svd_obj, svd_rel = svd_floor(V, result.W.shape[1])
+        V, weights = _counted_entries(result, V, mask)
         extra = {
-            "kkt": kkt_residual(V, result.W, result.H, result.loss),
-            "svd_objective": svd_obj,
-            "svd_relative_error": svd_rel,
-            "relative_error": relative_error(V, result.W, result.H),
+            "kkt": kkt_residual(V, result.W, result.H, result.loss, weights, result.penalty),
+            "relative_error": relative_error(V, result.W, result.H, weights),
         }
+        if weights is None:
+            extra["svd_objective"], extra["svd_relative_error"] = svd_floor(V, result.W.shape[1])
     w_change = result.w_change if result.w_change is not None and len(result.w_change) else [np.nan]
     h_change = result.h_change if result.h_change is not None and len(result.h_change) else [np.nan]
     return Summary(

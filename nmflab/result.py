@@ -142,6 +142,8 @@ class Result:
         The stopping rules that were active (empty for ``stop="max_iter"``).
     weighted : bool
         Whether a mask or weights applied (the objective then counts only them).
+    penalty : nmflab.losses.Penalty or None
+        The L1/L2 penalty added to the loss, None without one.
     noise_base : float
         The data's part of the rounding-noise bound of the objective
         (:func:`nmflab.diagnostics.noise_base`: ``||V||_F`` for Frobenius).
@@ -183,6 +185,7 @@ class Result:
     stop_rules: tuple = ()
     noise_base: float = float("nan")
     weighted: bool = False
+    penalty: object = None
     restart_W: np.ndarray | None = None
     restart_H: np.ndarray | None = None
     first_restart: int = 0
@@ -207,14 +210,15 @@ class Result:
         """True if the winning restart met a stopping rule (not a limit)."""
         return self.status in CONVERGED_STATUSES
 
-    def summary(self, V=None) -> str:
+    def summary(self, V=None, mask=None) -> str:
         """A report on the fit's stability hazards (see :func:`nmflab.diagnostics.summarize`).
 
-        With the data ``V`` it also gives the KKT residual and the rank-r SVD floor.
+        With the data ``V`` it also gives the KKT residual and the rank-r SVD
+        floor; a masked fit needs its ``mask`` too.
         """
         from .diagnostics import summarize
 
-        return summarize(self, V).format()
+        return summarize(self, V, mask).format()
 
     def __repr__(self) -> str:
         return (

@@ -105,3 +105,33 @@ def test_the_kkt_residual_is_a_number_where_the_model_is_zero(beta):
     data = rng.random((15, 9)) * (rng.random((15, 9)) > 0.3)
     res = nmflab.nmf(data + (beta <= 0), 3, loss=beta, init="nndsvd", stop="kkt", kkt_tol=1e-12, max_iter=40)
     assert np.isfinite(res.kkt).all()
+
+
+def test_the_summary_of_a_penalized_fit_is_that_of_the_penalized_problem():
+    """The summary gave the unpenalized residual of a penalized fit: large at the fit's own optimum."""
+    V = np.random.default_rng(2).random((20, 12))
+    res = nmflab.nmf(V, 3, seed=0, l1_W=0.5, l2_H=0.1, stop="kkt", kkt_tol=1e-10, max_iter=20000)
+    assert res.converged and res.penalty == nmflab.losses.Penalty(l1_W=0.5, l2_H=0.1)
+    summary = nmflab.diagnostics.summarize(res, V)
+    assert summary.kkt < 1e-8
+    assert nmflab.diagnostics.kkt_residual(V, res.W, res.H) > 1e-3  # the same point, as an unpenalized fit
+    assert nmflab.nmf(V, 3, seed=0, max_iter=5).penalty is None
+
+
+def test_the_summary_of_a_masked_fit_counts_what_the_fit_counted():
+    rng = np.random.default_rng(3)
+    V = rng.random((18, 11))
+    mask = rng.random(V.shape) > 0.25
+    res = nmflab.nmf(V, 3, seed=0, mask=mask, max_iter=200)
+    with pytest.raises(ValueError, match=r"pass the mask too, summary\(V, mask\)"):
+        res.summary(V)
+    summary = nmflab.diagnostics.summarize(res, V, mask)
+    R = (V - res.W @ res.H) * mask
+    assert summary.relative_error == pytest.approx(np.linalg.norm(R) / np.linalg.norm(V * mask), rel=1e-12)
+    assert summary.kkt == pytest.approx(nmflab.losses.kkt_residual(np, 2.0, V, res.W, res.H, mask.astype(float)),
+                                        rel=1e-12)
+    assert summary.svd_objective is None and "no SVD floor under a mask" in summary.format()
+    gappy = np.where(mask, V, np.nan)
+    missing = nmflab.nmf(gappy, 3, seed=0, missing="mask", max_iter=200)
+    np.testing.assert_array_equal(missing.W, res.W)
+    assert nmflab.diagnostics.summarize(missing, gappy) == summary

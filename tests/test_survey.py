@@ -202,6 +202,46 @@ def test_a_store_of_another_survey_is_refused_and_a_damaged_task_recomputed(tmp_
     assert again.computed_tasks == 1 and again.loaded_tasks == 1
 
 
+@pytest.mark.parametrize("damage", ["truncated", "overwritten", "empty", "missing_key", "wrong_shape"])
+def test_a_task_file_that_does_not_load_and_validate_completely_is_recomputed(tmp_path, damage):
+    """Damaged files are recomputed, never trusted (a truncated one raised BadZipFile, a missing key KeyError)."""
+    V, _ = _planted(seed=5)
+    kw = dict(seed=1, chunk=2, store=tmp_path, progress=False, **FAST)
+    fresh = rank_survey(V, [2, 3], 4, **kw)
+    victim = sorted(tmp_path.glob("data-rank003-*.npz"))[0]
+    raw = victim.read_bytes()
+    with np.load(victim) as f:
+        arrays = {k: f[k] for k in f.files}
+    if damage == "truncated":
+        victim.write_bytes(raw[: len(raw) // 2])
+    elif damage == "overwritten":
+        victim.write_bytes(b"\0" * len(raw))
+    elif damage == "empty":
+        victim.write_bytes(b"")
+    elif damage == "missing_key":
+        np.savez(victim, **{k: v for k, v in arrays.items() if k != "labels"})
+    else:
+        np.savez(victim, **{**arrays, "counts": arrays["counts"][:-1]})
+    again = rank_survey(V, [2, 3], 4, **kw)
+    assert again.computed_tasks == 1 and again.loaded_tasks == 3
+    for r in (2, 3):
+        np.testing.assert_array_equal(again.consensus[r], fresh.consensus[r])
+        np.testing.assert_array_equal(again.objectives[r], fresh.objectives[r])
+
+
+@pytest.mark.parametrize("bad", [{"method": "foo"}, {"max_iter": "many"}, {"tol": -1.0}, {"bogus_option": 3},
+                                 {"method": "hals", "loss": "kl"}])
+def test_bad_fit_options_are_refused_before_the_store_is_written(tmp_path, bad):
+    """A survey that stored its manifest before the options failed locked its store to them: the right command
+    was then refused."""
+    V, _ = _planted(seed=5)
+    store = tmp_path / "store"
+    with pytest.raises((ValueError, TypeError)):
+        rank_survey(V, [2], 2, seed=1, store=store, progress=False, **{**FAST, **bad})
+    assert not (store / "survey.json").exists()
+    assert rank_survey(V, [2], 2, seed=1, store=store, progress=False, **FAST).computed_tasks == 1
+
+
 @pytest.mark.parametrize(
     ("ranks", "message"), [([1, 2], "between 2"), ([2, 50], "between 2"), ([], "between 2")]
 )
@@ -287,3 +327,72 @@ def test_survey_command_draws_labelled_consensus_maps(tmp_path, capsys):
     store = tmp_path / "v.survey"
     for name in ("survey_curves.png", "consensus_rank2.png", "consensus_rank3.png"):
         assert (store / name).stat().st_size > 10_000
+
+
+def _children(pid: int) -> set[int]:
+    """The process ids whose parent is ``pid`` (Linux /proc)."""
+    out = set()
+    for status in Path("/proc").glob("[0-9]*/status"):
+        try:
+            fields = dict(line.split(":\t", 1) for line in status.read_text().splitlines() if ":\t" in line)
+        except OSError:
+            continue
+        if fields.get("PPid", "").strip() == str(pid):
+            out.add(int(status.parent.name))
+    return out
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return False
+    return "State:\tZ" not in state  # a zombie has ended
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Linux: /proc, PR_SET_PDEATHSIG")
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGKILL])
+def test_a_killed_parallel_survey_leaves_no_worker_and_no_cache_folder(tmp_path, signum):
+    """SIGTERM (timeout, batch schedulers) ends the command as an interrupt: the pool stops, its folder goes, and
+    the command says what it saved. SIGKILL runs nothing, yet the workers die with their parent, and the next
+    pool removes the folder it left."""
+    import tempfile
+
+    from theory.survey import local_executor
+
+    V, _ = _planted(seed=6)
+    data = tmp_path / "V.npy"
+    np.save(data, V)
+    store = tmp_path / "store"
+    proc = subprocess.Popen([sys.executable, "-m", "nmflab", "survey", str(data), "--ranks", "2:4", "--restarts", "40",
+                             "--chunk", "1", "--workers", "2", "--backend", "numpy", "--store", str(store),
+                             "--no-figures", "--no-progress"], cwd=REPO, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = 300  # polls of 0.1 s: a guard against a hang, not a measure of speed
+        while not list(store.glob("data-*.npz")) and deadline and proc.poll() is None:
+            deadline -= 1
+            subprocess.run(["sleep", "0.1"])
+        assert proc.poll() is None, "the survey ended before it could be killed"
+        workers = _children(proc.pid)
+        assert len(workers) >= 2
+        caches = list(Path(tempfile.gettempdir()).glob(f"nmflab-xla-cache-{proc.pid}-*"))
+        assert len(caches) == 1
+        proc.send_signal(signum)
+        _, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    for _ in range(300):
+        if not any(_alive(w) for w in workers):
+            break
+        subprocess.run(["sleep", "0.1"])
+    assert not any(_alive(w) for w in workers), "workers outlived their parent"
+    if signum == signal.SIGTERM:
+        assert proc.returncode == 130
+        saved = len(list(store.glob("data-*.npz")))
+        assert f"interrupted; {saved} tasks saved in {store}: run the same command again to resume" in err
+        assert not caches[0].exists()
+    else:
+        assert proc.returncode == -signal.SIGKILL and caches[0].exists()
+        local_executor(1).shutdown()  # the next pool removes what a killed one left
+        assert not caches[0].exists()

@@ -24,6 +24,7 @@ import contextlib
 import hashlib
 import json
 import multiprocessing
+import os
 import shutil
 import sys
 import tempfile
@@ -150,19 +151,55 @@ class Survey:
         return Path(path)
 
 
+_CACHE_PREFIX = "nmflab-xla-cache-"
+
+
+def _remove_stale_caches() -> None:
+    """Remove the compilation caches of pools whose process no longer runs (a survey killed with SIGKILL)."""
+    for folder in Path(tempfile.gettempdir()).glob(f"{_CACHE_PREFIX}*-*"):
+        owner = folder.name[len(_CACHE_PREFIX):].split("-", 1)[0]
+        if owner.isdigit() and not _running(int(owner)):
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # somebody else's process
+        return True
+    return True
+
+
 class _LocalPool(concurrent.futures.ProcessPoolExecutor):
-    """A ``spawn`` pool of one-thread workers sharing a compilation cache, removed at shutdown."""
+    """A ``spawn`` pool of one-thread workers sharing a compilation cache, removed at shutdown.
+
+    The workers die with this process, however it ends (:func:`theory._worker.die_with_parent`);
+    leaving the pool on an exception (an interrupt, a SIGTERM made one by the command line) stops
+    them at once instead of waiting for their tasks. The cache folder carries this process's id,
+    so that one left by a SIGKILL is removed by the next pool.
+    """
 
     def __init__(self, workers: int):
         from ._worker import start_worker
 
-        self._cache = tempfile.mkdtemp(prefix="nmflab-xla-cache-")
+        _remove_stale_caches()
+        self._cache = tempfile.mkdtemp(prefix=f"{_CACHE_PREFIX}{os.getpid()}-")
         context = multiprocessing.get_context("spawn")
         cores = core_ids()
         # One worker per core, each pinned to its own, when there are no more workers than cores.
         pinned = cores if cores and workers <= len(cores) else None
         super().__init__(workers, mp_context=context, initializer=start_worker,
-                         initargs=(self._cache, context.Value("i", 0), pinned))
+                         initargs=(self._cache, context.Value("i", 0), pinned, os.getpid()))
+
+    def __exit__(self, exc_type, exc, traceback):
+        if exc_type is not None:
+            for process in list((self._processes or {}).values()):
+                process.terminate()
+            self.shutdown(wait=False, cancel_futures=True)
+            return False
+        return super().__exit__(exc_type, exc, traceback)
 
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
         super().shutdown(wait=wait, cancel_futures=cancel_futures)
@@ -249,12 +286,29 @@ def _open_store(store, manifest: dict) -> Path:
     return store
 
 
-def _load_task(path: Path) -> dict | None:
+#: What a task file holds, each array's shape from (restarts in the task, samples, features, rank).
+_TASK_SHAPES = {"counts": lambda c, n, p, r: (n, n), "labels": lambda c, n, p, r: (c, n),
+                "objectives": lambda c, n, p, r: (c,), "n_iter": lambda c, n, p, r: (c,),
+                "status": lambda c, n, p, r: (c,), "W": lambda c, n, p, r: (n, r), "H": lambda c, n, p, r: (r, p),
+                "best": lambda c, n, p, r: (), "seconds": lambda c, n, p, r: ()}
+
+
+def _load_task(path: Path, count: int, shape: tuple[int, int], rank: int) -> dict | None:
+    """A finished task's arrays, or None where the file is missing, damaged or incomplete (it is recomputed).
+
+    Every array must be there with the shape the task gives it: a
+    truncated or overwritten file, or one with an array missing, is never
+    trusted (reading it raised BadZipFile or KeyError before).
+    """
     try:
-        with np.load(path) as data:
-            return {k: data[k] for k in data.files}
-    except (OSError, ValueError, EOFError):  # a damaged file is recomputed, never trusted
+        with np.load(path, allow_pickle=False) as data:
+            arrays = {k: data[k] for k in data.files}
+    except Exception:  # noqa: BLE001 - whatever a damaged file raises (BadZipFile, EOFError, OSError, ...)
         return None
+    for name, shape_of in _TASK_SHAPES.items():
+        if name not in arrays or arrays[name].shape != shape_of(count, *shape, rank):
+            return None
+    return arrays
 
 
 def _progress_bar(total: int, progress):
@@ -386,6 +440,7 @@ def rank_survey(
         import importlib.util
 
         fit["backend"] = "jax" if importlib.util.find_spec("jax") else "numpy"
+    nmflab.api.check_options(ranks[0], restarts=min(chunk, restarts), **fit)  # before anything is stored
     task_fit = _task_options(fit)
     kinds = _KINDS if null else _KINDS[:1]
     data = {"data": V}
@@ -406,7 +461,7 @@ def rank_survey(
     if store is not None:
         for task in tasks:
             path = store / _task_name(*task)
-            if path.exists() and (loaded := _load_task(path)) is not None:
+            if path.exists() and (loaded := _load_task(path, task[3], (n, p), task[1])) is not None:
                 done[task] = loaded
     loaded_tasks = len(done)
     pending = [t for t in tasks if t not in done]
