@@ -216,13 +216,7 @@ def _data_and_weights(V, mask, missing, dtype, rule, loss_name):
             raise ValueError(f"the beta-divergence with beta = {rule.beta} <= 0 is infinite at every zero of V; "
                              "a sparse V has zeros (pass the positive entries as a mask of a dense V)")
         return val.check_sparse_matrix(V, "V", dtype=dtype), None
-    weights = None
-    if missing == "mask":
-        raw = val.as_numeric_array(V, "V")
-        if raw.dtype.kind == "f" and np.isnan(raw).any():
-            nan = np.isnan(raw)
-            V = np.where(nan, 0.0, raw)
-            weights = (~nan).astype(float)
+    V, weights = val.hidden_as_weights(V, nan_is_missing=missing == "mask")
     V = val.check_data_matrix(V, "V", dtype=dtype)
     if mask is not None:
         given = val.check_weights(mask, V.shape, V.dtype)

@@ -457,7 +457,8 @@ class Summary:
 
 
 def _counted_entries(result, V, mask):
-    """``(V, weights)`` of the data a fit saw: NaN entries of a dense ``V`` missing, ``mask`` applied."""
+    """``(V, weights)`` of the data a fit saw: NaN and ``numpy.ma``-masked entries of a dense ``V`` missing,
+    ``mask`` applied."""
     from . import validation as val
     from .data import is_sparse
 
@@ -466,10 +467,7 @@ def _counted_entries(result, V, mask):
         raise ValueError(f"summary(V) needs the data of this fit, of shape {shape}; got V of shape {tuple(V.shape)}")
     weights = None
     if not is_sparse(V):
-        V = val.as_numeric_array(V, "V")
-        if V.dtype.kind == "f" and np.isnan(V).any():
-            weights = (~np.isnan(V)).astype(float)
-            V = np.where(weights > 0, V, 0.0)
+        V, weights = val.hidden_as_weights(V, nan_is_missing=True)
     if mask is not None:
         if is_sparse(V):
             raise ValueError("masks are for dense input; a sparse V counts every entry, stored or zero")

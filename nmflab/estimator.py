@@ -23,6 +23,7 @@ except ImportError as exc:  # pragma: no cover - exercised only without scikit-l
 
 from . import validation as val
 from .api import fit_weights, nmf
+from .data import is_sparse
 from .result import Status
 
 __all__ = ["NMF"]
@@ -53,6 +54,9 @@ class NMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
     max_iter, tol, eps, check_every, stop, backend
         As in :func:`nmflab.nmf`; ``None`` is the method's own default
         (``max_iter`` 1000, R's methods 2000).
+    missing : {"error", "mask"}
+        NaN entries of ``X``: an error, or missing entries that are neither
+        fitted nor counted (as in :func:`nmflab.nmf`).
     alpha_W, alpha_H, l1_ratio : float
         scikit-learn's regularization (``alpha_H="same"`` uses ``alpha_W``),
         mapped to nmflab's penalties as in :class:`nmflab.losses.Penalty`:
@@ -93,6 +97,7 @@ class NMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         alpha_H="same",
         l1_ratio=0.0,
         backend="numpy",
+        missing="error",
         random_state=None,
     ):
         self.n_components = n_components
@@ -109,16 +114,29 @@ class NMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         self.alpha_H = alpha_H
         self.l1_ratio = l1_ratio
         self.backend = backend
+        self.missing = missing
         self.random_state = random_state
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.input_tags.positive_only = True
+        tags.input_tags.sparse = True
+        tags.input_tags.allow_nan = self.missing == "mask"
         tags.transformer_tags.preserves_dtype = ["float64", "float32"]
         return tags
 
     def _validated(self, X, reset):
-        X = validate_data(self, X, reset=reset, dtype=[np.float64, np.float32], accept_sparse=False)
+        """``X`` checked as scikit-learn checks it (and NaN allowed under ``missing="mask"``); sparse stays sparse."""
+        if isinstance(X, np.ma.MaskedArray) and np.ma.getmaskarray(X).any():
+            raise TypeError("X is a numpy.ma masked array, whose mask scikit-learn's checks drop: pass "
+                            "mask=~numpy.ma.getmaskarray(X) to fit, transform or fit_transform")
+        val.check_choice(self.missing, "missing", ("error", "mask"))
+        X = validate_data(self, X, reset=reset, dtype=[np.float64, np.float32], accept_sparse=("csr", "csc"),
+                          ensure_all_finite="allow-nan" if self.missing == "mask" else True)
+        if is_sparse(X):
+            return val.check_sparse_matrix(X, "X")
+        if self.missing == "mask":
+            return X  # nmflab.nmf checks it, NaN entries aside
         return val.check_data_matrix(X, "X")
 
     def _rank(self, X):
@@ -129,7 +147,7 @@ class NMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
     def _solver_options(self):
         """The options fit and transform hand to the solver alike."""
         return {name: getattr(self, name) for name in
-                ("loss", "method", "max_iter", "tol", "eps", "check_every", "stop", "backend")}
+                ("loss", "method", "max_iter", "tol", "eps", "check_every", "stop", "backend", "missing")}
 
     def _penalties(self, X):
         n, p = X.shape
@@ -150,7 +168,7 @@ class NMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
                 stacklevel=3,
             )
 
-    def fit_transform(self, X, y=None, W=None, H=None):
+    def fit_transform(self, X, y=None, W=None, H=None, mask=None):
         """Learn the parts from ``X`` and return the weights ``W``.
 
         The weights are those of :meth:`transform` on ``X`` with the learned
@@ -167,6 +185,9 @@ class NMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         y : ignored
         W, H : array_like, optional
             A custom start (both must be given).
+        mask : array_like of bool or of non-negative weights, optional
+            Entries of ``X`` to fit (True or a weight) and to leave out
+            (False, 0), as in :func:`nmflab.nmf`; dense ``X`` only.
 
         Returns
         -------
@@ -189,16 +210,20 @@ class NMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
             init=init,
             restarts=self.restarts,
             seed=seed,
+            mask=mask,
             **self._solver_options(),
             **self._penalties(X),
         )
         self._warn_if_not_converged(result, "NMF fit")
+        if result.status == Status.NONFINITE:
+            raise ValueError(f"the fit's factors became non-finite (NaN or Inf) after {result.n_iter} iterations of "
+                             f"{result.method!r}; try another method or init, or a positive eps")
         self.result_ = result
         self.components_ = result.H
         self.n_components_ = rank
         self.n_iter_ = result.n_iter
         self._n_features_out = rank
-        weights = self._weights(X)
+        weights = self._weights(X, mask)
         self.reconstruction_err_ = float(np.sqrt(2.0 * max(weights.final_objective, 0.0)))
         return weights.W
 
@@ -207,17 +232,17 @@ class NMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         self.fit_transform(X, y, **params)
         return self
 
-    def transform(self, X):
-        """Weights of ``X`` on the learned parts (``components_`` fixed).
+    def transform(self, X, mask=None):
+        """Weights of ``X`` on the learned parts (``components_`` fixed), fitted to the entries ``mask`` counts.
 
         Returns
         -------
         W : ndarray, shape (n_samples, n_components)
         """
         check_is_fitted(self)
-        return self._weights(self._validated(X, reset=False)).W
+        return self._weights(self._validated(X, reset=False), mask).W
 
-    def _weights(self, X):
+    def _weights(self, X, mask=None):
         """Solve for the weights of validated ``X`` with ``components_`` fixed."""
         penalty = self._penalties(X)
         result = fit_weights(
@@ -225,6 +250,7 @@ class NMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
             self.components_,
             l1_W=penalty["l1_W"],
             l2_W=penalty["l2_W"],
+            mask=mask,
             dtype=X.dtype,
             **self._solver_options(),
         )

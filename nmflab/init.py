@@ -41,6 +41,10 @@ def random_start(V: np.ndarray, rank: int, rng: np.random.Generator):
     return W.astype(V.dtype, copy=False), H.astype(V.dtype, copy=False)
 
 
+#: The largest sparse ``V`` made dense when ARPACK cannot give the rank asked for.
+_LARGEST_DENSE_SVD = 2**27
+
+
 def truncated_svd(V: np.ndarray, rank: int, rng: np.random.Generator):
     """Leading ``rank`` singular triplets ``(U, s, Vt)`` of ``V``.
 
@@ -50,14 +54,17 @@ def truncated_svd(V: np.ndarray, rank: int, rng: np.random.Generator):
     """
     n, p = V.shape
     k = min(n, p)
-    if hasattr(V, "tocsr"):  # sparse: ARPACK on the sparse operator, largest first
-        from scipy.sparse.linalg import svds
+    if hasattr(V, "tocsr") and rank < k:
+        from scipy.sparse.linalg import svds  # ARPACK on the sparse operator, largest first
 
-        if rank >= k:
-            raise ValueError(f"NNDSVD of a sparse matrix needs rank < min(n_samples, n_features) = {k}")
         U, s, Vt = svds(V, k=rank, random_state=int(rng.integers(2**31)))
         order = np.argsort(s)[::-1]
         return U[:, order], s[order], Vt[order]
+    if hasattr(V, "tocsr"):  # a rank ARPACK cannot give (it needs rank < min(n, p)): LAPACK on V made dense
+        if n * p > _LARGEST_DENSE_SVD:
+            raise ValueError(f"NNDSVD of a sparse {n} x {p} matrix needs rank < min(n_samples, n_features) = {k}, "
+                             f"got {rank}; use init='random'")
+        V = V.toarray()
     if k <= 1000 or rank > k // 4:
         U, s, Vt = scipy.linalg.svd(V, full_matrices=False, check_finite=False)
         return U[:, :rank], s[:rank], Vt[:rank]

@@ -84,6 +84,9 @@ def as_numeric_array(X, name: str) -> np.ndarray:
     """``X`` as a real-valued NumPy array, or a TypeError naming ``name``."""
     if is_sparse(X):
         raise TypeError(f"{name} is a scipy.sparse matrix, which this option does not take; pass a dense array")
+    if isinstance(X, np.ma.MaskedArray) and np.ma.getmaskarray(X).any():
+        raise TypeError(f"{name} is a numpy.ma masked array; its mask would be ignored here: pass the data with "
+                        "mask=~numpy.ma.getmaskarray(X) to nmflab.nmf, which fits the masked entries as missing")
     try:
         arr = np.asarray(X)
     except Exception as exc:  # ragged lists and the like
@@ -131,8 +134,8 @@ def check_data_matrix(X, name: str = "V", dtype=None) -> np.ndarray:
         pos = _first_position(~finite)
         raise ValueError(
             f"{name} contains {int((~finite).sum())} non-finite entries (NaN or Inf); "
-            f"the first is {float(arr[pos])!r} at {pos}. Remove them, or pass them as a mask of "
-            "missing entries once masks are supported"
+            f"the first is {float(arr[pos])!r} at {pos}. To fit the NaN entries as missing ones pass "
+            "missing=\"mask\" (nmflab fit --missing mask), or mask them with mask=; Inf entries must be removed"
         )
     if lowest < 0:
         negative = arr < 0
@@ -142,6 +145,22 @@ def check_data_matrix(X, name: str = "V", dtype=None) -> np.ndarray:
             f"{int(negative.sum())} entries are negative, the first is {float(arr[pos])!r} at {pos}"
         )
     return arr
+
+
+def hidden_as_weights(V, nan_is_missing: bool):
+    """``(V, weights)``: the entries hidden by a ``numpy.ma`` mask, and NaN ones if ``nan_is_missing``, set to 0
+    and given weight 0 (``weights`` None when nothing is hidden)."""
+    hidden = None
+    if isinstance(V, np.ma.MaskedArray):
+        hidden = np.ma.getmaskarray(V)
+        V = np.ma.getdata(V)
+    if nan_is_missing:
+        raw = as_numeric_array(V, "V")
+        if raw.dtype.kind == "f" and np.isnan(raw).any():
+            hidden = np.isnan(raw) if hidden is None else hidden | np.isnan(raw)
+    if hidden is None or not hidden.any():
+        return V, None
+    return np.where(hidden, 0, as_numeric_array(V, "V")), (~hidden).astype(float)
 
 
 def check_factor(X, name: str, shape: tuple[int, int], dtype: np.dtype) -> np.ndarray:

@@ -30,7 +30,7 @@ def test_every_parameter_reaches_the_function(monkeypatch):
     monkeypatch.setattr(est, "nmf", spy)
     params = dict(n_components=2, loss="kl", method="mu", init="nndsvdar", restarts=2, max_iter=33, tol=1e-3,
                   eps=1e-7, check_every=3, stop="max_iter", backend="numpy", random_state=5, alpha_W=0.1,
-                  alpha_H=0.2, l1_ratio=0.25)
+                  alpha_H=0.2, l1_ratio=0.25, missing="mask")
     X = np.random.default_rng(0).uniform(0, 1, (9, 6))
     NMF(**params).fit(X)
     for name, value in params.items():
@@ -100,3 +100,57 @@ def test_loss_and_max_iter_default_to_the_methods_own(monkeypatch):
     assert NMF(n_components=2, method="brunet", max_iter=30, random_state=0).fit(X).n_iter_ == 30
     with pytest.raises(ValueError, match="'brunet' minimizes the 'kl' loss"):
         NMF(n_components=2, method="brunet", loss="frobenius").fit(X)
+
+
+def test_sparse_input_is_fitted_sparse_as_scikit_learn_accepts_it(monkeypatch):
+    import scipy.sparse
+
+    from nmflab import estimator as est
+
+    X = np.random.default_rng(4).random((25, 12))
+    X[X < 0.6] = 0.0
+    S = scipy.sparse.csr_matrix(X)
+    seen = []
+    real = est.nmf
+    monkeypatch.setattr(est, "nmf", lambda V, *a, **k: seen.append(V) or real(V, *a, **k))
+    for init in ("random", "nndsvda"):  # MU: the same arithmetic on either storage (HALS sizes its inner loop by nnz)
+        sparse = NMF(3, method="mu", init=init, random_state=0, max_iter=60, stop="max_iter")
+        dense = NMF(3, method="mu", init=init, random_state=0, max_iter=60, stop="max_iter")
+        W_sparse, W_dense = sparse.fit_transform(S), dense.fit_transform(X)
+        np.testing.assert_allclose(sparse.components_, dense.components_, rtol=1e-6, atol=1e-10)
+        np.testing.assert_allclose(W_sparse, W_dense, rtol=1e-6, atol=1e-10)
+        np.testing.assert_allclose(sparse.transform(S.tocsc()), W_sparse, rtol=1e-12)
+    assert [scipy.sparse.issparse(V) for V in seen] == [True, False, True, False]
+    full = NMF(12, init="nndsvda", random_state=0, max_iter=5, stop="max_iter").fit(S)  # rank = min(n, p)
+    assert full.components_.shape == (12, 12)
+
+
+def test_a_mask_or_missing_entries_reach_fit_and_transform():
+    rng = np.random.default_rng(5)
+    X = rng.random((20, 9))
+    keep = rng.random(X.shape) > 0.2
+    model = NMF(3, random_state=0, max_iter=200).fit(X, mask=keep)
+    gappy = np.where(keep, X, np.nan)
+    missing = NMF(3, random_state=0, max_iter=200, missing="mask").fit(gappy)
+    np.testing.assert_array_equal(model.components_, missing.components_)
+    expected = nmflab.fit_weights(X, model.components_, mask=keep, max_iter=200).W
+    np.testing.assert_allclose(model.transform(X, mask=keep), expected, rtol=1e-12)
+    np.testing.assert_allclose(missing.transform(gappy), expected, rtol=1e-12)
+    assert not np.allclose(model.transform(X), expected)  # the mask changed the weights
+    with pytest.raises(ValueError, match="NaN"):
+        NMF(3).fit(gappy)
+    with pytest.raises(TypeError, match="mask=~numpy.ma.getmaskarray"):
+        NMF(3).fit(np.ma.masked_array(X, mask=~keep))
+
+
+def test_a_fit_that_became_non_finite_is_named_as_such(monkeypatch):
+    """It was reported as "H contains a non-finite entry", though the user gave no H."""
+    import dataclasses
+
+    from nmflab import estimator as est
+
+    real = est.nmf
+    monkeypatch.setattr(est, "nmf", lambda *a, **k: dataclasses.replace(
+        real(*a, **k), status=nmflab.Status.NONFINITE, H=np.full((2, 6), np.nan)))
+    with pytest.raises(ValueError, match=r"the fit's factors became non-finite .* iterations of 'hals'"):
+        NMF(2).fit(np.random.default_rng(0).random((8, 6)))

@@ -210,6 +210,24 @@ def test_nan_is_an_error_unless_asked_to_mask(rng):
     assert a.weighted
 
 
+def test_a_numpy_masked_array_is_fitted_as_missing_entries_not_unmasked(rng):
+    """Its mask was silently dropped: the hidden entries (here NaN and 1e9) were fitted as data."""
+    V, W0, H0 = random_problem(rng, 8, 6, 3)
+    hidden = np.zeros(V.shape, bool)
+    hidden[1, 2] = hidden[4, 0] = True
+    data = V.copy()
+    data[1, 2], data[4, 0] = np.nan, 1e9
+    a = nmflab.nmf(np.ma.masked_array(data, mask=hidden), 3, init=(W0, H0), max_iter=50, stop="max_iter")
+    b = nmflab.nmf(V, 3, mask=~hidden, init=(W0, H0), max_iter=50, stop="max_iter")
+    np.testing.assert_array_equal(a.W, b.W)
+    assert a.weighted and np.isfinite(a.W).all()
+    c = nmflab.fit_weights(np.ma.masked_array(data, mask=hidden), b.H, max_iter=20)
+    np.testing.assert_array_equal(c.W, nmflab.fit_weights(V, b.H, mask=~hidden, max_iter=20).W)
+    unmasked = nmflab.nmf(np.ma.masked_array(V), 3, init=(W0, H0), max_iter=50, stop="max_iter")
+    assert not unmasked.weighted and np.array_equal(unmasked.W, nmflab.nmf(V, 3, init=(W0, H0), max_iter=50,
+                                                                           stop="max_iter").W)
+
+
 def test_integer_weights_count_entries_that_many_times(rng):
     """Weight 2 on a row is the same objective as that row written twice."""
     V, W0, H0 = random_problem(rng, 6, 5, 2)

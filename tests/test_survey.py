@@ -396,3 +396,11 @@ def test_a_killed_parallel_survey_leaves_no_worker_and_no_cache_folder(tmp_path,
         assert proc.returncode == -signal.SIGKILL and caches[0].exists()
         local_executor(1).shutdown()  # the next pool removes what a killed one left
         assert not caches[0].exists()
+
+
+def test_a_rank_error_names_the_range_not_every_rank():
+    V = np.random.default_rng(0).random((8, 6))
+    with pytest.raises(ValueError, match=r"= 6, got 2\.\.99$"):
+        rank_survey(V, range(2, 100), 2)
+    with pytest.raises(TypeError, match="numpy.ma masked array"):
+        rank_survey(np.ma.masked_array(V, mask=V > 0.9), [2], 2)

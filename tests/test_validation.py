@@ -14,7 +14,7 @@ V_OK = np.random.default_rng(0).uniform(0, 1, (6, 5))
     "V,exc,match",
     [
         (np.array([[1.0, 2.0], [3.0, -0.5]]), ValueError, r"Negative values .* -0\.5 at \(1, 1\)"),
-        (np.array([[1.0, np.nan], [3.0, 1.0]]), ValueError, r"non-finite .* at \(0, 1\)"),
+        (np.array([[1.0, np.nan], [3.0, 1.0]]), ValueError, r"non-finite .* at \(0, 1\)\. .* pass missing=\"mask\""),
         (np.array([[1.0, 2.0], [np.inf, 1.0]]), ValueError, r"non-finite .*inf at \(1, 0\)"),
         (np.ones(5), ValueError, r"2-D .* got 1-D"),
         (np.ones((2, 3, 4)), ValueError, r"2-D .* got 3-D"),

@@ -424,7 +424,8 @@ def rank_survey(
     except (TypeError, ValueError):
         raise TypeError(f"ranks must be integers, got {ranks!r}") from None
     if not ranks or ranks[0] < 2 or ranks[-1] > min(n, p):
-        raise ValueError(f"ranks must lie between 2 and min(n_samples, n_features) = {min(n, p)}, got {ranks}")
+        given = f"{ranks[0]}..{ranks[-1]}" if len(ranks) > 6 else str(ranks)
+        raise ValueError(f"ranks must lie between 2 and min(n_samples, n_features) = {min(n, p)}, got {given}")
     restarts = val.check_positive_int(restarts, "restarts")
     chunk = val.check_positive_int(chunk, "chunk")
     if workers is not None:
