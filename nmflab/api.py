@@ -195,7 +195,7 @@ def _solver_setup(loss, method, backend, stop, max_iter, tol, eps, check_every, 
         iterate_tol=val.check_nonnegative_float(iterate_tol, "iterate_tol"),
         kkt_tol=val.check_nonnegative_float(kkt_tol, "kkt_tol"),
         patience=val.check_positive_int(patience, "patience", minimum=0),
-        time_limit=None if not rules else time_limit,
+        time_limit=time_limit,
         trace=bool(trace),
     )
     return rule, criteria, check_every, loss_name
@@ -414,12 +414,16 @@ def nmf(
         ``"kkt"``, ``"connectivity"``; the first
         one met stops the fit and is named in ``Result.status``.
         ``"max_iter"`` alone switches every rule off: the fit runs exactly
-        ``max_iter`` iterations (unless it turns non-finite).
+        ``max_iter`` iterations (unless it turns non-finite or runs out of
+        ``time_limit``).
     iterate_tol, kkt_tol, patience : float, float, int
         Thresholds of the ``"iterate"``, ``"kkt"`` and ``"connectivity"`` rules.
     time_limit : float, optional
-        Wall-time budget in seconds for the whole call (all restarts); the fit
-        stops at the first check past it with ``Status.TIME_LIMIT``.
+        Wall-time budget in seconds for the whole call, under any ``stop``.
+        It is shared among the restarts: each stops at the first check past
+        its share, ``Status.TIME_LIMIT`` (an equal part of what is left when
+        it starts, :func:`nmflab.stopping.restart_deadline`), so late
+        restarts are not starved by early ones.
     mask : array_like of bool or of non-negative weights, optional
         The shape of ``V``: ``True`` (or a positive weight) where an entry is
         observed and counted, ``False`` (0) where it is missing or held out.

@@ -18,8 +18,9 @@ a fit stops at the same iteration on NumPy and on JAX. The rules:
     every 10 iterations and stop after more than 40 unchanged checks.
 
 ``max_iter`` always applies; ``stop="max_iter"`` switches every other rule
-off. A wall-time budget (``time_limit``) is enforced by the drivers between
-checks (:func:`over_budget`), since only the host sees the clock. A
+off. A wall-time budget (``time_limit``) applies under any rule, and is
+enforced by the drivers between checks, since only the host sees the clock:
+each restart stops at its :func:`restart_deadline`, its share of the budget. A
 non-finite objective always stops the run. The check itself, which both
 drivers run, is :func:`nmflab.drivers.loop.check_interval`.
 """
@@ -32,7 +33,7 @@ from typing import Any, NamedTuple
 from .result import Status
 
 __all__ = ["RULES", "StopCriteria", "Monitor", "start_monitor", "check", "assignment", "relative_change",
-           "finite_probe", "initial_status", "over_budget"]
+           "finite_probe", "initial_status", "restart_deadline"]
 
 #: Stopping rules that can be combined (``stop=("objective", "kkt")``).
 RULES = ("objective", "iterate", "kkt", "connectivity")
@@ -54,7 +55,8 @@ class StopCriteria:
         The ``"connectivity"`` rule stops after more than ``patience``
         consecutive unchanged checks.
     time_limit : float or None
-        Seconds of iterations after which the driver stops the fit.
+        Seconds for all restarts together, shared among them as
+        :func:`restart_deadline` says.
     trace : bool
         Evaluate the objective at every check. When false, the objective is
         evaluated only where the ``"objective"`` rule needs it, and once
@@ -92,9 +94,18 @@ class Monitor(NamedTuple):
     unchanged: Any
 
 
-def over_budget(criteria: StopCriteria, elapsed: float) -> bool:
-    """Whether ``elapsed`` seconds exceed the wall-time budget (drivers test it between checks, on the host)."""
-    return criteria.time_limit is not None and elapsed > criteria.time_limit
+def restart_deadline(now: float, end: float, unstarted: int, lanes: int = 1) -> float:
+    """The clock time by which a restart starting at ``now`` must stop under a budget that ends at ``end``.
+
+    Each restart gets an equal share of what is left of the budget, shared
+    among the restarts not yet started (this one included) that run
+    ``lanes`` at a time: ``(end - now) / ceil(unstarted / lanes)``. A restart
+    that stops early leaves its unused time to those after it, and the last
+    one may run to ``end``; none gets the whole budget to the detriment of
+    the rest (drivers test the deadline between checks, on the host).
+    """
+    waves = -(-int(unstarted) // max(int(lanes), 1))
+    return now + (end - now) / max(waves, 1)
 
 
 def finite_probe(xp, W, H):

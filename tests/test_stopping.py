@@ -178,8 +178,31 @@ def test_time_limit_stops_at_the_first_check_past_the_budget(backend, monkeypatc
     np.testing.assert_allclose(res.W, untimed.W, rtol=1e-10)  # the budget only stops; it changes no iterate
 
 
-def test_stop_max_iter_ignores_the_time_limit():
+def test_the_time_limit_holds_under_stop_max_iter(backend, monkeypatch):
+    """It was ignored there: a user who asks for a budget gets it under any rule."""
+    from importlib import import_module
+
+    monkeypatch.setattr(import_module(f"nmflab.drivers.{backend}"), "time", _Clock())
     rng = np.random.default_rng(0)
     V, W0, H0 = random_problem(rng)
-    res = nmflab.nmf(V, 3, init=(W0, H0), max_iter=50, stop="max_iter", time_limit=1e-9)
-    assert res.n_iter == 50 and res.status == Status.MAX_ITER
+    res = nmflab.nmf(V, 3, init=(W0, H0), max_iter=50, stop="max_iter", check_every=5, time_limit=0.6,
+                     backend=backend)
+    assert res.status == Status.TIME_LIMIT and res.n_iter == 15
+
+
+def test_restarts_share_the_time_limit(backend, monkeypatch):
+    """Restart 0 took the whole budget and left one check to each later one. Now each stops past its
+    share of what is left when it starts: with checks ticking 0.25 s, a 1.5 s budget over 3 restarts gives
+    deadlines 0.5, 0.75 + 0.75 / 2 = 1.125 and 1.5, so 3, 2 and 2 checks (the shared budget gave 7, 1, 1)."""
+    from importlib import import_module
+
+    monkeypatch.setattr(import_module(f"nmflab.drivers.{backend}"), "time", _Clock())
+    rng = np.random.default_rng(0)
+    V, _, _ = random_problem(rng, 40, 30, 4)
+    kw = dict(method="mu", restarts=3, seed=0, max_iter=10**6, tol=0.0, check_every=5, time_limit=1.5,
+              backend=backend)
+    res = nmflab.nmf(V, 4, **kw, **({"lanes": 1} if backend == "jax" else {}))
+    assert list(res.restart_n_iter) == [15, 10, 10]
+    assert list(res.restart_status) == [Status.TIME_LIMIT] * 3
+
+

@@ -35,7 +35,7 @@ from jax import lax
 
 from ..data import Dense
 from ..result import Status, Trace
-from ..stopping import StopCriteria, over_budget
+from ..stopping import StopCriteria, restart_deadline
 from . import RunRecord, loop, n_checks
 
 __all__ = ["run", "trace_count", "default_lanes"]
@@ -208,20 +208,22 @@ def run(rule, V, W0s, H0s, criteria: StopCriteria, check_every: int, weights=Non
         data, consts, pool = _start(V_dev, jnp.asarray(np.stack([W0s[i] for i in lane_of])),
                                     jnp.asarray(np.stack([H0s[i] for i in lane_of])), weights_dev, **static)
         k_host = np.zeros(width, dtype=np.int32)
+        end = start + criteria.time_limit if timed else np.inf
+        deadline = np.full(width, restart_deadline(start, end, total, width) if timed else np.inf)
         while True:
             # While restarts wait for a lane, return as soon as one lane stops.
             pool = _advance(data, consts, pool, jnp.asarray(k_host + segment, dtype=jnp.int32),
                             jnp.asarray(bool(waiting)), **static)
             out = jax.device_get(pool)  # waits for the segment
-            elapsed = time.perf_counter() - start
+            now = time.perf_counter()
             k_after, status = np.asarray(out.k), np.asarray(out.carry.status).copy()
             running = status == int(Status.RUNNING)
             if timed:
                 for lane in np.flatnonzero(k_after > k_host):
-                    times[lane_of[lane]][k_after[lane] - 1] = elapsed
-                if over_budget(criteria, elapsed) and running.any():
-                    # Every restart makes at least one check, as on NumPy.
-                    over = running & (k_after > 0)
+                    times[lane_of[lane]][k_after[lane] - 1] = now - start
+                # Every restart makes at least one check, as on NumPy.
+                over = running & (k_after > 0) & (now > deadline)
+                if over.any():
                     status[over] = int(Status.TIME_LIMIT)
                     out = out._replace(carry=out.carry._replace(status=status))
                     pool = pool._replace(carry=pool.carry._replace(status=jnp.asarray(status)))
@@ -250,4 +252,6 @@ def run(rule, V, W0s, H0s, criteria: StopCriteria, check_every: int, weights=Non
                                        jnp.asarray(np.stack([H0s[i] for i in starts])), weights_dev, **static)
                 pool = started if fresh.all() else _refill(jnp.asarray(fresh), started, pool)
                 k_host[fresh] = 0
+                if timed:
+                    deadline[fresh] = restart_deadline(now, end, len(waiting) + int(fresh.sum()), width)
     return records

@@ -9,7 +9,7 @@ import numpy as np
 from .._malloc import tune_allocator
 from ..data import as_data
 from ..result import Status, Trace
-from ..stopping import StopCriteria, over_budget
+from ..stopping import StopCriteria, restart_deadline
 from . import RunRecord, loop
 
 __all__ = ["run", "flush_subnormal"]
@@ -41,7 +41,8 @@ def _flushed(rule):
     return step
 
 
-def _run_one(rule, data, consts, W, H, criteria: StopCriteria, check_every: int, start: float) -> RunRecord:
+def _run_one(rule, data, consts, W, H, criteria: StopCriteria, check_every: int, start: float,
+             deadline: float) -> RunRecord:
     step = _flushed(rule)
     carry = loop.start(np, rule, data, consts, W, H)
     rows = []
@@ -49,10 +50,10 @@ def _run_one(rule, data, consts, W, H, criteria: StopCriteria, check_every: int,
         handed = [carry]  # handed over: the interval frees the previous state once an update replaces it
         del carry
         carry, row = loop.check_interval(np, rule, data, consts, criteria, check_every, handed.pop(), step)
-        elapsed = time.perf_counter() - start
-        if carry.status == Status.RUNNING and over_budget(criteria, elapsed):
+        now = time.perf_counter()
+        if carry.status == Status.RUNNING and now > deadline:
             carry = carry._replace(status=np.int32(Status.TIME_LIMIT))
-        rows.append(row._replace(times=elapsed))
+        rows.append(row._replace(times=now - start))
     if rows and not criteria.needs_objective:
         final = loop.final_objective(np, rule, data, consts, carry.W, carry.H, carry.state)
         rows[-1] = rows[-1]._replace(objective=final)
@@ -69,11 +70,20 @@ def run(rule, V, W0s, H0s, criteria: StopCriteria, check_every: int, weights=Non
     Floating-point warnings are silenced inside the loop: a non-finite
     objective is caught by the stopping rules and reported as
     ``Status.NONFINITE``. The wall-time budget covers all restarts together,
-    as on JAX, and ``times`` count from the start of this call.
+    each stopping at its share (:func:`nmflab.stopping.restart_deadline`),
+    as on JAX; ``times`` count from the start of this call.
     """
     tune_allocator()  # once per process: the speed of an iteration must not hang on the order of its frees
     start = time.perf_counter()
     with np.errstate(divide="ignore", over="ignore", under="ignore", invalid="ignore"):
         data = as_data(np, V, weights)
         consts = rule.prepare(np, data)
-        return [_run_one(rule, data, consts, W0, H0, criteria, check_every, start) for W0, H0 in zip(W0s, H0s)]
+        records, now = [], start
+        for i, (W0, H0) in enumerate(zip(W0s, H0s)):
+            deadline = np.inf
+            if criteria.time_limit is not None:
+                deadline = restart_deadline(now, start + criteria.time_limit, len(W0s) - i)
+            records.append(_run_one(rule, data, consts, W0, H0, criteria, check_every, start, deadline))
+            times = records[-1].trace.times
+            now = start + float(times[-1]) if len(times) else time.perf_counter()  # the clock's last reading
+        return records
