@@ -11,12 +11,13 @@ matplotlib are imported where they are used (``backend="jax"``,
 
 from __future__ import annotations
 
-from .api import fit_weights, methods, nmf
+from .api import ScaleWarning, ZeroLockingWarning, fit_weights, methods, nmf
 from .result import Result, Status
 
 __version__ = "0.1.0"
 
-__all__ = ["nmf", "fit_weights", "methods", "Result", "Status", "NMF", "datasets", "diagnostics", "__version__"]
+__all__ = ["nmf", "fit_weights", "methods", "Result", "Status", "ZeroLockingWarning", "ScaleWarning", "NMF", "datasets",
+           "diagnostics", "__version__"]
 
 
 def __getattr__(name):

@@ -20,7 +20,7 @@ from .result import Result, Status
 from .stopping import RULES, StopCriteria
 
 __all__ = ["nmf", "fit_weights", "methods", "make_rule", "rule_class", "default_loss", "check_options",
-           "ZeroLockingWarning", "LOSSES", "MAX_ITER_LIMIT"]
+           "ZeroLockingWarning", "ScaleWarning", "LOSSES", "MAX_ITER_LIMIT"]
 
 LOSSES = tuple(NAMED_LOSSES)
 #: Largest ``max_iter``: iteration counts are int32 on every backend.
@@ -29,6 +29,13 @@ MAX_ITER_LIMIT = 2**31 - 2**20
 
 class ZeroLockingWarning(UserWarning):
     """A multiplicative rule was started from exact zeros, which it can never move."""
+
+
+class ScaleWarning(UserWarning):
+    """A rule with an absolute floor (R's presets) runs on data at a scale where the floor changes the fit."""
+
+#: The relative change of a fit by a rule's absolute constant above which :class:`ScaleWarning` is raised.
+SCALE_WARNING_LEVEL = 1e-4
 
 
 def methods() -> dict[str, tuple[str, ...]]:
@@ -253,7 +260,9 @@ def _driver(backend: str):
 def _data_scale(V: np.ndarray, rule, weights=None) -> float:
     """Power of two bringing the largest counted entry of ``V`` into ``[1, 2)``.
 
-    1 for an all-zero ``V`` or a rule that is not scale-free.
+    1 for an all-zero ``V`` or a rule that is not scale-free; such a rule
+    warns (:class:`ScaleWarning`) where its absolute constant changes the fit
+    (:meth:`nmflab.rules.Rule.guard_effect`).
 
     Dividing by a power of two is exact in binary floating point, so the fit
     of ``V / s`` is the fit of ``V`` with every intermediate rescaled; it
@@ -261,7 +270,19 @@ def _data_scale(V: np.ndarray, rule, weights=None) -> float:
     data anywhere from 1e-300 to 1e300.
     """
     vmax = float(V.max() if weights is None else np.max(V, where=weights > 0, initial=0.0))  # sparse: .max()
-    if vmax == 0 or not rule.scale_free:
+    if vmax == 0:
+        return 1.0
+    if not rule.scale_free:
+        effect = rule.guard_effect(vmax)
+        if effect > SCALE_WARNING_LEVEL:
+            warnings.warn(
+                f"method {rule.method!r} keeps R's absolute {rule.guard} = {getattr(rule, rule.guard):.3g}, which on "
+                f"data whose largest entry is {vmax:.3g} changes the fit by about {effect:.1e} relative to the fit "
+                "of the same data rescaled; divide V by its largest entry to match R's fit of rescaled data, or "
+                "use a scale-free method ('mu', 'hals', 'cd')",
+                ScaleWarning,
+                stacklevel=4,
+            )
         return 1.0
     return float(2.0 ** np.floor(np.log2(vmax)))
 

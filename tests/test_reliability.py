@@ -135,3 +135,23 @@ def test_the_summary_of_a_masked_fit_counts_what_the_fit_counted():
     missing = nmflab.nmf(gappy, 3, seed=0, missing="mask", max_iter=200)
     np.testing.assert_array_equal(missing.W, res.W)
     assert nmflab.diagnostics.summarize(missing, gappy) == summary
+
+
+@pytest.mark.parametrize("method,scale,warns", [("lee", 1.0, False), ("lee", 1e-3, True), ("lee", 1e3, False),
+                                                ("brunet", 1e-6, False), ("brunet", 1e-30, True)])
+def test_r_presets_warn_where_their_absolute_floor_changes_the_fit(method, scale, warns):
+    """R's brunet floor and lee eps are absolute: the fit of V * c is not c times the fit of V. The warning
+    comes exactly where the measured change exceeds the documented level (1e-4)."""
+    import warnings
+
+    V = np.random.default_rng(0).random((30, 20))
+    kw = dict(method=method, seed=0, max_iter=200, stop="max_iter")
+    base = nmflab.nmf(V, 3, **kw)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        scaled = nmflab.nmf(V * scale, 3, **kw)
+    raised = [w for w in caught if issubclass(w.category, nmflab.ScaleWarning)]
+    change = np.abs(scaled.W @ scaled.H / scale - base.W @ base.H).max() / np.abs(base.W @ base.H).max()
+    assert bool(raised) == warns and (change > nmflab.api.SCALE_WARNING_LEVEL) == warns, change
+    if warns:
+        assert "divide V by its largest entry" in str(raised[0].message)

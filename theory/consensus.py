@@ -23,6 +23,7 @@ import numpy as np
 __all__ = [
     "ConsensusAccumulator",
     "assignments",
+    "average_linkage",
     "connectivity",
     "consensus_clusters",
     "cophenetic_correlation",
@@ -111,12 +112,87 @@ def _check_consensus(C) -> np.ndarray:
     return C
 
 
-def _average_linkage(C):
-    from scipy.cluster.hierarchy import linkage
-    from scipy.spatial.distance import squareform
+def average_linkage(C) -> np.ndarray:
+    """Average-linkage (UPGMA) dendrogram of the distances ``1 - C``, merged in the order R's ``hclust`` merges.
 
-    distances = squareform(1.0 - C, checks=False)
-    return linkage(distances, method="average"), distances
+    Returns a SciPy linkage matrix ``Z`` (rows ``[a, b, height, size]``,
+    clusters ``n..2n-2`` created in row order), so SciPy's tree functions
+    apply. Where several pairs are equally close, which is the rule for
+    consensus matrices (entries are multiples of ``1 / runs``), average
+    linkage can build different trees, and the trees have different
+    cophenetic distances: SciPy's nearest-neighbour chain (``linkage``) then
+    disagreed with R's ``cophcor`` in the sixth digit. This follows the
+    procedure of R's ``stats::hclust`` (F. Murtagh's nearest-neighbour
+    list, Ihaka/Leisch/Maechler's changes for R) step for step: each
+    cluster keeps its nearest neighbour among the clusters of higher index
+    (the first one on a tie), the pair merged is that of the first cluster
+    with the least such distance, the merged cluster takes the lower index,
+    its distances are ``(m_a d_a + m_b d_b) / (m_a + m_b)`` (the same floating
+    operations), and the neighbours are refreshed only where R refreshes
+    them. ``O(n**2)`` memory and ``O(n**2)`` vectorized work.
+    """
+    D = np.array(1.0 - _check_consensus(C), dtype=np.float64)
+    n = D.shape[0]
+    far = 1e300  # R's INF
+    active = np.ones(n, dtype=bool)
+    size = np.ones(n)
+    ids = np.arange(n)
+    nearest = np.zeros(n, dtype=np.intp)
+    nearest_d = np.full(n, far)
+    last = 0  # R's JJ: the last neighbour found, kept where a search finds none
+
+    def first_min(i, candidates):
+        nonlocal last
+        if candidates.size:
+            j = int(np.argmin(D[i, candidates]))
+            if D[i, candidates[j]] < far:
+                last = int(candidates[j])
+                return D[i, candidates[j]]
+        return far
+
+    for i in range(n - 1):
+        nearest_d[i] = first_min(i, np.arange(i + 1, n))
+        nearest[i] = last
+    Z = np.empty((n - 1, 4))
+    for step in range(n - 1):
+        scan = np.where(active[: n - 1], nearest_d[: n - 1], np.inf)
+        im = int(np.argmin(scan))  # the first cluster with the least distance to its neighbour
+        a, b = sorted((im, int(nearest[im])))
+        Z[step] = (ids[a], ids[b], nearest_d[im], size[a] + size[b])
+        active[b] = False
+        others = np.flatnonzero(active)
+        others = others[others != a]
+        merged = (size[a] * D[a, others] + size[b] * D[b, others]) / (size[a] + size[b])
+        D[a, others] = merged
+        D[others, a] = merged
+        below = others < a
+        closer = merged[below] < nearest_d[others[below]]  # clusters below a may now have a as neighbour
+        nearest_d[others[below][closer]] = merged[below][closer]
+        nearest[others[below][closer]] = a
+        size[a] += size[b]
+        nearest_d[a] = first_min(a, others[~below])
+        nearest[a] = last
+        for i in np.flatnonzero(active[: n - 1] & np.isin(nearest[: n - 1], (a, b))):
+            nearest_d[i] = first_min(i, np.flatnonzero(active[i + 1:]) + i + 1)
+            nearest[i] = last
+        ids[a] = n + step
+    return Z
+
+
+def _cut(Z, k: int) -> np.ndarray:
+    """Cluster index of each leaf after the first ``n - k`` merges of ``Z``: exactly ``k`` clusters, as R's
+    ``cutree(hc, k)`` (a height threshold, SciPy's ``maxclust``, gives fewer where merge heights tie)."""
+    n = Z.shape[0] + 1
+    parent = np.arange(2 * n - 1)
+    for step in range(n - k):
+        parent[Z[step, :2].astype(int)] = n + step
+    root = np.arange(n)
+    for _ in range(n):  # follow the parent links (at most n - 1 of them) to each leaf's cluster
+        up = parent[root]
+        if np.array_equal(up, root):
+            break
+        root = up
+    return root
 
 
 def cophenetic_correlation(C) -> float:
@@ -138,9 +214,10 @@ def cophenetic_correlation(C) -> float:
     if np.all(off == 0) and np.all(np.diag(C) == C[0, 0]):
         return 1.0
     from scipy.cluster.hierarchy import cophenet
+    from scipy.spatial.distance import squareform
 
-    Z, distances = _average_linkage(C)
-    cophenetic = cophenet(Z)
+    distances = squareform(1.0 - C, checks=False)
+    cophenetic = cophenet(average_linkage(C))
     if np.ptp(distances) == 0 or np.ptp(cophenetic) == 0:
         return 1.0 if np.allclose(distances, cophenetic, rtol=0, atol=1e-12) else float("nan")
     return float(np.corrcoef(distances, cophenetic)[0, 1])
@@ -155,10 +232,12 @@ def dispersion(C) -> float:
 def consensus_clusters(C, k: int) -> np.ndarray:
     """Cluster labels ``0..k-1`` from the average-linkage dendrogram of ``1 - C`` cut into ``k`` clusters.
 
-    Clusters are numbered in the order in which they first appear along the
-    dendrogram's leaves, so the labels are reproducible.
+    The dendrogram is :func:`average_linkage` (R's merge order) and the cut
+    undoes its last ``k - 1`` merges, as R's ``cutree``. Clusters are numbered
+    in the order in which they first appear along the dendrogram's leaves,
+    so the labels are reproducible.
     """
-    from scipy.cluster.hierarchy import fcluster, leaves_list
+    from scipy.cluster.hierarchy import leaves_list
 
     C = _check_consensus(C)
     n = C.shape[0]
@@ -166,8 +245,8 @@ def consensus_clusters(C, k: int) -> np.ndarray:
         raise ValueError(f"k must be between 1 and the number of samples ({n}), got {k}")
     if n == 1:
         return np.zeros(1, dtype=int)
-    Z, _ = _average_linkage(C)
-    raw = fcluster(Z, t=k, criterion="maxclust")
+    Z = average_linkage(C)
+    raw = _cut(Z, k)
     order = leaves_list(Z)
     first_seen = {}
     for leaf in order:

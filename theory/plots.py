@@ -26,12 +26,13 @@ def consensus_map(C, labels=None, title: str = "", ax_size: float = 4.5):
     ``labels`` (one per sample, e.g. the known classes) are drawn as a
     coloured bar beside the map with a legend.
     """
-    from scipy.cluster.hierarchy import dendrogram, linkage
-    from scipy.spatial.distance import squareform
+    from scipy.cluster.hierarchy import dendrogram
+
+    from .consensus import average_linkage
 
     plt = _pyplot()
     C = np.asarray(C, dtype=float)
-    Z = linkage(squareform(1 - C, checks=False), method="average")
+    Z = average_linkage(C)
     fig = plt.figure(figsize=(ax_size + 1.6, ax_size + 1.2))
     grid = fig.add_gridspec(2, 3, width_ratios=[0.25, ax_size, 0.2], height_ratios=[1.0, ax_size],
                             wspace=0.03, hspace=0.03)

@@ -114,6 +114,16 @@ class Rule:
     def prepare(self, xp, data):
         return None
 
+    def guard_effect(self, vmax: float) -> float:
+        """Relative size, on data whose largest entry is ``vmax``, of an absolute constant the rule adds.
+
+        0 for a scale-free rule. Rules that keep another package's absolute
+        floors (R's presets, ``scale_free = False``) say how far that constant
+        moves the fit away from the fit of the rescaled data; ``nmf`` warns
+        (:class:`nmflab.ScaleWarning`) when it exceeds ``1e-4``.
+        """
+        return 0.0
+
     def rescaled(self, scale: float):
         if scale == 1.0 or not hasattr(self, "penalty"):
             return self

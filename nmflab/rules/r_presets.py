@@ -71,6 +71,10 @@ class BrunetKL(_AsInR):
     update_h: bool = True
     update_w: bool = True
 
+    def guard_effect(self, vmax: float) -> float:
+        """The floor against factor entries, which scale as ``sqrt(vmax)``."""
+        return self.floor / np.sqrt(vmax)
+
     method: ClassVar[str] = "brunet"
     loss: ClassVar[str] = "kl"
     beta: ClassVar[float] = 1.0
@@ -118,6 +122,11 @@ class LeeFrobenius(_AsInR):
     rescale: bool = True
     update_h: bool = True
     update_w: bool = True
+
+    def guard_effect(self, vmax: float) -> float:
+        """``eps`` against the numerators (which scale as ``vmax**2`` once ``H`` is rescaled) and the
+        denominators (``vmax`` or ``vmax**2``)."""
+        return self.eps / min(vmax, vmax * vmax)
 
     method: ClassVar[str] = "lee"
     loss: ClassVar[str] = "frobenius"
