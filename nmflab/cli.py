@@ -118,6 +118,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="text file with one label per sample (line), drawn beside the consensus maps")
     survey.add_argument("--key", default=None, help="array name inside an .npz file")
     survey.add_argument("--skip-header", action="store_true")
+    survey.add_argument("--row-names", action="store_true", help="the first column of a text file holds row names")
     survey.add_argument("--transpose", action="store_true", help="the file has samples in columns (R's orientation)")
 
     bounds = sub.add_parser("bounds", help="certified lower and upper bounds on the non-negative rank of a matrix")
@@ -134,6 +135,7 @@ def build_parser() -> argparse.ArgumentParser:
     bounds.add_argument("--overwrite", action="store_true", help="replace existing --json and --certificate files")
     bounds.add_argument("--key", default=None, help="array name inside an .npz file")
     bounds.add_argument("--skip-header", action="store_true")
+    bounds.add_argument("--row-names", action="store_true", help="the first column of a text file holds row names")
     return parser
 
 
@@ -253,7 +255,7 @@ def _survey(args) -> int:
 
     store = check_writable(args.store or str(Path(args.file).with_suffix("")) + ".survey", directory=True)
     rank_survey = _theory("survey").rank_survey
-    V = _read_data(args)
+    V = _read_data(args, dense=args.backend == "jax")  # a sparse .mtx is surveyed sparse on NumPy
     labels = None
     if args.labels is not None:
         labels = [line.strip() for line in Path(args.labels).read_text().splitlines() if line.strip()]

@@ -202,3 +202,23 @@ def test_an_interrupted_survey_says_what_it_saved(tmp_path, capsys, monkeypatch)
     err = capsys.readouterr().err.strip()
     assert status == 130 and err.count("\n") == 0
     assert err.endswith(f"interrupted; 3 tasks saved in {store}: run the same command again to resume")
+
+
+def test_a_sparse_survey_from_the_command_line_is_extended_in_its_store(tmp_path, capsys, monkeypatch):
+    from theory import survey
+
+    rng = np.random.default_rng(3)
+    groups = np.arange(18) % 2
+    dense = (np.eye(2)[groups] * 2 + 0.1) @ (rng.random((2, 12)) * (rng.random((2, 12)) > 0.4)) + 0.0
+    path = tmp_path / "s.mtx"
+    scipy.io.mmwrite(path, scipy.sparse.coo_matrix(dense))
+    seen = []
+    real = survey._fit_chunk
+    monkeypatch.setattr(survey, "_fit_chunk", lambda V, *a: seen.append(scipy.sparse.issparse(V)) or real(V, *a))
+    base = ["survey", str(path), "--ranks", "2:3", "--chunk", "2", "--workers", "1", "--no-figures", "--no-progress",
+            "--store", str(tmp_path / "store")]
+    assert main(base + ["--restarts", "4"]) == 0
+    assert "4 tasks computed, 0 loaded" in capsys.readouterr().out
+    assert main(base + ["--restarts", "6"]) == 0
+    assert "2 tasks computed, 4 loaded" in capsys.readouterr().out
+    assert seen == [True] * 6

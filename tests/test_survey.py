@@ -192,8 +192,10 @@ def test_a_store_of_another_survey_is_refused_and_a_damaged_task_recomputed(tmp_
     V, _ = _planted(seed=5)
     kw = dict(seed=1, chunk=2, store=tmp_path, progress=False, **FAST)
     rank_survey(V, [2], 4, **kw)
-    with pytest.raises(ValueError, match="other arguments or data"):
-        rank_survey(V, [2], 6, **kw)
+    with pytest.raises(ValueError, match=r"other data or options \(differs in: seed\)"):
+        rank_survey(V, [2], 4, **{**kw, "seed": 2})
+    with pytest.raises(ValueError, match=r"differs in: null"):
+        rank_survey(V, [2], 4, null=True, **kw)
     with pytest.raises(ValueError, match="data_sha256"):
         rank_survey(V + 1, [2], 4, **kw)
     victim = sorted(tmp_path.glob("data-*.npz"))[0]
@@ -404,3 +406,57 @@ def test_a_rank_error_names_the_range_not_every_rank():
         rank_survey(V, range(2, 100), 2)
     with pytest.raises(TypeError, match="numpy.ma masked array"):
         rank_survey(np.ma.masked_array(V, mask=V > 0.9), [2], 2)
+
+
+def _same_survey(a, b):
+    for key in a.table[0]:
+        if key != "seconds":
+            np.testing.assert_array_equal([row[key] for row in a.table], [row[key] for row in b.table], err_msg=key)
+    for r in a.ranks:
+        np.testing.assert_array_equal(a.consensus[r], b.consensus[r])
+        np.testing.assert_array_equal(a.labels[r], b.labels[r])
+        np.testing.assert_array_equal(a.best[r][0], b.best[r][0])
+
+
+def test_a_store_is_extended_with_more_restarts_and_ranks_computing_only_what_is_new(tmp_path):
+    """A finished store refused more restarts or ranks; it now serves them, and the result is that of the
+    larger survey run whole (restart k is the same fit in any task)."""
+    V, _ = _planted(seed=5)
+    kw = dict(seed=1, progress=False, **FAST)
+    first = rank_survey(V, [2, 3], 6, chunk=3, store=tmp_path, **kw)
+    assert first.computed_tasks == 4
+    more = rank_survey(V, [2, 3, 4], 10, chunk=4, store=tmp_path, **kw)
+    # ranks 2 and 3 reuse restarts 0-5 and compute 6-9 (one task each); rank 4 is new: 4 + 4 + 2
+    assert (more.loaded_tasks, more.computed_tasks) == (4, 5)
+    _same_survey(more, rank_survey(V, [2, 3, 4], 10, chunk=5, **kw))
+    fewer = rank_survey(V, [3], 4, chunk=4, store=tmp_path, **kw)
+    # rank 3 holds restarts 0-2, 3-5 and 6-9: 0-2 lies below 4, 3-5 does not, so restart 3 alone is computed
+    assert (fewer.loaded_tasks, fewer.computed_tasks) == (1, 1)
+    _same_survey(fewer, rank_survey(V, [3], 4, **kw))
+
+
+def test_a_sparse_matrix_is_surveyed_sparse(tmp_path, monkeypatch):
+    import scipy.sparse
+
+    from theory import survey as module
+
+    V, _ = _planted(seed=6)
+    V = np.where(V > 0.5, V, 0.0)
+    S = scipy.sparse.csr_matrix(V)
+    fitted = []
+    real = module._fit_chunk
+    monkeypatch.setattr(module, "_fit_chunk", lambda data, *a: fitted.append(scipy.sparse.issparse(data))
+                        or real(data, *a))
+    kw = dict(seed=2, chunk=5, progress=False, null=True, **FAST)
+    sparse = rank_survey(S, [2, 3], 10, store=tmp_path, **kw)
+    assert fitted and all(fitted)
+    dense = rank_survey(V, [2, 3], 10, **kw)
+    np.testing.assert_array_equal(sparse.labels[3], dense.labels[3])  # the same fits, up to rounding
+    for key in ("cophenetic", "rss", "evar", "svd_rss"):
+        np.testing.assert_allclose(sparse.column(key), dense.column(key), rtol=1e-6, err_msg=key)
+    null = shuffled_null(S, 2)
+    assert scipy.sparse.issparse(null) and null.nnz == S.nnz
+    np.testing.assert_array_equal(np.sort(null.toarray(), axis=0), np.sort(V, axis=0))  # each column permuted
+    assert not np.array_equal(null.toarray(), V)
+    again = rank_survey(S, [2, 3], 10, store=tmp_path, **kw)
+    assert again.computed_tasks == 0

@@ -350,12 +350,21 @@ def sparseness(X, axis: int = 1) -> float:
 
 
 def rss(V, W, H) -> float:
-    """Residual sum of squares ``||V - WH||_F**2``."""
+    """Residual sum of squares ``||V - WH||_F**2`` (a scipy.sparse ``V`` from its stored entries, never dense)."""
+    from nmflab.data import is_sparse
+
+    if is_sparse(V):
+        from nmflab.diagnostics import loss_value
+
+        return 2.0 * loss_value(V.astype(np.float64), np.asarray(W, dtype=np.float64), np.asarray(H, dtype=np.float64))
     R = np.asarray(V, dtype=np.float64) - np.asarray(W, dtype=np.float64) @ np.asarray(H, dtype=np.float64)
     return float(np.sum(R * R))
 
 
 def explained_variance(V, W, H) -> float:
     """``1 - rss / ||V||_F**2`` (R NMF's ``evar``)."""
-    V = np.asarray(V, dtype=np.float64)
-    return 1.0 - rss(V, W, H) / float(np.sum(V * V))
+    from nmflab.data import is_sparse
+
+    total = float(V.astype(np.float64).power(2).sum()) if is_sparse(V) else float(np.sum(np.square(
+        np.asarray(V, dtype=np.float64))))
+    return 1.0 - rss(V, W, H) / total

@@ -13,8 +13,10 @@ from ``(seed, r)`` and the restart index, see :func:`nmflab.nmf`'s
 ``first_restart``), so the result does not depend on the chunk size, the
 order of completion or the executor. With a ``store`` directory every
 finished task is written there at once (atomically); a survey started
-again with the same arguments loads the finished tasks and runs only the
-rest.
+again loads the finished tasks and runs only the rest: with the same
+arguments it resumes, with more restarts or more ranks it extends the
+survey, computing only the new restarts (what identifies a store is the
+data, the seed, the null and the fit options; :func:`rank_survey`).
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ import os
 import shutil
 import sys
 import tempfile
+import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,6 +39,7 @@ import numpy as np
 
 import nmflab
 from nmflab import validation as val
+from nmflab.data import is_sparse
 from nmflab.parallel import available_cores, core_ids
 from nmflab.diagnostics import svd_floor
 from nmflab.io import atomic_write_bytes, atomic_write_npz
@@ -72,10 +76,24 @@ def survey_seed(seed: int, rank: int, kind: str = "data") -> int:
     return int(np.random.SeedSequence(int(seed), spawn_key=key).generate_state(1, np.uint64)[0] >> np.uint64(1))
 
 
-def shuffled_null(V, seed: int) -> np.ndarray:
-    """``V`` with the values of each feature (column) permuted across samples, independently per feature."""
-    V = np.asarray(V)
+def shuffled_null(V, seed: int):
+    """``V`` with the values of each feature (column) permuted across samples, independently per feature.
+
+    A scipy.sparse ``V`` stays sparse: each column's stored entries move to
+    rows drawn without replacement, which is the same distribution as
+    permuting the whole column (zeros included), drawn another way.
+    """
     rng = np.random.default_rng(np.random.SeedSequence(int(seed), spawn_key=(len(_KINDS),)))
+    if is_sparse(V):
+        import scipy.sparse
+
+        V = scipy.sparse.csc_matrix(V)
+        rows = np.concatenate([rng.choice(V.shape[0], size=V.indptr[j + 1] - V.indptr[j], replace=False)
+                               for j in range(V.shape[1])] or [np.zeros(0, dtype=int)])
+        shuffled = scipy.sparse.csc_matrix((V.data, rows, V.indptr), shape=V.shape)
+        shuffled.sort_indices()
+        return shuffled.tocsr()
+    V = np.asarray(V)
     order = np.argsort(rng.random(V.shape), axis=0)
     return np.take_along_axis(V, order, axis=0)
 
@@ -260,29 +278,82 @@ def _task_name(kind: str, rank: int, first: int, count: int) -> str:
     return f"{kind}-rank{rank:03d}-restarts{first:05d}-{first + count - 1:05d}.npz"
 
 
-def _fingerprint(V: np.ndarray) -> str:
+_TASK_FILE = re.compile(r"(data|null)-rank(\d{3})-restarts(\d{5})-(\d{5})\.npz")
+
+
+def _stored_tasks(store: Path | None) -> dict[tuple[str, int], list[tuple[int, int]]]:
+    """``(first, count)`` of the task files in ``store`` for each ``(kind, rank)``, by first restart."""
+    found: dict[tuple[str, int], list[tuple[int, int]]] = {}
+    for path in store.iterdir() if store is not None else ():
+        match = _TASK_FILE.fullmatch(path.name)
+        if match and int(match[4]) >= int(match[3]):
+            found.setdefault((match[1], int(match[2])), []).append((int(match[3]), int(match[4]) - int(match[3]) + 1))
+    return {key: sorted(ranges) for key, ranges in found.items()}
+
+
+def _plan(kind: str, rank: int, restarts: int, chunk: int, stored: list[tuple[int, int]]) -> list[tuple]:
+    """The tasks that cover restarts ``0..restarts-1`` of one rank: stored ones where they fit, new ones between.
+
+    A stored task is reused if it lies wholly below ``restarts`` (the longest
+    one where several start at the same restart); the gaps are cut into new
+    tasks of at most ``chunk`` restarts, each ending where a stored task
+    begins. Restart ``k`` is the same fit in any task, so the cover changes
+    no result.
+    """
+    longest = {}
+    for first, count in stored:
+        if first + count <= restarts:
+            longest[first] = max(longest.get(first, 0), count)
+    tasks, position = [], 0
+    while position < restarts:
+        if position in longest:
+            tasks.append((kind, rank, position, longest[position]))
+            position += longest[position]
+            continue
+        following = min((f for f in longest if f > position), default=restarts)
+        count = min(chunk, following - position)
+        tasks.append((kind, rank, position, count))
+        position += count
+    return tasks
+
+
+def _fingerprint(V) -> str:
     digest = hashlib.sha256()
-    digest.update(str((V.shape, V.dtype.str)).encode())
-    digest.update(np.ascontiguousarray(V).tobytes())
+    digest.update(str((V.shape, V.dtype.str, "sparse" if is_sparse(V) else "dense")).encode())
+    arrays = (V.data, V.indices, V.indptr) if is_sparse(V) else (V,)
+    for array in arrays:
+        digest.update(np.ascontiguousarray(array).tobytes())
     return digest.hexdigest()
 
 
+#: The manifest entries that identify a store's survey; ranks, restarts and chunk may change from run to run.
+_IDENTITY = ("data_sha256", "shape", "seed", "null", "fit")
+
+
 def _open_store(store, manifest: dict) -> Path:
+    """The store directory, its manifest written on first use; a store of another survey is refused.
+
+    Only :data:`_IDENTITY` must agree: a run with other ranks, restarts or
+    chunk extends the survey (manifests written before this rule also held
+    those, which are ignored).
+    """
     store = Path(store)
     path = store / "survey.json"
+    identity = {k: manifest[k] for k in _IDENTITY}
     if path.exists():
         try:
             recorded = json.loads(path.read_text())
         except (OSError, json.JSONDecodeError) as exc:
             raise ValueError(f"{path} is not a survey manifest ({exc}); use another store directory") from exc
-        if recorded != manifest:
-            differs = sorted(k for k in set(recorded) | set(manifest) if recorded.get(k) != manifest.get(k))
+        if not isinstance(recorded, dict) or {k: recorded.get(k) for k in _IDENTITY} != identity:
+            recorded = recorded if isinstance(recorded, dict) else {}
+            differs = [k for k in _IDENTITY if recorded.get(k) != identity[k]]
             raise ValueError(
-                f"the store {store} holds a survey with other arguments or data (differs in: {', '.join(differs)}); "
-                "resume with the same arguments, or choose another directory"
+                f"the store {store} holds a survey of other data or options (differs in: {', '.join(differs)}); "
+                "resume or extend it with the same data, seed, null and fit options, or choose another directory"
             )
     else:
-        atomic_write_bytes(path, json.dumps(manifest, indent=2, sort_keys=True).encode())
+        atomic_write_bytes(path, json.dumps(identity, indent=2, sort_keys=True).encode())
     return store
 
 
@@ -379,8 +450,9 @@ def rank_survey(
 
     Parameters
     ----------
-    V : array_like, shape (n_samples, n_features)
-        Non-negative data; rows are the samples that are clustered.
+    V : array_like or scipy.sparse matrix, shape (n_samples, n_features)
+        Non-negative data; rows are the samples that are clustered. A
+        sparse ``V`` is fitted as it is stored (on the NumPy backend).
     ranks : iterable of int
         Ranks to survey, each between 2 and ``min(V.shape)``.
     restarts : int
@@ -396,7 +468,10 @@ def rank_survey(
     store : path, optional
         Directory where each finished task is written; a survey started
         again with the same arguments and data resumes from it. A store
-        holding a different survey is refused, never overwritten.
+        holding a different survey is refused, never overwritten. The same
+        store takes a later run with more (or fewer) restarts or other
+        ranks: the tasks it holds are reused wherever they fit and only the
+        new restarts are computed, with the result of a survey run whole.
     executor : concurrent.futures.Executor, optional
         Runs the tasks (a ``ProcessPoolExecutor``, or a Dask client's
         ``get_executor()`` for a cluster). Default: in this process, one
@@ -411,13 +486,15 @@ def rank_survey(
     **fit
         Options of :func:`nmflab.nmf` for every fit. Default
         ``method="brunet"`` (KL, R's algorithm and defaults, connectivity
-        stopping) and ``backend="jax"`` when JAX is installed.
+        stopping) and ``backend="jax"`` when JAX is installed and ``V`` is
+        dense.
 
     Returns
     -------
     Survey
     """
-    V = val.check_data_matrix(V, dtype=fit.get("dtype"))
+    sparse = is_sparse(V)
+    V = val.check_sparse_matrix(V, dtype=fit.get("dtype")) if sparse else val.check_data_matrix(V, dtype=fit.get("dtype"))
     n, p = V.shape
     try:
         ranks = sorted({int(r) for r in ranks})
@@ -440,8 +517,9 @@ def rank_survey(
     if "backend" not in fit:
         import importlib.util
 
-        fit["backend"] = "jax" if importlib.util.find_spec("jax") else "numpy"
-    nmflab.api.check_options(ranks[0], restarts=min(chunk, restarts), **fit)  # before anything is stored
+        fit["backend"] = "jax" if importlib.util.find_spec("jax") and not sparse else "numpy"
+    # before anything is stored
+    nmflab.api.check_options(ranks[0], sparse=sparse, restarts=min(chunk, restarts), **fit)
     task_fit = _task_options(fit)
     kinds = _KINDS if null else _KINDS[:1]
     data = {"data": V}
@@ -450,20 +528,25 @@ def rank_survey(
     options = {"ranks": ranks, "restarts": restarts, "seed": seed, "chunk": chunk, "null": bool(null),
                "fit": {k: (v if isinstance(v, (int, float, str, bool, type(None))) else repr(v))
                        for k, v in sorted(fit.items())}}
-    # Highest ranks first: they take the longest, so a pool finishes them
-    # while the short tasks fill in (the result does not depend on the order).
-    tasks = [(kind, r, first, min(chunk, restarts - first))
-             for r in reversed(ranks) for kind in kinds for first in range(0, restarts, chunk)]
     if store is not None:
         store = _open_store(store, {**options, "data_sha256": _fingerprint(V), "shape": [n, p]})
-
+    # Highest ranks first: they take the longest, so a pool finishes them
+    # while the short tasks fill in (the result does not depend on the order).
+    stored = _stored_tasks(store)
     started = time.perf_counter()
     done: dict[tuple, dict] = {}
-    if store is not None:
-        for task in tasks:
-            path = store / _task_name(*task)
-            if path.exists() and (loaded := _load_task(path, task[3], (n, p), task[1])) is not None:
-                done[task] = loaded
+    tasks = []
+    for r in reversed(ranks):
+        for kind in kinds:
+            usable = {}  # the stored tasks of this rank below `restarts` that load and validate completely
+            for first, count in stored.get((kind, r), []):
+                if first + count <= restarts:
+                    loaded = _load_task(store / _task_name(kind, r, first, count), count, (n, p), r)
+                    if loaded is not None:
+                        usable[(kind, r, first, count)] = loaded
+            plan = _plan(kind, r, restarts, chunk, [task[2:] for task in usable])
+            done.update({task: usable[task] for task in plan if task in usable})
+            tasks += plan
     loaded_tasks = len(done)
     pending = [t for t in tasks if t not in done]
 
