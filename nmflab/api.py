@@ -16,6 +16,7 @@ from .data import is_sparse
 from .diagnostics import noise_base
 from .drivers import BACKENDS
 from .losses import NAMED_LOSSES, Penalty, resolve_loss
+from .progress import Check, as_callback
 from .result import Result, Status
 from .stopping import RULES, StopCriteria
 
@@ -377,6 +378,7 @@ def nmf(
     first_restart: int = 0,
     lanes: int | None = None,
     trace: bool = True,
+    progress=False,
 ) -> Result:
     """Non-negative matrix factorization ``V ≈ W @ H`` with ``W, H >= 0``.
 
@@ -489,6 +491,12 @@ def nmf(
         (``Result.objective`` is NaN at the other checks): a fit stopped by
         the connectivity, iterate or kkt rule then saves a pass over the data
         per check (KL: a logarithm per entry), as R's NMF does.
+    progress : bool or callable
+        ``True`` prints a line to standard error every 2 seconds while a
+        restart runs and one when it stops
+        (:class:`nmflab.progress.FitProgress`); a callable is called with a
+        :class:`nmflab.progress.Check` after every check of every restart. On
+        JAX the compiled loop then returns to the host after each check.
 
     Returns
     -------
@@ -521,6 +529,7 @@ def nmf(
         rank, loss, method, init, restarts, max_iter, tol, eps, check_every, stop, iterate_tol, kkt_tol, patience,
         time_limit, mask, missing, l1_W, l2_W, l1_H, l2_H, beta_exponent, backend, seed, dtype, first_restart,
         lanes, trace, sparse=is_sparse(V))
+    callback = as_callback(progress, restarts, first_restart)
     V, weights = _data_and_weights(V, mask, missing, dtype, rule, loss_name)
     if not isinstance(init, str):
         custom = _custom_start(init, V.shape, rank, V.dtype)
@@ -540,7 +549,7 @@ def nmf(
         init_name = "custom"
     _warn_zero_locking(rule, W0s, H0s, init_name)
     return _run(driver, rule, criteria, check_every, V, V_scaled, weights, W0s, H0s, backend, seed, init_name, scale,
-                loss_name, keep_restarts=keep_restarts, first_restart=first_restart, lanes=lanes)
+                loss_name, keep_restarts=keep_restarts, first_restart=first_restart, lanes=lanes, progress=callback)
 
 
 def _checked_arguments(rank, loss, method, init, restarts, max_iter, tol, eps, check_every, stop, iterate_tol,
@@ -704,12 +713,22 @@ def _active_penalty(rule):
 
 
 def _run(driver, rule, criteria, check_every, V, V_scaled, weights, W0s, H0s, backend, seed, init_name, scale,
-         loss_name, *, keep_restarts=False, first_restart=0, lanes=None) -> Result:
-    """Run ``driver`` on every start and assemble the Result in the units of ``V``."""
-    start = time.perf_counter()
-    records = driver.run(rule.rescaled(scale), V_scaled, W0s, H0s, criteria, check_every, weights, lanes=lanes)
-    wall = time.perf_counter() - start
+         loss_name, *, keep_restarts=False, first_restart=0, lanes=None, progress=None) -> Result:
+    """Run ``driver`` on every start and assemble the Result in the units of ``V``.
+
+    ``progress`` takes a :class:`~nmflab.progress.Check` after every check, its objective in the units of ``V``.
+    """
     unit, representable = _units_of_v(rule, scale, V, weights)
+    report = None
+    if progress is not None:
+        def report(i, iteration, objective, status):
+            with np.errstate(over="ignore", under="ignore", invalid="ignore"):
+                value = float(unit(objective)) if representable(objective) else float("nan")
+            progress(Check(first_restart + i, iteration, value, Status(status)))
+    start = time.perf_counter()
+    records = driver.run(rule.rescaled(scale), V_scaled, W0s, H0s, criteria, check_every, weights, lanes=lanes,
+                         progress=report)
+    wall = time.perf_counter() - start
     with np.errstate(over="ignore", under="ignore", invalid="ignore"):
         finals = np.array([_loss_in_units_of_v(rule, V, weights, scale, unit, representable, r.W, r.H,
                                                r.trace.objective[-1] if len(r.trace.objective) else r.initial_objective)

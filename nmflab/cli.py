@@ -95,6 +95,8 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--transpose", action="store_true", help="the file has samples in columns (R's orientation)")
     fit.add_argument("--out", "-o", default=None, help="output prefix (default: FILE without extension + '.nmf')")
     fit.add_argument("--overwrite", action="store_true", help="replace existing output files")
+    fit.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
+                     help="report the fit's progress on standard error (default: when it is a terminal)")
 
     survey = sub.add_parser("survey", help="rank survey: consensus, cophenetic and other stability measures per rank")
     survey.add_argument("file", help="data as for fit; rows are the samples that are clustered")
@@ -133,6 +135,8 @@ def build_parser() -> argparse.ArgumentParser:
     bounds.add_argument("--certificate", default=None,
                         help="write the factors W and H of the upper bound to this .npz file")
     bounds.add_argument("--overwrite", action="store_true", help="replace existing --json and --certificate files")
+    bounds.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
+                        help="report each method as it runs on standard error (default: when it is a terminal)")
     bounds.add_argument("--key", default=None, help="array name inside an .npz file")
     bounds.add_argument("--skip-header", action="store_true")
     bounds.add_argument("--row-names", action="store_true", help="the first column of a text file holds row names")
@@ -227,6 +231,7 @@ def _fit(args) -> int:
         l2_W=args.l2_W,
         l1_H=args.l1_H,
         l2_H=args.l2_H,
+        progress=sys.stderr.isatty() if args.progress is None else args.progress,
     )
     npz_path, json_path = write_result(
         result, prefix, overwrite=args.overwrite, extra={"input": str(args.file), "transposed": bool(args.transpose)}
@@ -290,7 +295,7 @@ def _bounds(args) -> int:
     nonneg_rank_bounds = _theory("nnrank").nonneg_rank_bounds
     M = _read_data(args)
     methods = args.methods if args.methods in ("auto", "all") else [m.strip() for m in args.methods.split(",")]
-    result = nonneg_rank_bounds(M, methods=methods, time_limit=args.time_limit, seed=args.seed)
+    result = nonneg_rank_bounds(M, methods=methods, time_limit=args.time_limit, seed=args.seed, progress=args.progress)
     print(result.table())
     if args.json:
         atomic_write_bytes(args.json, (json.dumps(result.to_dict(), indent=2, default=float) + "\n").encode())

@@ -57,6 +57,9 @@ class NMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
     missing : {"error", "mask"}
         NaN entries of ``X``: an error, or missing entries that are neither
         fitted nor counted (as in :func:`nmflab.nmf`).
+    verbose : int
+        ``> 0`` reports the fit's progress on standard error
+        (:func:`nmflab.nmf`'s ``progress=True``).
     alpha_W, alpha_H, l1_ratio : float
         scikit-learn's regularization (``alpha_H="same"`` uses ``alpha_W``),
         mapped to nmflab's penalties as in :class:`nmflab.losses.Penalty`:
@@ -98,6 +101,7 @@ class NMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         l1_ratio=0.0,
         backend="numpy",
         missing="error",
+        verbose=0,
         random_state=None,
     ):
         self.n_components = n_components
@@ -115,6 +119,7 @@ class NMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         self.l1_ratio = l1_ratio
         self.backend = backend
         self.missing = missing
+        self.verbose = verbose
         self.random_state = random_state
 
     def __sklearn_tags__(self):
@@ -211,6 +216,7 @@ class NMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
             restarts=self.restarts,
             seed=seed,
             mask=mask,
+            progress=bool(self.verbose),
             **self._solver_options(),
             **self._penalties(X),
         )

@@ -222,3 +222,14 @@ def test_a_sparse_survey_from_the_command_line_is_extended_in_its_store(tmp_path
     assert main(base + ["--restarts", "6"]) == 0
     assert "2 tasks computed, 4 loaded" in capsys.readouterr().out
     assert seen == [True] * 6
+
+
+def test_fit_progress_goes_to_standard_error_when_asked(tmp_path, capsys):
+    data = tmp_path / "v.npy"
+    np.save(data, V)
+    assert main(["fit", str(data), "-r", "2", "--seed", "0", "--max-iter", "20", "--progress", "--out",
+                 str(tmp_path / "a")]) == 0
+    captured = capsys.readouterr()
+    assert captured.err.startswith("nmf: restart 1/1 stopped after 20 iterations") and "nmf:" not in captured.out
+    assert main(["fit", str(data), "-r", "2", "--seed", "0", "--out", str(tmp_path / "b")]) == 0
+    assert capsys.readouterr().err == ""  # not a terminal: quiet by default

@@ -30,7 +30,7 @@ def test_every_parameter_reaches_the_function(monkeypatch):
     monkeypatch.setattr(est, "nmf", spy)
     params = dict(n_components=2, loss="kl", method="mu", init="nndsvdar", restarts=2, max_iter=33, tol=1e-3,
                   eps=1e-7, check_every=3, stop="max_iter", backend="numpy", random_state=5, alpha_W=0.1,
-                  alpha_H=0.2, l1_ratio=0.25, missing="mask")
+                  alpha_H=0.2, l1_ratio=0.25, missing="mask", verbose=1)
     X = np.random.default_rng(0).uniform(0, 1, (9, 6))
     NMF(**params).fit(X)
     for name, value in params.items():
@@ -44,6 +44,8 @@ def test_every_parameter_reaches_the_function(monkeypatch):
             assert seen["l1_H"] == pytest.approx(0.2 * 0.25 * 9) and seen["l2_H"] == pytest.approx(0.2 * 0.75 * 9)
         elif name == "l1_ratio":
             continue
+        elif name == "verbose":
+            assert seen["progress"] is True
         else:
             assert seen[name] == value, name
 

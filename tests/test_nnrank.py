@@ -375,3 +375,16 @@ def test_a_data_sized_matrix_gets_bounds_and_declines_what_cannot_scale():
     assert status["smt"].startswith("not run")  # the nested triangle settled it
     assert smt_decide(V, 3).status.startswith("not applicable")  # floats are not exact input
     assert result.lower == result.upper == 3
+
+
+def test_bounds_report_each_method_with_the_bounds_so_far():
+    """bounds was silent for up to 120 s; a callable or standard error now hears each method."""
+    lines = []
+    M = np.array([[1, 1, 0, 0], [1, 0, 1, 0], [0, 1, 0, 1], [0, 0, 1, 1]])
+    result = nonneg_rank_bounds(M, time_limit=None, progress=lines.append)
+    assert lines[0] == "rank 3; 3 <= rank+ <= 4 to start with"
+    assert lines[1:] == ["fooling_set ...", "fooling_set: lower 4 in "
+                         f"{[e for e in result.evidence if e.method == 'fooling_set'][0].seconds:.1f} s; "
+                         "now 4 <= rank+ <= 4"]
+    with pytest.raises(TypeError, match="progress must be"):
+        nonneg_rank_bounds(M, progress="loud")

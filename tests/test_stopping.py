@@ -206,3 +206,45 @@ def test_restarts_share_the_time_limit(backend, monkeypatch):
     assert list(res.restart_status) == [Status.TIME_LIMIT] * 3
 
 
+
+
+def test_progress_reports_every_check_of_every_restart_in_the_units_of_v(backend):
+    """nmf() said nothing on long fits. A callable now sees each check; its objective is the trace's."""
+    rng = np.random.default_rng(0)
+    V, _, _ = random_problem(rng, 30, 20, 3)
+    V = V * 2.0**-40  # a data scale: the driver works on V / 2**-40, the report must not
+    checks = []
+    kw = dict(method="mu", restarts=3, seed=0, max_iter=60, check_every=10, keep_restarts=True, backend=backend,
+              **({"lanes": 2} if backend == "jax" else {}))
+    res = nmflab.nmf(V, 3, progress=checks.append, **kw)
+    quiet = nmflab.nmf(V, 3, **kw)
+    np.testing.assert_array_equal(res.restart_W, quiet.restart_W)  # reporting changes no iterate
+    for restart in range(3):
+        mine = [c for c in checks if c.restart == restart]
+        assert [c.iteration for c in mine] == list(range(10, 61, 10))
+        assert [c.status for c in mine] == [Status.RUNNING] * 5 + [Status(res.restart_status[restart])]
+    best = [c.objective for c in checks if c.restart == res.best_restart]
+    np.testing.assert_allclose(best, res.objective, rtol=1e-12)
+    later = []
+    nmflab.nmf(V, 3, progress=later.append, first_restart=5, **{**kw, "restarts": 1})
+    assert {c.restart for c in later} == {5}
+    with pytest.raises(TypeError, match="progress must be True, False or a callable"):
+        nmflab.nmf(V, 3, progress="yes")
+
+
+def test_the_progress_printer_throttles_and_reports_each_stop():
+    import io
+
+    from nmflab.progress import Check, FitProgress
+
+    ticks = iter(np.arange(0.0, 100.0, 0.75))
+    out = io.StringIO()
+    printer = FitProgress(2, every=2.0, stream=out, clock=lambda: float(next(ticks)))
+    for k in range(1, 7):  # checks at 0.75, 1.5, ..., 4.5 s
+        printer(Check(0, 10 * k, 100.0 / k, Status.RUNNING))
+    printer(Check(0, 70, 14.0, Status.CONVERGED))
+    printer(Check(1, 10, float("nan"), Status.RUNNING))
+    lines = out.getvalue().splitlines()
+    assert lines == ["nmf: restart 1/2, iteration 30, objective 33.3333, 2.2 s",
+                     "nmf: restart 1/2, iteration 60, objective 16.6667, 4.5 s",
+                     f"nmf: restart 1/2 stopped after 70 iterations ({Status.CONVERGED.message}), objective 14, 5.2 s"]

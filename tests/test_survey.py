@@ -460,3 +460,13 @@ def test_a_sparse_matrix_is_surveyed_sparse(tmp_path, monkeypatch):
     assert not np.array_equal(null.toarray(), V)
     again = rank_survey(S, [2, 3], 10, store=tmp_path, **kw)
     assert again.computed_tasks == 0
+
+
+def test_progress_off_a_terminal_is_a_line_per_task(capsys):
+    """The bar showed only on a terminal: a batch job's log got nothing. Off a terminal it gets a line per task."""
+    V, _ = _planted(seed=7)
+    rank_survey(V, [2, 3], 4, chunk=2, seed=0, progress=None, **FAST)  # pytest's stderr is not a terminal
+    lines = capsys.readouterr().err.splitlines()
+    assert [line.split(",")[0] for line in lines] == [f"rank survey: {k}/4 tasks done" for k in range(1, 5)]
+    rank_survey(V, [2], 2, chunk=2, seed=0, progress=False, **FAST)
+    assert capsys.readouterr().err == ""

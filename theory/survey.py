@@ -382,11 +382,30 @@ def _load_task(path: Path, count: int, shape: tuple[int, int], rank: int) -> dic
     return arrays
 
 
+class _TaskLines(contextlib.AbstractContextManager):
+    """Progress as one plain line per finished task, for standard error that is a log file, not a terminal."""
+
+    def __init__(self, total: int):
+        self.total, self.done, self.started = total, 0, time.perf_counter()
+
+    def update(self, count: int) -> None:
+        if count:
+            self.done += count
+            print(f"rank survey: {self.done}/{self.total} tasks done, {time.perf_counter() - self.started:.1f} s",
+                  file=sys.stderr, flush=True)
+
+    def __exit__(self, *exc):
+        return False
+
+
 def _progress_bar(total: int, progress):
+    """A tqdm bar on a terminal (or where ``progress=True``); elsewhere, by default, a line per task."""
     from tqdm.auto import tqdm
 
-    enabled = sys.stderr.isatty() if progress is None else bool(progress)
-    return tqdm(total=total, desc="rank survey", unit="chunk", disable=not enabled, leave=False)
+    if progress is None and not sys.stderr.isatty():
+        return _TaskLines(total)
+    return tqdm(total=total, desc="rank survey", unit="chunk", disable=not (progress is None or progress),
+                leave=False)
 
 
 def _measures(V, rank: int, chunks: list[dict], n_restarts: int) -> tuple[dict, dict]:
@@ -482,7 +501,8 @@ def rank_survey(
         pool is closed when the survey returns. ``1``: in this process.
         Not together with ``executor``.
     progress : bool, optional
-        Show a progress bar; default: when standard error is a terminal.
+        Show a progress bar. Default: a bar when standard error is a
+        terminal, else a line per finished task (a batch job's log).
     **fit
         Options of :func:`nmflab.nmf` for every fit. Default
         ``method="brunet"`` (KL, R's algorithm and defaults, connectivity

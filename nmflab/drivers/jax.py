@@ -176,7 +176,8 @@ def _record(out: Lane, lane: int, times, final=None) -> RunRecord:
                      n_iter=int(carry.iteration[lane]), status=int(carry.status[lane]))
 
 
-def run(rule, V, W0s, H0s, criteria: StopCriteria, check_every: int, weights=None, lanes=None) -> list[RunRecord]:
+def run(rule, V, W0s, H0s, criteria: StopCriteria, check_every: int, weights=None, lanes=None,
+        progress=None) -> list[RunRecord]:
     """Fit all starts ``(W0s[i], H0s[i])``, ``lanes`` of them side by side (default: :func:`default_lanes`).
 
     With as many lanes as starts and no wall-time budget, the whole fit
@@ -186,7 +187,9 @@ def run(rule, V, W0s, H0s, criteria: StopCriteria, check_every: int, weights=Non
     finishes (the total work is the sum of the restarts' iterations, not
     their maximum times their number). A restart's iterates do not depend
     on its lane or its neighbours. A rule that does not support batching
-    (``supports_batch = False``) runs one restart at a time.
+    (``supports_batch = False``) runs one restart at a time. ``progress`` is
+    called as by the NumPy driver, after every check (the pool then returns
+    to the host after each check, as under a time budget).
     """
     size = n_checks(criteria.max_iter, check_every)
     # The budget is enforced here on the host; leaving it out of the static
@@ -196,7 +199,7 @@ def run(rule, V, W0s, H0s, criteria: StopCriteria, check_every: int, weights=Non
     width = 1 if not rule.supports_batch else int(lanes or default_lanes(V.shape, V.dtype, total))
     width = max(1, min(width, total))
     timed = criteria.time_limit is not None
-    segment = 1 if timed else size
+    segment = 1 if timed or progress is not None else size
     records: list[RunRecord | None] = [None] * total
     times = [np.full(size, np.nan) for _ in range(total)] if timed else None
     with _precision(V.dtype):
@@ -228,6 +231,11 @@ def run(rule, V, W0s, H0s, criteria: StopCriteria, check_every: int, weights=Non
                     out = out._replace(carry=out.carry._replace(status=status))
                     pool = pool._replace(carry=pool.carry._replace(status=jnp.asarray(status)))
                     running &= ~over
+            if progress is not None:
+                for lane in np.flatnonzero(k_after > k_host):
+                    if lane_of[lane] >= 0:
+                        progress(lane_of[lane], int(out.carry.iteration[lane]),
+                                 float(out.trace.objective[lane][k_after[lane] - 1]), int(status[lane]))
             k_host = k_after.copy()
             fresh = np.zeros(width, dtype=bool)
             for lane in np.flatnonzero(~running):

@@ -42,7 +42,7 @@ def _flushed(rule):
 
 
 def _run_one(rule, data, consts, W, H, criteria: StopCriteria, check_every: int, start: float,
-             deadline: float) -> RunRecord:
+             deadline: float, report=None) -> RunRecord:
     step = _flushed(rule)
     carry = loop.start(np, rule, data, consts, W, H)
     rows = []
@@ -54,6 +54,8 @@ def _run_one(rule, data, consts, W, H, criteria: StopCriteria, check_every: int,
         if carry.status == Status.RUNNING and now > deadline:
             carry = carry._replace(status=np.int32(Status.TIME_LIMIT))
         rows.append(row._replace(times=now - start))
+        if report is not None:
+            report(int(carry.iteration), float(row.objective), int(carry.status))
     if rows and not criteria.needs_objective:
         final = loop.final_objective(np, rule, data, consts, carry.W, carry.H, carry.state)
         rows[-1] = rows[-1]._replace(objective=final)
@@ -61,8 +63,13 @@ def _run_one(rule, data, consts, W, H, criteria: StopCriteria, check_every: int,
                      n_iter=int(carry.iteration), status=int(carry.status))
 
 
-def run(rule, V, W0s, H0s, criteria: StopCriteria, check_every: int, weights=None, lanes=None) -> list[RunRecord]:
+def run(rule, V, W0s, H0s, criteria: StopCriteria, check_every: int, weights=None, lanes=None,
+        progress=None) -> list[RunRecord]:
     """Fit every start in ``(W0s[i], H0s[i])`` one after the other (``lanes`` is for JAX; one at a time here).
+
+    ``progress(i, iteration, objective, status)``, if given, is called after
+    every check of start ``i`` (objective in the driver's units, NaN where
+    not evaluated; status a :class:`~nmflab.result.Status` value).
 
     The first call fixes glibc's allocator thresholds for the process
     (:mod:`nmflab._malloc`; ``NMFLAB_MALLOC=default`` leaves them alone).
@@ -83,7 +90,8 @@ def run(rule, V, W0s, H0s, criteria: StopCriteria, check_every: int, weights=Non
             deadline = np.inf
             if criteria.time_limit is not None:
                 deadline = restart_deadline(now, start + criteria.time_limit, len(W0s) - i)
-            records.append(_run_one(rule, data, consts, W0, H0, criteria, check_every, start, deadline))
+            report = None if progress is None else (lambda *check, i=i: progress(i, *check))
+            records.append(_run_one(rule, data, consts, W0, H0, criteria, check_every, start, deadline, report))
             times = records[-1].trace.times
             now = start + float(times[-1]) if len(times) else time.perf_counter()  # the clock's last reading
         return records

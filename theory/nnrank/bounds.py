@@ -118,8 +118,23 @@ def _select(methods) -> tuple[list[str], bool]:
     return ["rank"] + [m for m in METHODS if m in names and m != "rank"], False
 
 
+def _reporter(progress):
+    """``report(line)`` for ``nonneg_rank_bounds(progress=...)``: stderr lines, a user's callable, or nothing."""
+    import sys
+
+    if callable(progress) and not isinstance(progress, bool):
+        return progress
+    if progress is None:
+        progress = sys.stderr.isatty()
+    if not isinstance(progress, bool):
+        raise TypeError(f"progress must be True, False, None or a callable taking a line, got {progress!r}")
+    if not progress:
+        return lambda line: None
+    return lambda line: print(f"bounds: {line}", file=sys.stderr, flush=True)
+
+
 def nonneg_rank_bounds(M, *, methods="auto", time_limit: float | None = 120.0, seed: int = 0,
-                       max_sos_entries: int | None = None) -> NonnegRankBounds:
+                       max_sos_entries: int | None = None, progress=None) -> NonnegRankBounds:
     """Lower and upper bounds on the non-negative rank, each with its evidence.
 
     Parameters
@@ -140,11 +155,16 @@ def nonneg_rank_bounds(M, *, methods="auto", time_limit: float | None = 120.0, s
         on a fast and on a slow machine.
     seed : int
         Seed of the exact-NMF heuristic.
+    progress : bool or callable, optional
+        Report each method as it starts and what it found, with the bounds so
+        far: a line on standard error (default: when it is a terminal), or
+        ``progress(line)`` for a callable.
 
     Returns
     -------
     NonnegRankBounds
     """
+    report = _reporter(progress)
     M = as_matrix(M)
     names, stop_when_met = _select(methods)
     start = time.perf_counter()
@@ -183,6 +203,7 @@ def nonneg_rank_bounds(M, *, methods="auto", time_limit: float | None = 120.0, s
         nonlocal lower, upper, certificate
         evidence.append(e)
         if e.bound is None:
+            report(f"{e.method}: {e.status}")
             return
         if e.kind in ("lower", "exact"):
             lower = max(lower, e.bound)
@@ -199,11 +220,14 @@ def nonneg_rank_bounds(M, *, methods="auto", time_limit: float | None = 120.0, s
                                      f"below the proven lower bound {lower}"))
         certificate = min(certificates, key=lambda c: c.rank)
         upper = certificate.rank
+        report(f"{e.method}: {e.kind} {e.bound} in {e.seconds:.1f} s; now {lower} <= rank+ <= {upper}")
 
+    report(f"rank {r}; {lower} <= rank+ <= {upper} to start with")
     restricted = None
     for name in names[1:]:
         if stop_when_met and lower == upper:
             break
+        report(f"{name} ...")
         if name == "fooling_set":
             absorb(fooling_set(M, time_limit=left()))
         elif name == "rectangle_cover":
