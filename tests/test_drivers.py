@@ -95,12 +95,13 @@ def test_a_segment_ends_at_the_first_stopped_lane_only_while_restarts_wait(until
 
     rng = np.random.default_rng(3)
     V, W0, H0 = random_problem(rng, 12, 9, 2)
-    static = dict(rule=MultiplicativeKL(), criteria=StopCriteria(max_iter=100, rules=()), check_every=5)
+    criteria = StopCriteria(max_iter=100, rules=())
+    static = dict(rule=MultiplicativeKL(), structure=jax_driver._structure(criteria), whole_intervals=True)
     with jax_driver._precision(np.float64):
         W0s, H0s = jnp.asarray(np.stack([W0, W0 * 2])), jnp.asarray(np.stack([H0, H0 / 2]))
-        data, consts, lanes = jax_driver._start(jnp.asarray(V), W0s, H0s, None, **static)
-        out = jax_driver._advance(data, consts, lanes, jnp.asarray([1, 4], dtype=jnp.int32),
-                                  jnp.asarray(until_first_stop), **static)
+        data, consts, lanes = jax_driver._start(jnp.asarray(V), W0s, H0s, None, rule=static["rule"])
+        out = jax_driver._advance(data, consts, lanes, jax_driver._limits(criteria, 5, np.float64),
+                                  jnp.asarray([1, 4], dtype=jnp.int32), jnp.asarray(until_first_stop), **static)
     assert list(np.asarray(out.k)) == ([1, 1] if until_first_stop else [1, 4])
     assert list(np.asarray(out.carry.iteration)) == ([5, 5] if until_first_stop else [5, 20])
     lone = nmflab.nmf(V, 2, init=(W0, H0), loss="kl", method="mu", backend="numpy", max_iter=5, stop="max_iter")
@@ -206,19 +207,25 @@ def test_numpy_driver_records_times():
 
 @needs_jax
 def test_repeated_calls_do_not_recompile():
+    """Every new tol, max_iter, check_every or restart count compiled anew (about 1.5 s each): they are run-time
+    values now, and restart counts share power-of-two lane counts."""
     from nmflab.drivers import jax as jax_driver
 
     rng = np.random.default_rng(12)
     V, _, _ = random_problem(rng, 13, 7, 2)
-    kw = dict(loss="kl", restarts=3, max_iter=50, tol=1e-6, check_every=5, backend="jax")
+    kw = dict(loss="kl", restarts=4, max_iter=50, tol=1e-6, check_every=5, backend="jax")
     nmflab.nmf(V, 2, seed=1, **kw)
     before = jax_driver.trace_count()
     for seed in range(2, 6):
         nmflab.nmf(V * (1 + seed), 2, seed=seed, **kw)
-    assert jax_driver.trace_count() == before
-    nmflab.nmf(V, 2, seed=1, **{**kw, "check_every": 7})  # a new configuration compiles once:
-    assert jax_driver.trace_count() == before + 2  # the start program and the loop program
-    nmflab.nmf(V, 2, seed=3, **{**kw, "check_every": 7})
+    for change in ({"tol": 1e-3}, {"max_iter": 70}, {"check_every": 10}, {"max_iter": 1000, "check_every": 2},
+                   {"restarts": 5}, {"restarts": 7}, {"iterate_tol": 1e-3, "stop": ("objective", "iterate")}):
+        nmflab.nmf(V, 2, seed=1, **{**kw, **change})
+    # once for the iterate rule (another program); the rest reused what the first fit compiled
+    assert jax_driver.trace_count() == before + 1
+    nmflab.nmf(V, 2, seed=1, **{**kw, "check_every": 7})  # 50 is not a multiple of 7: the loop program once
+    assert jax_driver.trace_count() == before + 2
+    nmflab.nmf(V, 2, seed=3, **{**kw, "max_iter": 90, "check_every": 7})
     assert jax_driver.trace_count() == before + 2
 
 

@@ -8,9 +8,9 @@ control flow of :mod:`nmflab._xp`: the NumPy driver calls it from a Python
 loop, the JAX driver from ``lax.while_loop`` under ``vmap`` (the way jaxopt
 switches one loop between Python and ``lax``), so a fit stops at the same
 iteration with the same factors on both. What only the host can do is here
-too, as functions both drivers call: the wall-time budget
-(:func:`nmflab.stopping.over_budget`) and the objective evaluated once after
-the last iteration when ``trace=False`` (:func:`final_objective`).
+too, as functions both drivers call: each restart's share of the wall-time
+budget (:func:`nmflab.stopping.restart_deadline`) and the objective evaluated
+once after the last iteration when ``trace=False`` (:func:`final_objective`).
 """
 
 from __future__ import annotations
@@ -44,8 +44,8 @@ def start(xp, rule, data, consts, W, H) -> Carry:
                  start_monitor(xp, W, H, initial), initial)
 
 
-def check_interval(xp, rule, data, consts, criteria: StopCriteria, check_every: int, carry: Carry,
-                   step=None) -> tuple[Carry, Trace]:
+def check_interval(xp, rule, data, consts, criteria: StopCriteria, check_every, carry: Carry,
+                   step=None, whole_intervals: bool | None = None) -> tuple[Carry, Trace]:
     """``check_every`` updates (fewer before ``max_iter``) and the check after them.
 
     Parameters
@@ -54,6 +54,11 @@ def check_interval(xp, rule, data, consts, criteria: StopCriteria, check_every: 
         ``step(xp, data, W, H, state, consts) -> (W, H, state)``, one
         iteration: the rule's ``update`` unless a driver wraps it (the NumPy
         driver flushes subnormal numbers after each).
+    whole_intervals : bool, optional
+        Whether ``max_iter`` is a multiple of ``check_every``, so that every
+        interval makes exactly ``check_every`` updates. Computed from the two
+        when they are numbers; a driver that passes them as traced values
+        (the JAX driver) says it.
 
     Returns
     -------
@@ -70,7 +75,9 @@ def check_interval(xp, rule, data, consts, criteria: StopCriteria, check_every: 
     (the NumPy driver pops it from a list).
     """
     step = rule.update if step is None else step
-    if criteria.max_iter % check_every == 0:
+    if whole_intervals is None:
+        whole_intervals = criteria.max_iter % check_every == 0
+    if whole_intervals:
         # A fixed trip count: under vmap a per-lane count would make every
         # update select between old and new factors (and products) per lane.
         steps = check_every
