@@ -17,7 +17,7 @@ objective any solver reached, and the ratio to the fastest peer.
 Peers, where installed: scikit-learn (``cd``, ``mu``), nimfa (``euclidean`` and
 ``divergence`` multiplicative updates; ``np.mat`` is restored for NumPy 2),
 TensorLy (``non_negative_parafac_hals`` on the 2-way tensor), torchnmf (MU through
-autograd) and nmf-torch (``NMFBatchHALS``, ``NMFBatchMU``; its own start replaced
+autograd) and nmf-torch (``NMFBatchHALS``, ``NMFBatchMU``, ``NMFBatchNnlsBpp``; its own start replaced
 by the shared one), both on torch's CPU build with the same thread count; and,
 where ``Rscript`` and the packages are installed, R's NMF package (``lee``,
 ``brunet``) and RcppML (:mod:`benchmarks._r`; RcppML cannot take the shared
@@ -133,7 +133,7 @@ def peers(loss, V, W0, H0, r):
         import io
 
         import torch
-        from nmf.nmf_models import NMFBatchHALS, NMFBatchMU  # nmf-torch
+        from nmf.nmf_models import NMFBatchHALS, NMFBatchMU, NMFBatchNnlsBpp  # nmf-torch
         from torchnmf.nmf import NMF as TorchNMF
 
         beta = 2.0 if loss == "frobenius" else 1.0
@@ -163,6 +163,7 @@ def peers(loss, V, W0, H0, r):
         out["nmftorch-mu"] = nmftorch(NMFBatchMU)
         if loss == "frobenius":
             out["nmftorch-hals"] = nmftorch(NMFBatchHALS)
+            out["nmftorch-bpp"] = nmftorch(NMFBatchNnlsBpp)
     except ImportError:
         pass
     if loss == "frobenius":
@@ -292,7 +293,7 @@ def main(argv=None) -> int:
     parser.add_argument("--out", default="out/bench")
     args = parser.parse_args(argv)
     limit_threads(args.threads)
-    methods = {"frobenius": ["hals", "mu"], "kl": ["cd", "mu"]}
+    methods = {"frobenius": ["hals", "anls", "mu"], "kl": ["cd", "mu"]}
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     results = []

@@ -65,6 +65,8 @@ def default_loss(method) -> str:
     (``"mu"``) mean Frobenius. A method only for other beta-divergences needs
     ``loss=beta``.
     """
+    if isinstance(method, _rules.Rule):
+        method = type(method)
     if isinstance(method, type):
         families = (method.loss,)
     elif method == "auto":
@@ -87,20 +89,22 @@ def rule_class(loss, method="auto", *, sparse: bool = False, rank: int | None = 
     """The registered rule class for ``(loss, method)`` and the data, and the loss's ``(name, beta)``.
 
     ``method`` is a registered name, ``"auto"`` (the registry's choice for
-    the loss, the rank and the storage; see :meth:`nmflab.rules.Rule.auto_score`)
-    or a rule class itself. Refuses, with a message naming the alternatives,
+    the loss, the rank and the storage; see :meth:`nmflab.rules.Rule.auto_score`),
+    a rule class itself, or a configured rule (its class is returned). Refuses, with a message naming the alternatives,
     a method that does not minimize the loss, take this storage or run on
     this backend.
     """
     name, beta = resolve_loss(default_loss(method) if loss is None else loss)
     family = _rules.family_of(beta)
+    if isinstance(method, _rules.Rule):
+        method = type(method)
     if isinstance(method, type):
         _rules.check_rule_class(method)
         if method.loss != family:
             raise ValueError(f"{method.__qualname__} minimizes the {method.loss!r} loss, not {name!r}")
         cls = method
     elif not isinstance(method, str):
-        raise TypeError(f"method must be a name or a rule class, got {method!r}")
+        raise TypeError(f"method must be a name, a rule class or a rule, got {method!r}")
     elif method == "auto":
         cls = _rules.auto_choice(family, rank=rank, sparse=sparse, backend=backend, weighted=weighted)
     else:
@@ -123,6 +127,8 @@ def make_rule(loss, method="auto", eps: float | None = None, *, penalty: Penalty
     ``eps=None`` keeps the rule's own default for the field its class names
     as ``guard`` (the denominator guard of ``"mu"`` and ``"lee"``, the
     periodic floor of ``"brunet"``); a method without one refuses ``eps``.
+    A configured rule (``method=ANLS(max_pivots=20)``, ``SparseNMFRight(sparsity=0.1)``)
+    keeps its fields except those that ``eps`` and the penalty set.
     """
     return _build_rule(loss, method, eps, penalty, beta_exponent, sparse, rank, backend, weighted)[0]
 
@@ -149,6 +155,8 @@ def _build_rule(loss, method, eps, penalty, beta_exponent, sparse, rank, backend
             raise ValueError(f"method {cls.method!r} takes no penalty (l1_W, l2_W, l1_H, l2_H); use "
                              f"{' or '.join(others)}")
         kwargs["penalty"] = penalty
+    if isinstance(method, _rules.Rule):
+        return dataclasses.replace(method, **kwargs), loss_name
     return cls(**kwargs), loss_name
 
 
@@ -400,16 +408,20 @@ def nmf(
         number: that beta-divergence (2 Frobenius, 1 KL, 0 Itakura–Saito).
         Default: the loss of a method registered for one loss only
         (``"cd"`` and ``"brunet"``: KL), else Frobenius.
-    method : str or rule class
+    method : str, rule class or rule
         ``"auto"`` (the registry's fastest rule for the loss and the data:
         HALS for Frobenius; for KL coordinate descent up to rank 8,
         multiplicative updates above and for sparse data) or a name from
         :func:`methods`, the registry (users' own rules included, see
         :class:`nmflab.rules.Rule`): ``"hals"`` (accelerated HALS), ``"cd"``,
-        ``"mu"`` (multiplicative updates, H then W), ``"brunet"`` and
+        ``"mu"`` (multiplicative updates, H then W), ``"anls"`` (exact NNLS
+        per factor by block principal pivoting), ``"brunet"`` and
         ``"lee"`` (R NMF's algorithms, iterate for iterate; they bring R's
         defaults: ``max_iter=2000``, ``check_every=10``, connectivity
-        stopping with ``patience=40``). A rule class may be passed itself.
+        stopping with ``patience=40``), ``"snmf/r"`` and ``"snmf/l"`` (R's
+        sparse NMF, iterate for iterate). A rule class may be passed itself,
+        or a configured rule to set its own fields
+        (``method=nmflab.rules.SparseNMFRight(sparsity=0.1)``).
     init : {"random", "nndsvd", "nndsvda", "nndsvdar"} or (W0, H0)
         Starting point; see :mod:`nmflab.init`. A start with exact zeros
         (``"nndsvd"``) under ``"mu"`` raises a :class:`ZeroLockingWarning`.

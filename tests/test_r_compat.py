@@ -1,4 +1,4 @@
-"""R NMF compatibility: the brunet and lee presets against R's NMF 0.25, iterate for iterate.
+"""R NMF compatibility: the brunet, lee, snmf/r and snmf/l presets against R's NMF 0.25, iterate for iterate.
 
 Recorded runs (tests/data/r_nmf, made by make_reference.R with R 4.2.2 and NMF
 0.25) are always checked; where R and its NMF package are installed the
@@ -45,6 +45,27 @@ def test_iterates_match_r(method, k):
     n, deviance = _summary()[(method, str(k))]
     assert res.n_iter == n
     assert res.final_objective == pytest.approx(deviance, rel=1e-12)
+
+
+@pytest.mark.parametrize("method", ["snmf/r", "snmf/l"])
+@pytest.mark.parametrize("k", [1, 2, 10, 40])
+def test_sparse_nmf_iterates_match_r(method, k, backend):
+    """Kim & Park's sparse NMF: R solves each block with fcnnls, nmflab by block principal pivoting; both
+    are exact NNLS, so the iterates agree to rounding."""
+    res = nmflab.nmf(SEED["V"], 3, method=method, init=(SEED["W0"], SEED["H0"]), max_iter=k, stop="max_iter",
+                     backend=backend)
+    tag = method.replace("/", "_")
+    W, H = _r(f"{tag}_{k}_H.tsv").T, _r(f"{tag}_{k}_W.tsv").T
+    np.testing.assert_allclose(res.W, W, rtol=1e-10, atol=1e-12 * W.max())
+    np.testing.assert_allclose(res.H, H, rtol=1e-10, atol=1e-12 * H.max())
+    n, deviance = _summary()[(tag, str(k))]
+    assert res.n_iter == n == k
+    # R's deviance is its .snmf.objective, which weighs the dense factor's squares by eta, not eta**2
+    eta = SEED["V"].max()
+    sparse, dense = (W.T, H) if method == "snmf/r" else (H, W)
+    r_objective = 0.5 * (np.sum((SEED["V"] - W @ H) ** 2) + eta * np.sum(dense**2) + 0.01 * np.sum(sparse.sum(0) ** 2))
+    assert r_objective == pytest.approx(deviance, rel=1e-10)
+    assert res.final_objective == pytest.approx(r_objective + 0.5 * (eta**2 - eta) * np.sum(dense**2), rel=1e-10)
 
 
 @pytest.mark.parametrize("method", ["brunet", "lee"])

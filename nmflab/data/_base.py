@@ -52,6 +52,10 @@ class Data:
 
     weights = None
 
+    def largest(self):
+        """The largest entry of ``V`` (0 for an empty or all-zero sparse ``V``)."""
+        raise NotImplementedError
+
     # The products every rule needs.
     def left(self, W):
         """``W^T (M V)``, shape ``(r, p)`` (``M`` the weights, 1 without)."""

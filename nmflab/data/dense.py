@@ -69,6 +69,9 @@ class Dense(Data):
         n, p = self.shape
         return n * p
 
+    def largest(self):
+        return self.xp.max(self.V)
+
     @property
     def _values(self):
         """``M V`` (``V`` without weights)."""

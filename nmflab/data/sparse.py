@@ -186,6 +186,10 @@ class Sparse(Data):
     def entries(self) -> int:
         return int(self.matrix.nnz)
 
+    def largest(self):
+        data = self.matrix.data
+        return max(float(data.max()), 0.0) if data.size else 0.0
+
     @functools.cached_property
     def pattern(self):
         """``(rows, cols)`` of the stored entries, in CSR order."""

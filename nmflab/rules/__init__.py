@@ -29,10 +29,11 @@ for _module in sorted(m.name for m in _pkgutil.iter_modules(__path__) if not m.n
     _importlib.import_module(f"{__name__}.{_module}")
 del _module
 
-from .hals import HALS  # noqa: E402  the built-in rules under their own names
+from .anls import ANLS  # noqa: E402  the built-in rules under their own names
+from .hals import HALS  # noqa: E402
 from .kl_cd import CoordinateDescentKL  # noqa: E402
 from .mu import MultiplicativeBeta, MultiplicativeFrobenius, MultiplicativeKL, mm_exponent  # noqa: E402
-from .r_presets import BrunetKL, LeeFrobenius  # noqa: E402
+from .r_presets import BrunetKL, LeeFrobenius, SparseNMFLeft, SparseNMFRight  # noqa: E402
 
 __all__ = [
     "Rule",
@@ -49,8 +50,11 @@ __all__ = [
     "MultiplicativeKL",
     "MultiplicativeBeta",
     "HALS",
+    "ANLS",
     "CoordinateDescentKL",
     "BrunetKL",
     "LeeFrobenius",
+    "SparseNMFRight",
+    "SparseNMFLeft",
     "mm_exponent",
 ]

@@ -10,6 +10,7 @@
 # orientation, written with 17 significant digits: <method>_<k>_W.tsv, <method>_<k>_H.tsv, and
 # summary.tsv (method, run, niter, deviance). Also nndsvd_W.tsv / nndsvd_H.tsv: R's NNDSVD seed of V_R,
 # and brunet_nndsvd_<k>_*.tsv: brunet started from it (its exact zeros are floored at iteration 10).
+# snmf_r_<k>_* and snmf_l_<k>_*: R's sparse NMF (Kim & Park 2007) for exactly k iterations.
 suppressMessages(library(NMF))
 args <- commandArgs(trailingOnly = TRUE)
 src <- if (length(args) >= 1) args[1] else "../shared/data/seed_demo"
@@ -44,6 +45,20 @@ for (k in c(9L, 10L, 200L)) {
   wr(basis(fit), sprintf("brunet_nndsvd_%d_W.tsv", k)); wr(coef(fit), sprintf("brunet_nndsvd_%d_H.tsv", k))
   rows[[length(rows) + 1]] <- data.frame(method = "brunet", run = sprintf("nndsvd_%d", k), niter = niter(fit),
                                         deviance = formatC(deviance(fit), digits = 17, format = "g"))
+}
+write.table(do.call(rbind, rows), file.path(out, "summary.tsv"), sep = "\t", quote = FALSE, row.names = FALSE,
+            col.names = FALSE, append = TRUE)
+# Kim & Park's sparse NMF (snmf/r, snmf/l) with R's defaults (eta = max(V), beta = 0.01), maxIter = k
+# iterations (R's own convergence test is checked every 5 iterations and does not fire this early).
+rows <- list()
+for (method in c("snmf/r", "snmf/l")) {
+  for (k in c(1L, 2L, 10L, 40L)) {
+    fit <- nmf(VR, 3, method = method, seed = start, maxIter = k)
+    tag <- sub("/", "_", method)
+    wr(basis(fit), sprintf("%s_%d_W.tsv", tag, k)); wr(coef(fit), sprintf("%s_%d_H.tsv", tag, k))
+    rows[[length(rows) + 1]] <- data.frame(method = tag, run = as.character(k), niter = niter(fit),
+                                          deviance = formatC(deviance(fit), digits = 17, format = "g"))
+  }
 }
 write.table(do.call(rbind, rows), file.path(out, "summary.tsv"), sep = "\t", quote = FALSE, row.names = FALSE,
             col.names = FALSE, append = TRUE)
