@@ -85,7 +85,7 @@ def default_loss(method) -> str:
 
 
 def rule_class(loss, method="auto", *, sparse: bool = False, rank: int | None = None, backend: str = "numpy",
-               weighted: bool = False):
+               weighted: bool = False, penalized: bool = False):
     """The registered rule class for ``(loss, method)`` and the data, and the loss's ``(name, beta)``.
 
     ``method`` is a registered name, ``"auto"`` (the registry's choice for
@@ -106,7 +106,8 @@ def rule_class(loss, method="auto", *, sparse: bool = False, rank: int | None = 
     elif not isinstance(method, str):
         raise TypeError(f"method must be a name, a rule class or a rule, got {method!r}")
     elif method == "auto":
-        cls = _rules.auto_choice(family, rank=rank, sparse=sparse, backend=backend, weighted=weighted)
+        cls = _rules.auto_choice(family, rank=rank, sparse=sparse, backend=backend, weighted=weighted,
+                                 penalized=penalized)
     else:
         cls = _rules.lookup(family, method)
     if sparse and not cls.supports_sparse:
@@ -135,7 +136,8 @@ def make_rule(loss, method="auto", eps: float | None = None, *, penalty: Penalty
 
 def _build_rule(loss, method, eps, penalty, beta_exponent, sparse, rank, backend, weighted):
     """:func:`make_rule`, and the loss's name."""
-    cls, loss_name, beta = rule_class(loss, method, sparse=sparse, rank=rank, backend=backend, weighted=weighted)
+    cls, loss_name, beta = rule_class(loss, method, sparse=sparse, rank=rank, backend=backend, weighted=weighted,
+                                      penalized=penalty is not None and penalty.active)
     fields = {f.name for f in dataclasses.fields(cls)}
     val.check_choice(beta_exponent, "beta_exponent", ("mm", "heuristic"))
     kwargs = {}
@@ -160,8 +162,21 @@ def _build_rule(loss, method, eps, penalty, beta_exponent, sparse, rank, backend
     return cls(**kwargs), loss_name
 
 
+def _hides_entries(V) -> bool:
+    """Whether ``V`` is a ``numpy.ma`` array with hidden entries (fitted as missing, so the fit is weighted)."""
+    return bool(np.ma.isMaskedArray(V) and np.ma.getmaskarray(V).any())
+
+
 def with_fixed(rule, *, h: bool = False, w: bool = False):
-    """A copy of ``rule`` that leaves ``H`` (``h=True``) or ``W`` (``w=True``) unchanged."""
+    """A copy of ``rule`` that leaves ``H`` (``h=True``) or ``W`` (``w=True``) unchanged.
+
+    An extrapolated rule becomes the rule it wraps: extrapolation works
+    between two blocks, and with one of them fixed its acceptance test (one
+    objective for the whole factor) would tie together rows of ``W`` that
+    are separate problems, which ``transform`` keeps apart.
+    """
+    if isinstance(rule, _rules.extrapolation.Extrapolated) and (h or w):
+        rule = rule.inner
     fields = {f.name for f in dataclasses.fields(rule)}
     if not {"update_h", "update_w"} <= fields:
         raise ValueError(f"method {rule.method!r} cannot hold a factor fixed (its rule has no update_h and update_w "
@@ -410,12 +425,14 @@ def nmf(
         (``"cd"`` and ``"brunet"``: KL), else Frobenius.
     method : str, rule class or rule
         ``"auto"`` (the registry's fastest rule for the loss and the data:
-        HALS for Frobenius; for KL coordinate descent up to rank 8,
+        extrapolated HALS for Frobenius, HALS with a mask; for KL
+        coordinate descent up to rank 8,
         multiplicative updates above and for sparse data) or a name from
         :func:`methods`, the registry (users' own rules included, see
         :class:`nmflab.rules.Rule`): ``"hals"`` (accelerated HALS), ``"cd"``,
         ``"mu"`` (multiplicative updates, H then W), ``"anls"`` (exact NNLS
-        per factor by block principal pivoting), ``"brunet"`` and
+        per factor by block principal pivoting), ``"e-hals"`` and
+        ``"e-anls"`` (extrapolated, Ang & Gillis 2019), ``"brunet"`` and
         ``"lee"`` (R NMF's algorithms, iterate for iterate; they bring R's
         defaults: ``max_iter=2000``, ``check_every=10``, connectivity
         stopping with ``patience=40``), ``"snmf/r"`` and ``"snmf/l"`` (R's
@@ -540,7 +557,7 @@ def nmf(
     rank, rule, criteria, check_every, loss_name, restarts, seed, first_restart, lanes = _checked_arguments(
         rank, loss, method, init, restarts, max_iter, tol, eps, check_every, stop, iterate_tol, kkt_tol, patience,
         time_limit, mask, missing, l1_W, l2_W, l1_H, l2_H, beta_exponent, backend, seed, dtype, first_restart,
-        lanes, trace, sparse=is_sparse(V))
+        lanes, trace, sparse=is_sparse(V), masked_input=_hides_entries(V))
     callback = as_callback(progress, restarts, first_restart)
     V, weights = _data_and_weights(V, mask, missing, dtype, rule, loss_name)
     if not isinstance(init, str):
@@ -566,13 +583,13 @@ def nmf(
 
 def _checked_arguments(rank, loss, method, init, restarts, max_iter, tol, eps, check_every, stop, iterate_tol,
                        kkt_tol, patience, time_limit, mask, missing, l1_W, l2_W, l1_H, l2_H, beta_exponent, backend,
-                       seed, dtype, first_restart, lanes, trace, *, sparse):
+                       seed, dtype, first_restart, lanes, trace, *, sparse, masked_input=False):
     """Every argument of :func:`nmf` but the data, validated: the rule, the stopping criteria and the counts."""
     rank = val.check_positive_int(rank, "rank")
     rule, criteria, check_every, loss_name = _solver_setup(
         loss, method, backend, stop, max_iter, tol, eps, check_every, iterate_tol, kkt_tol, patience, time_limit,
         _penalty(l1_W, l2_W, l1_H, l2_H), beta_exponent, sparse=sparse, rank=rank, trace=trace,
-        weighted=mask is not None)
+        weighted=mask is not None or missing == "mask" or masked_input)
     val.check_choice(missing, "missing", ("error", "mask"))
     val.resolve_dtype(dtype, np.dtype(np.float64))
     if isinstance(init, str):
@@ -605,8 +622,9 @@ def check_options(rank, *, sparse: bool = False, **options) -> None:
     bound.apply_defaults()
     arguments = dict(bound.arguments)
     del arguments["V"]
-    _checked_arguments(*(arguments[name] for name in list(inspect.signature(_checked_arguments).parameters)[:-1]),
-                       sparse=sparse)
+    names = [name for name, param in inspect.signature(_checked_arguments).parameters.items()
+             if param.kind is not param.KEYWORD_ONLY]
+    _checked_arguments(*(arguments[name] for name in names), sparse=sparse)
 
 
 def fit_weights(
@@ -656,7 +674,8 @@ def fit_weights(
     """
     rule, criteria, check_every, loss_name = _solver_setup(
         loss, method, backend, stop, max_iter, tol, eps, check_every, iterate_tol, kkt_tol, patience, time_limit,
-        _penalty(l1_W, l2_W, 0.0, 0.0), beta_exponent, sparse=is_sparse(V), weighted=mask is not None)
+        _penalty(l1_W, l2_W, 0.0, 0.0), beta_exponent, sparse=is_sparse(V),
+        weighted=mask is not None or missing == "mask" or _hides_entries(V))
     rule = with_fixed(rule, h=True)
     V, weights = _data_and_weights(V, mask, missing, dtype, rule, loss_name)
     H_arr = np.asarray(H)

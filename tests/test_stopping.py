@@ -92,7 +92,9 @@ def test_each_rule_end_to_end_same_stop_on_both_backends(stop, kw, status):
     pytest.importorskip("jax")
     rng = np.random.default_rng(21)
     V, W0, H0 = random_problem(rng, 25, 14, 3, noise=0.2)
-    runs = [nmflab.nmf(V, 3, init=(W0, H0), stop=stop, max_iter=20000, backend=b, **kw) for b in ("numpy", "jax")]
+    # HALS: the rules under test, not a method whose reported iterate moves only when it improves (e-hals)
+    runs = [nmflab.nmf(V, 3, init=(W0, H0), method="hals", stop=stop, max_iter=20000, backend=b, **kw)
+            for b in ("numpy", "jax")]
     assert runs[0].status == runs[1].status == status
     assert runs[0].n_iter == runs[1].n_iter < 20000
     np.testing.assert_allclose(runs[0].W, runs[1].W, atol=1e-10)
@@ -108,9 +110,10 @@ def test_each_rule_end_to_end_same_stop_on_both_backends(stop, kw, status):
 def test_first_rule_met_wins_and_is_named():
     rng = np.random.default_rng(2)
     V, W0, H0 = random_problem(rng)
-    res = nmflab.nmf(V, 3, init=(W0, H0), stop=("objective", "iterate"), tol=1e-2, iterate_tol=1e-12)
+    kw = dict(init=(W0, H0), method="hals", stop=("objective", "iterate"))
+    res = nmflab.nmf(V, 3, tol=1e-2, iterate_tol=1e-12, **kw)
     assert res.status == Status.CONVERGED and "objective rule" in res.message
-    res = nmflab.nmf(V, 3, init=(W0, H0), stop=("objective", "iterate"), tol=0.0, iterate_tol=1e-3)
+    res = nmflab.nmf(V, 3, tol=0.0, iterate_tol=1e-3, **kw)
     assert res.status == Status.ITERATES_STALLED and "iterate rule" in res.message
 
 

@@ -204,7 +204,8 @@ def test_a_store_of_another_survey_is_refused_and_a_damaged_task_recomputed(tmp_
     assert again.computed_tasks == 1 and again.loaded_tasks == 1
 
 
-@pytest.mark.parametrize("damage", ["truncated", "overwritten", "empty", "missing_key", "wrong_shape"])
+@pytest.mark.parametrize("damage", ["truncated", "overwritten", "empty", "missing_key", "wrong_shape",
+                                    "other_method", "no_method"])
 def test_a_task_file_that_does_not_load_and_validate_completely_is_recomputed(tmp_path, damage):
     """Damaged files are recomputed, never trusted (a truncated one raised BadZipFile, a missing key KeyError)."""
     V, _ = _planted(seed=5)
@@ -222,6 +223,10 @@ def test_a_task_file_that_does_not_load_and_validate_completely_is_recomputed(tm
         victim.write_bytes(b"")
     elif damage == "missing_key":
         np.savez(victim, **{k: v for k, v in arrays.items() if k != "labels"})
+    elif damage == "other_method":  # fitted by another rule: an older version's choice for method="auto"
+        np.savez(victim, **{**arrays, "method": np.str_("not-" + str(arrays["method"]))})
+    elif damage == "no_method":  # written before task files recorded their method
+        np.savez(victim, **{k: v for k, v in arrays.items() if k != "method"})
     else:
         np.savez(victim, **{**arrays, "counts": arrays["counts"][:-1]})
     again = rank_survey(V, [2, 3], 4, **kw)

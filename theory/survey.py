@@ -257,6 +257,7 @@ def _fit_chunk(V, rank: int, seed: int, first: int, count: int, fit: dict) -> di
         "H": res.H,
         "best": np.int64(first + res.best_restart),
         "seconds": np.float64(time.perf_counter() - start),
+        "method": np.str_(res.method),
     }
 
 
@@ -361,15 +362,18 @@ def _open_store(store, manifest: dict) -> Path:
 _TASK_SHAPES = {"counts": lambda c, n, p, r: (n, n), "labels": lambda c, n, p, r: (c, n),
                 "objectives": lambda c, n, p, r: (c,), "n_iter": lambda c, n, p, r: (c,),
                 "status": lambda c, n, p, r: (c,), "W": lambda c, n, p, r: (n, r), "H": lambda c, n, p, r: (r, p),
-                "best": lambda c, n, p, r: (), "seconds": lambda c, n, p, r: ()}
+                "best": lambda c, n, p, r: (), "seconds": lambda c, n, p, r: (), "method": lambda c, n, p, r: ()}
 
 
-def _load_task(path: Path, count: int, shape: tuple[int, int], rank: int) -> dict | None:
-    """A finished task's arrays, or None where the file is missing, damaged or incomplete (it is recomputed).
+def _load_task(path: Path, count: int, shape: tuple[int, int], rank: int, method: str) -> dict | None:
+    """A finished task's arrays, or None where the file is missing, damaged, incomplete or foreign (recomputed).
 
     Every array must be there with the shape the task gives it: a
     truncated or overwritten file, or one with an array missing, is never
-    trusted (reading it raised BadZipFile or KeyError before).
+    trusted (reading it raised BadZipFile or KeyError before). Its fits must
+    be of ``method``, the rule the options name for this rank now: a store
+    made under ``method="auto"`` by a version whose choice differed is
+    recomputed, not mixed.
     """
     try:
         with np.load(path, allow_pickle=False) as data:
@@ -379,6 +383,8 @@ def _load_task(path: Path, count: int, shape: tuple[int, int], rank: int) -> dic
     for name, shape_of in _TASK_SHAPES.items():
         if name not in arrays or arrays[name].shape != shape_of(count, *shape, rank):
             return None
+    if "method" not in arrays or str(arrays["method"]) != method:
+        return None
     return arrays
 
 
@@ -557,11 +563,13 @@ def rank_survey(
     done: dict[tuple, dict] = {}
     tasks = []
     for r in reversed(ranks):
+        method = nmflab.api.rule_class(fit.get("loss"), fit.get("method", "auto"), sparse=sparse, rank=r,
+                                       backend=fit["backend"])[0].method
         for kind in kinds:
             usable = {}  # the stored tasks of this rank below `restarts` that load and validate completely
             for first, count in stored.get((kind, r), []):
                 if first + count <= restarts:
-                    loaded = _load_task(store / _task_name(kind, r, first, count), count, (n, p), r)
+                    loaded = _load_task(store / _task_name(kind, r, first, count), count, (n, p), r, method)
                     if loaded is not None:
                         usable[(kind, r, first, count)] = loaded
             plan = _plan(kind, r, restarts, chunk, [task[2:] for task in usable])

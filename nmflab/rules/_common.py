@@ -6,7 +6,7 @@ from typing import Any, NamedTuple
 
 from ..losses import Penalty
 
-__all__ = ["T", "shifted_power", "penalty_w", "penalty_h", "ProductState"]
+__all__ = ["T", "shifted_power", "penalty_w", "penalty_h", "ProductState", "alternate"]
 
 
 class ProductState(NamedTuple):
@@ -41,3 +41,18 @@ def penalty_w(penalty: Penalty, W):
 def penalty_h(penalty: Penalty, H):
     """The gradient of the penalty in ``H`` (``l1_H + l2_H H``), or 0 without one."""
     return penalty.l1_H + penalty.l2_H * H if (penalty.l1_H or penalty.l2_H) else 0.0
+
+
+def alternate(rule, xp, data, W, H, state):
+    """One unweighted Frobenius iteration of a rule with block steps: H by ``rule.solve_h``, then W by ``rule.solve_w``.
+
+    The state is of the rule's own type with fields ``VHt`` and ``HHt``
+    (``V H^T`` and ``H H^T`` for the new H, which the W step and the
+    objective use); with H fixed those of ``init`` stay valid.
+    """
+    if rule.update_h:
+        H = rule.solve_h(xp, data, H, data.left(W), T(xp, W) @ W)
+        state = state._replace(VHt=data.right(H), HHt=H @ T(xp, H))
+    if rule.update_w:
+        W = rule.solve_w(xp, data, W, state.VHt, state.HHt)
+    return W, H, state

@@ -82,6 +82,14 @@ class Rule:
         stored (empty: they never do). HALS sizes its inner sweeps by the
         cost of a product, the stored entries of a sparse ``V``, so its
         sparse and dense fits differ unless ``alpha=0``.
+    extrapolable : bool
+        Whether the rule provides its two blocks for the unweighted Frobenius
+        loss as ``solve_h(xp, data, H, WtV, WtW) -> H`` and ``solve_w(xp, data,
+        W, VHt, HHt) -> W`` (the update from the products), so that
+        :mod:`nmflab.rules.extrapolation` can wrap it.
+    auto_with_penalty : bool
+        Whether ``method="auto"`` may pick it for a penalized fit (an
+        explicit ``method=`` always may, if it supports penalties).
     auto_priority : int or None
         How strongly ``method="auto"`` prefers it (highest wins among the
         rules of the loss that take the data); None: never chosen by auto.
@@ -104,6 +112,8 @@ class Rule:
     scale_free: ClassVar[bool] = True
     monotone: ClassVar[bool] = True
     invariant_fields: ClassVar[dict] = {}
+    extrapolable: ClassVar[bool] = False
+    auto_with_penalty: ClassVar[bool] = True
     auto_priority: ClassVar[int | None] = None
 
     @classmethod
@@ -220,12 +230,14 @@ def lookup(family: str, method: str) -> type:
     raise ValueError(f"unknown method {method!r} for the {family!r} loss; choose 'auto' or one of {here}")
 
 
-def auto_choice(family: str, *, rank: int | None, sparse: bool, backend: str, weighted: bool = False) -> type:
-    """The rule ``method="auto"`` picks: the highest :meth:`Rule.auto_score` among those that take the data."""
+def auto_choice(family: str, *, rank: int | None, sparse: bool, backend: str, weighted: bool = False,
+                penalized: bool = False) -> type:
+    """The rule ``method="auto"`` picks: the highest :meth:`Rule.auto_score` among those that take the data
+    (and the penalty, where one is given: see :attr:`Rule.auto_with_penalty`)."""
     best, best_score = None, None
     for (f, _), cls in _REGISTRY.items():
         if (f != family or backend not in cls.backends or (sparse and not cls.supports_sparse)
-                or (weighted and not cls.supports_weights)):
+                or (weighted and not cls.supports_weights) or (penalized and not cls.auto_with_penalty)):
             continue
         score = cls.auto_score(rank=rank, sparse=sparse)
         if score is not None and (best_score is None or score > best_score):

@@ -43,7 +43,7 @@ import numpy as np
 
 from .. import _xp
 from ..losses import Penalty
-from ._common import T
+from ._common import T, alternate
 from ._registry import Rule, register
 
 __all__ = ["ANLS", "ANLSState", "nnls", "weighted_grams"]
@@ -243,6 +243,7 @@ class ANLS(Rule):
     supports_sparse: ClassVar[bool] = True
     supports_weights: ClassVar[bool] = True
     supports_penalty: ClassVar[bool] = True
+    extrapolable: ClassVar[bool] = True
 
     def init(self, xp, data, W, H, consts):
         if data.weighted:
@@ -250,9 +251,8 @@ class ANLS(Rule):
         return ANLSState(VHt=data.right(H), HHt=H @ T(xp, H))
 
     def update(self, xp, data, W, H, state, consts):
-        pen = self.penalty
         if data.weighted:
-            M = data.weights
+            pen, M = self.penalty, data.weights
             if self.update_h:
                 G = _ridge_diag(xp, weighted_grams(xp, M, W), pen.l2_H)
                 H = nnls(xp, G, data.left(W) - pen.l1_H, H, self.max_pivots)
@@ -260,13 +260,17 @@ class ANLS(Rule):
                 G = _ridge_diag(xp, weighted_grams(xp, T(xp, M), T(xp, H)), pen.l2_W)
                 W = T(xp, nnls(xp, G, T(xp, data.right(H)) - pen.l1_W, T(xp, W), self.max_pivots))
             return W, H, state
-        if self.update_h:
-            H = nnls(xp, _ridge_diag(xp, T(xp, W) @ W, pen.l2_H), data.left(W) - pen.l1_H, H, self.max_pivots)
-            state = ANLSState(VHt=data.right(H), HHt=H @ T(xp, H))
-        if self.update_w:
-            W = T(xp, nnls(xp, _ridge_diag(xp, state.HHt, pen.l2_W), T(xp, state.VHt) - pen.l1_W, T(xp, W),
-                           self.max_pivots))
-        return W, H, state
+        return alternate(self, xp, data, W, H, state)
+
+    def solve_h(self, xp, data, H, WtV, WtW):
+        """The exact H for ``W^T V`` and ``W^T W``, warm-started at ``H`` (the step :mod:`.extrapolation` takes)."""
+        pen = self.penalty
+        return nnls(xp, _ridge_diag(xp, WtW, pen.l2_H), WtV - pen.l1_H, H, self.max_pivots)
+
+    def solve_w(self, xp, data, W, VHt, HHt):
+        """The exact W for ``V H^T`` and ``H H^T``, warm-started at ``W``."""
+        pen = self.penalty
+        return T(xp, nnls(xp, _ridge_diag(xp, HHt, pen.l2_W), T(xp, VHt) - pen.l1_W, T(xp, W), self.max_pivots))
 
     def objective(self, xp, data, W, H, state, consts):
         penalty = self.penalty.value(xp, W, H)

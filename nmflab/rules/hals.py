@@ -26,7 +26,7 @@ from typing import Any, ClassVar, NamedTuple
 
 from .. import _xp
 from ..losses import Penalty
-from ._common import T
+from ._common import T, alternate
 from ._registry import Rule, register
 
 __all__ = ["HALS", "HALSState", "inner_sweeps"]
@@ -176,6 +176,7 @@ class HALS(Rule):
     supports_penalty: ClassVar[bool] = True
     invariant_fields: ClassVar[dict] = {"alpha": 0.0}  # the sweep budget counts a sparse V's stored entries
     auto_priority: ClassVar[int] = 2
+    extrapolable: ClassVar[bool] = True
 
     def init(self, xp, data, W, H, consts):
         if data.weighted:
@@ -192,14 +193,22 @@ class HALS(Rule):
             if self.update_w:
                 W, E = _weighted_columns(xp, W, H, E, M, pen.l1_W, pen.l2_W)
             return W, H, HALSState(E=E)
+        return alternate(self, xp, data, W, H, state)
+
+    def _sweeps(self, data, rank):
         n, p = data.shape
-        sweeps_w, sweeps_h = inner_sweeps(n, p, W.shape[-1], self.alpha, data.entries)
-        if self.update_h:
-            H = _rows(xp, H, data.left(W), T(xp, W) @ W, pen.l1_H, pen.l2_H, sweeps_h, self.delta)
-            state = HALSState(VHt=data.right(H), HHt=H @ T(xp, H))
-        if self.update_w:
-            W = T(xp, _rows(xp, T(xp, W), T(xp, state.VHt), state.HHt, pen.l1_W, pen.l2_W, sweeps_w, self.delta))
-        return W, H, state
+        return inner_sweeps(n, p, rank, self.alpha, data.entries)
+
+    def solve_h(self, xp, data, H, WtV, WtW):
+        """The inner sweeps over H from ``H`` for ``W^T V`` and ``W^T W`` (the step :mod:`.extrapolation` takes)."""
+        pen = self.penalty
+        return _rows(xp, H, WtV, WtW, pen.l1_H, pen.l2_H, self._sweeps(data, H.shape[-2])[1], self.delta)
+
+    def solve_w(self, xp, data, W, VHt, HHt):
+        """The inner sweeps over W from ``W`` for ``V H^T`` and ``H H^T``."""
+        pen = self.penalty
+        sweeps = self._sweeps(data, W.shape[-1])[0]
+        return T(xp, _rows(xp, T(xp, W), T(xp, VHt), HHt, pen.l1_W, pen.l2_W, sweeps, self.delta))
 
     def objective(self, xp, data, W, H, state, consts):
         penalty = self.penalty.value(xp, W, H)

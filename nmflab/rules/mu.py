@@ -19,7 +19,7 @@ from typing import Any, ClassVar, NamedTuple
 
 from .._xp import divide
 from ..losses import Penalty
-from ._common import ProductState, T, penalty_h, penalty_w, shifted_power
+from ._common import ProductState, T, alternate, penalty_h, penalty_w, shifted_power
 from ._registry import Rule, register
 
 __all__ = ["MultiplicativeFrobenius", "MultiplicativeKL", "MultiplicativeBeta", "mm_exponent", "kl_step_h",
@@ -98,6 +98,7 @@ class MultiplicativeFrobenius(_Multiplicative):
     loss: ClassVar[str] = "frobenius"
     beta: ClassVar[float] = 2.0
     summary: ClassVar[str] = "Lee-Seung multiplicative updates"
+
     def init(self, xp, data, W, H, consts):
         if data.weighted:
             return FrobeniusState(WH=data.fitted(W, H))
@@ -106,14 +107,21 @@ class MultiplicativeFrobenius(_Multiplicative):
     def update(self, xp, data, W, H, state, consts):
         if data.weighted:
             return self._update_weighted(xp, data, W, H, state)
-        if self.update_h:
-            WtW = T(xp, W) @ W
-            H = H * divide(xp, data.left(W), WtW @ H + penalty_h(self.penalty, H), self.eps, 1.0)
-            # With H fixed the products from init stay valid.
-            state = FrobeniusState(VHt=data.right(H), HHt=H @ T(xp, H))
-        if self.update_w:
-            W = W * divide(xp, state.VHt, W @ state.HHt + penalty_w(self.penalty, W), self.eps, 1.0)
-        return W, H, state
+        return alternate(self, xp, data, W, H, state)
+
+    def solve_h(self, xp, data, H, WtV, WtW):
+        """One multiplicative step on H for ``W^T V`` and ``W^T W``.
+
+        Not offered for extrapolation (``extrapolable`` stays False): an
+        extrapolated point projected onto the orthant has exact zeros, which
+        a multiplicative step can never leave (from NNDSVDa on the digits,
+        the first extrapolated H was 0 and the fit stayed at W H = 0).
+        """
+        return H * divide(xp, WtV, WtW @ H + penalty_h(self.penalty, H), self.eps, 1.0)
+
+    def solve_w(self, xp, data, W, VHt, HHt):
+        """One multiplicative step on W for ``V H^T`` and ``H H^T``."""
+        return W * divide(xp, VHt, W @ HHt + penalty_w(self.penalty, W), self.eps, 1.0)
 
     def _update_weighted(self, xp, data, W, H, state):
         WH = state.WH
@@ -163,6 +171,7 @@ class MultiplicativeKL(_Multiplicative):
     loss: ClassVar[str] = "kl"
     beta: ClassVar[float] = 1.0
     summary: ClassVar[str] = "Lee-Seung multiplicative updates"
+
     def init(self, xp, data, W, H, consts):
         return ProductState(data.fitted(W, H))
 
