@@ -105,3 +105,25 @@ def test_auto_takes_extrapolation_only_where_it_is_safe():
     assert nmflab.nmf(V, 6, l1_H=0.1, **kw).method == "hals"
     assert nmflab.nmf(V, 6, l1_H=0.1, method="e-hals", **kw).method == "e-hals"  # asked for by name
     assert nmflab.fit_weights(V, H0, max_iter=10).method == "hals"
+
+
+def test_a_users_rule_is_extrapolated_by_one_call():
+    """extrapolated() wraps and registers any extrapolable Frobenius rule; the wrapper belongs to the caller."""
+    import dataclasses
+    from typing import ClassVar
+
+    @dataclasses.dataclass(frozen=True)
+    class OneSweepHALS(HALS):
+        alpha: float = 0.0
+        method: ClassVar[str] = "one-sweep-hals"
+
+    cls = extrapolated(OneSweepHALS)
+    try:
+        assert cls.method == "e-one-sweep-hals" and cls.__module__ == __name__
+        assert nmflab.rules.lookup("frobenius", "e-one-sweep-hals") is cls
+        V, W0, H0 = _problem()
+        plain = nmflab.nmf(V, 6, method=OneSweepHALS, init=(W0, H0), max_iter=30, stop="max_iter")
+        ours = nmflab.nmf(V, 6, method="e-one-sweep-hals", init=(W0, H0), max_iter=30, stop="max_iter")
+        assert ours.method == "e-one-sweep-hals" and ours.final_objective < plain.final_objective
+    finally:
+        nmflab.rules.unregister("frobenius", "e-one-sweep-hals")

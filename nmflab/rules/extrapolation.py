@@ -28,6 +28,7 @@ gamma and cap growth gamma-bar).
 from __future__ import annotations
 
 import dataclasses
+import sys
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, NamedTuple
 
@@ -165,14 +166,16 @@ class Extrapolated(Rule):
         return state.best
 
 
-
 def extrapolated(rule_class: type, method: str | None = None, auto_priority: int | None = None) -> type:
     """Register and return the extrapolated version of ``rule_class`` (method ``"e-" + its method``).
 
     ``rule_class`` must minimize the Frobenius loss and declare
     ``extrapolable = True`` (:class:`nmflab.rules.Rule`); the new rule takes
     its defaults, storages and backends, and no mask. ``auto_priority`` as
-    for any rule (None: ``method="auto"`` never picks it).
+    for any rule (None: ``method="auto"`` never picks it). The class belongs
+    to the calling module (as :func:`collections.namedtuple`'s do): assign
+    it there to the name ``"Extrapolated" + rule_class.__name__``, so that it
+    pickles (a parallel rank survey hands rule classes to its workers).
     """
     check_rule_class(rule_class)
     if rule_class.loss != "frobenius" or not getattr(rule_class, "extrapolable", False):
@@ -187,14 +190,15 @@ def extrapolated(rule_class: type, method: str | None = None, auto_priority: int
         supports_sparse=rule_class.supports_sparse, supports_penalty=rule_class.supports_penalty,
         supports_batch=rule_class.supports_batch, backends=rule_class.backends,
         zero_locking=rule_class.zero_locking, invariant_fields=invariant, auto_priority=auto_priority,
-        __annotations__={}, __module__=rule_class.__module__ if method else __name__,
+        __annotations__={}, __module__=sys._getframe(1).f_globals.get("__name__", __name__),
         __doc__=f"{rule_class.__qualname__} extrapolated (:class:`Extrapolated`): method ``{name!r}``.",
     )
-    cls = type(f"Extrapolated{rule_class.__name__}", (Extrapolated,), attributes)
+    name_of_class = f"Extrapolated{rule_class.__name__}"
+    cls = type(name_of_class, (Extrapolated,), {**attributes, "__qualname__": name_of_class})
     return register(dataclass(frozen=True)(cls))
 
 
-#: "auto" for Frobenius wherever no mask is given: it reached 0.1 % of the best objective sooner than HALS on
-#: every set of the race (benchmarks/NOTES.md); with a mask, HALS.
+#: "auto" for Frobenius without a mask or a penalty: it reached 0.1 % of the best objective sooner than HALS on
+#: every set of the race (benchmarks/NOTES.md).
 ExtrapolatedHALS = extrapolated(HALS, auto_priority=3)
 ExtrapolatedANLS = extrapolated(ANLS)
