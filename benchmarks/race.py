@@ -1,6 +1,6 @@
 """nmflab against its peers: objective against wall time, same data, same start, same threads, one run.
 
-Run: ``python -m benchmarks.race [--datasets all_aml medulloblastoma digits faces synthetic] [--threads 2]
+Run: ``python -m benchmarks.race [--datasets all_aml medulloblastoma digits faces lee synthetic] [--threads 2]
 [--budget 20]``
 
 For each data set and loss, every solver starts from the same NNDSVDa start
@@ -60,6 +60,8 @@ def _data(name):
         return datasets.load_digits().data, 16, False
     if name == "faces":
         return datasets.load_orl_faces().data, 49, False
+    if name == "lee":  # 300 news articles x 2143 terms, 2.8 % non-zero counts; dense, as every peer takes it
+        return datasets.load_lee_news().data.astype(float), 10, False
     if name == "synthetic":
         import numpy as np
 
