@@ -425,8 +425,7 @@ def nmf(
         (``"cd"`` and ``"brunet"``: KL), else Frobenius.
     method : str, rule class or rule
         ``"auto"`` (the registry's fastest rule for the loss and the data:
-        extrapolated HALS for Frobenius, HALS with a mask or a penalty; for KL
-        coordinate descent up to rank 8,
+        HALS for Frobenius; for KL coordinate descent up to rank 8,
         multiplicative updates above and for sparse data) or a name from
         :func:`methods`, the registry (users' own rules included, see
         :class:`nmflab.rules.Rule`): ``"hals"`` (accelerated HALS), ``"cd"``,

@@ -154,5 +154,5 @@ def test_a_fit_that_became_non_finite_is_named_as_such(monkeypatch):
     real = est.nmf
     monkeypatch.setattr(est, "nmf", lambda *a, **k: dataclasses.replace(
         real(*a, **k), status=nmflab.Status.NONFINITE, H=np.full((2, 6), np.nan)))
-    with pytest.raises(ValueError, match=r"the fit's factors became non-finite .* iterations of 'e-hals'"):
+    with pytest.raises(ValueError, match=r"the fit's factors became non-finite .* iterations of 'hals'"):
         NMF(2).fit(np.random.default_rng(0).random((8, 6)))

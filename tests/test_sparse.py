@@ -134,7 +134,7 @@ def test_sparse_defaults_and_refusals(monkeypatch):
 
     V = _sparse(3)
     assert nmflab.nmf(V, 3, loss="kl", max_iter=5, seed=0).method == "mu"
-    assert nmflab.nmf(V, 3, max_iter=5, seed=0).method == "e-hals"
+    assert nmflab.nmf(V, 3, max_iter=5, seed=0).method == "hals"
     assert all(cls.supports_sparse for cls in nmflab.rules.registered().values())  # every rule takes sparse input
     monkeypatch.setattr(BrunetKL, "supports_sparse", False)  # a rule that did not would be refused by name
     with pytest.raises(ValueError, match="does not take sparse input; use 'cd', 'mu' or pass V.toarray"):
