@@ -71,15 +71,15 @@ def _grouped_solve(G, passive, a, ridge):
 
     Columns that share a passive set share its system ``G_FF``; late in a fit
     most columns of a factor share a few sets. Where the sets are mostly
-    distinct, the batched solve over all columns is cheaper than a loop.
+    distinct, the batched solve over all columns is cheaper than a loop, and
+    this returns None.
     """
     m, r = a.shape
     packed = np.ascontiguousarray(np.packbits(passive, axis=1))  # one key per passive set: its bits as bytes
     keys = packed.view(np.dtype((np.void, packed.shape[1]))).ravel()
     _, first, which = np.unique(keys, return_index=True, return_inverse=True)
     if len(first) * 4 > m:
-        systems = _masked_systems(np, G, passive, ridge)
-        return np.linalg.solve(systems, np.where(passive, a, 0.0)[:, :, None])[:, :, 0]
+        return None
     x = np.zeros_like(a)
     order = np.argsort(which, kind="stable")
     bounds = np.searchsorted(which[order], np.arange(len(first) + 1))
@@ -138,9 +138,8 @@ def nnls(xp, G, A, X0, max_pivots: int | None = None):
     ridge = xp.asarray(r * xp.finfo(dtype).eps, dtype=dtype) * xp.max(diag)
 
     def solved(passive, G=G, a=a):
-        if _xp.is_numpy(xp) and G.ndim == 2:
-            x = _grouped_solve(G, passive, a, ridge)
-        else:
+        x = _grouped_solve(G, passive, a, ridge) if _xp.is_numpy(xp) and G.ndim == 2 else None
+        if x is None:
             systems = _masked_systems(xp, G, passive, ridge)
             x = xp.linalg.solve(systems, xp.where(passive, a, 0.0)[:, :, None])[:, :, 0]
         y = xp.where(passive, 0.0, _gram_times(xp, G, x) - a)

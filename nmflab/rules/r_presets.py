@@ -222,20 +222,11 @@ class _SparseNMF(_AsInR):
     def init(self, xp, data, W, H, consts):
         return SparseNMFState(xp.asarray(0), xp.asarray(consts, dtype=data.dtype))
 
-    def _solve_sparse(self, xp, data, W, H):
-        """The sparse factor given the dense one, in nmflab's orientation."""
-        if self.sparse_side == "H":
-            G = T(xp, W) @ W + self.sparsity
-            return W, nnls(xp, G, data.left(W), H, self.max_pivots)
-        G = H @ T(xp, H) + self.sparsity
-        return T(xp, nnls(xp, G, T(xp, data.right(H)), T(xp, W), self.max_pivots)), H
-
-    def _solve_dense(self, xp, data, W, H, eta):
-        if self.sparse_side == "H":
-            G = H @ T(xp, H) + eta * eta * xp.eye(H.shape[-2], dtype=H.dtype)
-            return T(xp, nnls(xp, G, T(xp, data.right(H)), T(xp, W), self.max_pivots)), H
-        G = T(xp, W) @ W + eta * eta * xp.eye(W.shape[-1], dtype=W.dtype)
-        return W, nnls(xp, G, data.left(W), H, self.max_pivots)
+    def _solve(self, xp, data, W, H, side: str, extra):
+        """W (``side="W"``) or H given the other by exact NNLS, ``extra`` added to the Gram matrix."""
+        if side == "H":
+            return W, nnls(xp, T(xp, W) @ W + extra, data.left(W), H, self.max_pivots)
+        return T(xp, nnls(xp, H @ T(xp, H) + extra, T(xp, data.right(H)), T(xp, W), self.max_pivots)), H
 
     def update(self, xp, data, W, H, state, consts):
         sparse_w = self.sparse_side == "W"
@@ -248,10 +239,11 @@ class _SparseNMF(_AsInR):
             else:
                 norms = xp.sqrt(xp.sum(W * W, axis=-2, keepdims=True))
                 W = xp.where(first, W / xp.where(norms > 0, norms, 1.0), W)
-        if update_sparse:
-            W, H = self._solve_sparse(xp, data, W, H)
+        if update_sparse:  # the squared L1 norms of its components: sparsity times the matrix of ones
+            W, H = self._solve(xp, data, W, H, self.sparse_side, self.sparsity)
         if update_dense:
-            W, H = self._solve_dense(xp, data, W, H, state.eta)
+            ridge = state.eta * state.eta * xp.eye(W.shape[-1], dtype=W.dtype)
+            W, H = self._solve(xp, data, W, H, "H" if sparse_w else "W", ridge)
         return W, H, state._replace(iteration=state.iteration + 1)
 
     def objective(self, xp, data, W, H, state, consts):
