@@ -608,12 +608,14 @@ def _checked_arguments(rank, loss, method, init, restarts, max_iter, tol, eps, c
     return rank, rule, criteria, check_every, loss_name, restarts, seed, first_restart, lanes
 
 
-def check_options(rank, *, sparse: bool = False, **options) -> None:
+def check_options(rank, *, sparse: bool = False, **options):
     """Validate options of :func:`nmf` without data, raising what :func:`nmf` would raise for them.
 
     For work that must refuse bad options before it starts (a rank survey
     before it writes its store): an unknown option name is a TypeError, a
-    bad value the ValueError or TypeError :func:`nmf` gives.
+    bad value the ValueError or TypeError :func:`nmf` gives. Returns the
+    rule :func:`nmf` would run with them at this rank (``method="auto"``
+    resolved as :func:`nmf` resolves it).
     """
     import inspect
 
@@ -623,7 +625,7 @@ def check_options(rank, *, sparse: bool = False, **options) -> None:
     del arguments["V"]
     names = [name for name, param in inspect.signature(_checked_arguments).parameters.items()
              if param.kind is not param.KEYWORD_ONLY]
-    _checked_arguments(*(arguments[name] for name in names), sparse=sparse)
+    return _checked_arguments(*(arguments[name] for name in names), sparse=sparse)[1]
 
 
 def fit_weights(

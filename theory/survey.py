@@ -563,8 +563,7 @@ def rank_survey(
     done: dict[tuple, dict] = {}
     tasks = []
     for r in reversed(ranks):
-        method = nmflab.api.rule_class(fit.get("loss"), fit.get("method", "auto"), sparse=sparse, rank=r,
-                                       backend=fit["backend"])[0].method
+        method = nmflab.api.check_options(r, sparse=sparse, restarts=min(chunk, restarts), **fit).method
         for kind in kinds:
             usable = {}  # the stored tasks of this rank below `restarts` that load and validate completely
             for first, count in stored.get((kind, r), []):

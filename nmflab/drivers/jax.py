@@ -319,10 +319,8 @@ def run(rule, V, W0s, H0s, criteria: StopCriteria, check_every: int, weights=Non
                 pool = pool._replace(carry=pool.carry._replace(status=jnp.asarray(status)))
             pool = _drained(pool, jnp.asarray([i < 0 for i in lane_of]))
             if fresh.any():
-                _, _, started = _start(V_dev, stack([lane_of[lane] if fresh[lane] else -1 for lane in range(width)],
-                                                    W0s),
-                                       stack([lane_of[lane] if fresh[lane] else -1 for lane in range(width)], H0s),
-                                       weights_dev, rule=rule)
+                starts = [lane_of[lane] if fresh[lane] else -1 for lane in range(width)]
+                _, _, started = _start(V_dev, stack(starts, W0s), stack(starts, H0s), weights_dev, rule=rule)
                 pool = started if fresh.all() else _refill(jnp.asarray(fresh), started, pool)
                 if timed:
                     deadline[fresh] = restart_deadline(now, end, len(waiting) + int(fresh.sum()), width)
