@@ -48,6 +48,27 @@ def test_pivoting_finds_the_nnls_minimizer_of_every_column(seed, rank, cols, war
         np.testing.assert_array_equal(X[~live], X0[~live])
 
 
+@pytest.mark.parametrize("per_column", [False, True])
+def test_solving_in_chunks_of_columns_gives_the_same_digits(monkeypatch, per_column):
+    """NumPy forms the masked systems a chunk of columns at a time (bounded memory): the same minimizer, bit for
+    bit, as one batch, and that of Lawson–Hanson."""
+    import nmflab.rules.anls as anls
+
+    masked_systems = anls._masked_systems
+    rng = np.random.default_rng(11)
+    C, B = _problem(rng, 30, 10, 300)  # rank 10: mostly distinct passive sets, so no grouped solve
+    G = weighted_grams(np, np.ones((30, 300)), C) if per_column else C.T @ C
+    X0 = np.zeros((10, 300))
+    whole = nnls(np, G, C.T @ B, X0)
+    chunks = []
+    monkeypatch.setattr(anls, "SOLVE_ENTRIES", 7 * 100)  # chunks of 7 columns
+    monkeypatch.setattr(anls, "_masked_systems", lambda *args: chunks.append(1) or masked_systems(*args))
+    chunked = nnls(np, G, C.T @ B, X0)
+    assert len(chunks) > 300 // 7  # the chunked path ran
+    np.testing.assert_array_equal(chunked, whole)
+    np.testing.assert_allclose(whole, _lawson_hanson(C, B), rtol=1e-8, atol=1e-10)
+
+
 def test_a_negative_right_hand_side_sends_a_dead_component_to_zero():
     """With an L1 penalty a dead component's objective is l1 * x: its only minimizer is 0."""
     rng = np.random.default_rng(1)

@@ -92,6 +92,32 @@ def _grouped_solve(G, passive, a, ridge):
     return x
 
 
+#: Entries of the masked systems NumPy forms at once (8 MiB of float64): the columns are solved in chunks of
+#: this many ``r x r`` entries, so the memory stays that of a chunk whatever the number of columns.
+SOLVE_ENTRIES = 2**20
+
+
+def _masked_solve(xp, G, passive, a, ridge):
+    """Every column's masked system solved (:func:`_masked_systems`); on NumPy a chunk of columns at a time.
+
+    Each system is solved by itself (LAPACK's batched ``gesv`` loops over
+    them), so the chunks give the same digits as one batch.
+    """
+    def batch(G, passive, a):
+        systems = _masked_systems(xp, G, passive, ridge)
+        return xp.linalg.solve(systems, xp.where(passive, a, 0.0)[:, :, None])[:, :, 0]
+
+    m, r = a.shape
+    step = max(1, SOLVE_ENTRIES // (r * r))
+    if not _xp.is_numpy(xp) or m <= step:
+        return batch(G, passive, a)
+    x = np.empty_like(a)
+    for lo in range(0, m, step):
+        cols = slice(lo, lo + step)
+        x[cols] = batch(G if G.ndim == 2 else G[cols], passive[cols], a[cols])
+    return x
+
+
 def _gram_times(xp, G, X):
     """``G_j x_j`` for each column ``j`` (rows of ``X``): ``G`` shared ``(r, r)`` or one per column ``(m, r, r)``."""
     if G.ndim == 2:
@@ -140,8 +166,7 @@ def nnls(xp, G, A, X0, max_pivots: int | None = None):
     def solved(passive, G=G, a=a):
         x = _grouped_solve(G, passive, a, ridge) if _xp.is_numpy(xp) and G.ndim == 2 else None
         if x is None:
-            systems = _masked_systems(xp, G, passive, ridge)
-            x = xp.linalg.solve(systems, xp.where(passive, a, 0.0)[:, :, None])[:, :, 0]
+            x = _masked_solve(xp, G, passive, a, ridge)
         y = xp.where(passive, 0.0, _gram_times(xp, G, x) - a)
         return x, y
 
@@ -243,6 +268,7 @@ class ANLS(Rule):
     supports_weights: ClassVar[bool] = True
     supports_penalty: ClassVar[bool] = True
     extrapolable: ClassVar[bool] = True
+    supports_sketch: ClassVar[bool] = True
 
     def init(self, xp, data, W, H, consts):
         if data.weighted:
