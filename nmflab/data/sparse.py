@@ -76,9 +76,13 @@ def _row_slices(V):
             for lo, hi in zip(bounds[:-1], bounds[1:]) if hi > lo]
 
 
-def times(V, X):
-    """``V @ X`` for a CSR ``V`` and a dense ``X``, a block of rows per thread (scipy releases the GIL)."""
-    blocks = _row_slices(V)
+def times(V, X, blocks=None):
+    """``V @ X`` for a CSR ``V`` and a dense ``X``, a block of rows per thread (scipy releases the GIL).
+
+    ``blocks``: ``V``'s :func:`_row_slices`, where the caller keeps them
+    (scipy copies the slices' arrays as it makes them).
+    """
+    blocks = _row_slices(V) if blocks is None else blocks
     if len(blocks) == 1:
         return np.asarray(V @ X)
     out = np.empty((V.shape[0], X.shape[1]), dtype=np.result_type(V.dtype, X))
@@ -91,9 +95,9 @@ def times(V, X):
     return out
 
 
-def transposed_times(V, X):
+def transposed_times(V, X, blocks=None):
     """``V^T @ X`` for a CSR ``V`` and a dense ``X``: per-thread blocks of rows, their products summed."""
-    blocks = _row_slices(V)
+    blocks = _row_slices(V) if blocks is None else blocks
     if len(blocks) == 1:
         return np.asarray(V.T @ X)
     parts = thread_pool().map(lambda block: np.asarray(block[2].T @ X[block[0]:block[1]]), blocks)
@@ -202,11 +206,17 @@ class Sparse(Data):
         order = np.argsort(cols, kind="stable")
         return order, np.searchsorted(cols[order], np.arange(self.shape[1] + 1))
 
+    @functools.cached_property
+    def row_slices(self):
+        """``V`` cut into a block of rows per thread, made once: scipy copies a slice's arrays as it makes it
+        (on 5 million entries, 0.02 s a product, a sixth of a HALS iteration)."""
+        return _row_slices(self.matrix)
+
     def left(self, W):
-        return transposed_times(self.matrix, W).T
+        return transposed_times(self.matrix, W, self.row_slices).T
 
     def right(self, H):
-        return times(self.matrix, H.T)
+        return times(self.matrix, H.T, self.row_slices)
 
     def fitted(self, W, H):
         return at_nonzeros(self.pattern, W, H)
