@@ -13,10 +13,12 @@ from __future__ import annotations
 
 from .api import ScaleWarning, ZeroLockingWarning, fit_weights, methods, nmf
 from .result import Result, Status
+from .online import online_nmf
+from .sketch import Sketch
 
 __version__ = "0.1.0"
 
-__all__ = ["nmf", "fit_weights", "methods", "Result", "Status", "ZeroLockingWarning", "ScaleWarning", "NMF", "datasets",
+__all__ = ["nmf", "fit_weights", "methods", "Result", "Status", "Sketch", "online_nmf", "ZeroLockingWarning", "ScaleWarning", "NMF", "datasets",
            "diagnostics", "__version__"]
 
 

@@ -11,6 +11,7 @@ import numpy as np
 
 from . import init as _init
 from . import rules as _rules
+from . import sketch as _sketch
 from . import validation as val
 from .data import is_sparse
 from .diagnostics import noise_base
@@ -315,14 +316,15 @@ def _rescaled(V, scale: float):
     """``V / scale`` in ``V``'s dtype, without a copy when ``scale == 1``.
 
     A sparse ``V`` has its stored values divided (scipy's ``V / x`` would
-    return float64 for float32 data).
+    return float64 for float32 data) into a matrix that shares ``V``'s index
+    arrays (the fit only reads them; a copy of 5 million entries cost 0.25 s).
     """
     if scale == 1.0:
         return V
     if is_sparse(V):
-        out = V.copy()
-        out.data = out.data / V.dtype.type(scale)
-        return out
+        from .data.sparse import with_values
+
+        return with_values(V, V.data / V.dtype.type(scale))
     return V / V.dtype.type(scale)
 
 
@@ -402,6 +404,7 @@ def nmf(
     lanes: int | None = None,
     trace: bool = True,
     progress=False,
+    sketch=None,
 ) -> Result:
     """Non-negative matrix factorization ``V ≈ W @ H`` with ``W, H >= 0``.
 
@@ -525,6 +528,18 @@ def nmf(
         (:class:`nmflab.progress.FitProgress`); a callable is called with a
         :class:`nmflab.progress.Check` after every check of every restart. On
         JAX the compiled loop then returns to the host after each check.
+    sketch : bool, int or nmflab.Sketch, optional
+        Fit the Frobenius loss on a randomized sketch ``Q B`` of ``V``
+        (:mod:`nmflab.sketch`: ``l = rank + 20`` columns and 2 power
+        iterations by default, an int sets ``l``): every product with ``V``
+        then costs ``O((n + p) l r)`` in place of ``O(n p r)``, at the price
+        of the part of ``V`` the sketch misses. ``Result.sketch`` reports
+        that part and the objective on the sketch; ``Result.final_objective``
+        is the objective on ``V``. For large dense data of low numerical
+        rank; a few full iterations from the result
+        (``init=(res.W, res.H)``) recover what the sketch lost. Methods
+        ``"hals"``, ``"e-hals"``, ``"anls"``, ``"e-anls"``, ``"mu"``; no
+        mask, no ``"kkt"`` stopping.
 
     Returns
     -------
@@ -553,10 +568,10 @@ def nmf(
     ((30, 3), (3, 20))
     """
     # Arguments first, data second: nothing is computed before all are valid.
-    rank, rule, criteria, check_every, loss_name, restarts, seed, first_restart, lanes = _checked_arguments(
+    rank, rule, criteria, check_every, loss_name, restarts, seed, first_restart, lanes, sketch = _checked_arguments(
         rank, loss, method, init, restarts, max_iter, tol, eps, check_every, stop, iterate_tol, kkt_tol, patience,
         time_limit, mask, missing, l1_W, l2_W, l1_H, l2_H, beta_exponent, backend, seed, dtype, first_restart,
-        lanes, trace, sparse=is_sparse(V), masked_input=_hides_entries(V))
+        lanes, trace, sketch, sparse=is_sparse(V), masked_input=_hides_entries(V))
     callback = as_callback(progress, restarts, first_restart)
     V, weights = _data_and_weights(V, mask, missing, dtype, rule, loss_name)
     if not isinstance(init, str):
@@ -576,13 +591,18 @@ def nmf(
         W0s, H0s = [custom[0] / V.dtype.type(scale)], [custom[1]]
         init_name = "custom"
     _warn_zero_locking(rule, W0s, H0s, init_name)
+    sketched = None
+    if sketch is not None:
+        sketched = _sketch.sketch(V_scaled, sketch.columns(rank, V.shape), sketch.power_iterations,
+                                  np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(_SKETCH_STREAM,))))
     return _run(driver, rule, criteria, check_every, V, V_scaled, weights, W0s, H0s, backend, seed, init_name, scale,
-                loss_name, keep_restarts=keep_restarts, first_restart=first_restart, lanes=lanes, progress=callback)
+                loss_name, keep_restarts=keep_restarts, first_restart=first_restart, lanes=lanes, progress=callback,
+                sketched=sketched, sketch=sketch)
 
 
 def _checked_arguments(rank, loss, method, init, restarts, max_iter, tol, eps, check_every, stop, iterate_tol,
                        kkt_tol, patience, time_limit, mask, missing, l1_W, l2_W, l1_H, l2_H, beta_exponent, backend,
-                       seed, dtype, first_restart, lanes, trace, *, sparse, masked_input=False):
+                       seed, dtype, first_restart, lanes, trace, sketch=None, *, sparse, masked_input=False):
     """Every argument of :func:`nmf` but the data, validated: the rule, the stopping criteria and the counts."""
     rank = val.check_positive_int(rank, "rank")
     rule, criteria, check_every, loss_name = _solver_setup(
@@ -605,7 +625,28 @@ def _checked_arguments(rank, loss, method, init, restarts, max_iter, tol, eps, c
             f"restarts={restarts} with init={name!r}: a deterministic start makes every restart "
             "identical; use init='random' or 'nndsvdar' for restarts"
         )
-    return rank, rule, criteria, check_every, loss_name, restarts, seed, first_restart, lanes
+    sketch = _sketch.as_sketch(sketch)
+    if sketch is not None:
+        _check_sketchable(rule, criteria, weighted=mask is not None or missing == "mask" or masked_input)
+    return rank, rule, criteria, check_every, loss_name, restarts, seed, first_restart, lanes, sketch
+
+
+#: The spawn key of the sketch's random stream (restart ``k`` draws its start from key ``k``).
+_SKETCH_STREAM = 2**32 - 1
+
+
+def _check_sketchable(rule, criteria, *, weighted: bool) -> None:
+    """Refuse a sketched fit that a sketch cannot serve, saying what can."""
+    if rule.loss != "frobenius":
+        raise ValueError(f"sketch= compresses V for the Frobenius loss; the {rule.loss!r} loss needs V's entries")
+    if weighted:
+        raise ValueError("sketch= cannot weight entries: a mask needs V's entries; fit without sketch=")
+    if not rule.supports_sketch:
+        able = [repr(m) for (f, m), c in _rules.registered().items() if f == "frobenius" and c.supports_sketch]
+        raise ValueError(f"method {rule.method!r} does not run on a sketch; use {', '.join(able)}")
+    if "kkt" in criteria.rules:
+        raise ValueError("the kkt stopping rule measures V's gradients, which a sketched fit does not form; "
+                         "use stop='objective' or 'iterate'")
 
 
 def check_options(rank, *, sparse: bool = False, **options):
@@ -745,10 +786,13 @@ def _active_penalty(rule):
 
 
 def _run(driver, rule, criteria, check_every, V, V_scaled, weights, W0s, H0s, backend, seed, init_name, scale,
-         loss_name, *, keep_restarts=False, first_restart=0, lanes=None, progress=None) -> Result:
+         loss_name, *, keep_restarts=False, first_restart=0, lanes=None, progress=None, sketched=None,
+         sketch=None) -> Result:
     """Run ``driver`` on every start and assemble the Result in the units of ``V``.
 
     ``progress`` takes a :class:`~nmflab.progress.Check` after every check, its objective in the units of ``V``.
+    ``sketched``: ``(QB, residual)`` of a sketched fit, which the driver runs on in place of ``V_scaled``
+    (the restarts are then ranked by their objectives on ``V_scaled``).
     """
     unit, representable = _units_of_v(rule, scale, V, weights)
     report = None
@@ -758,17 +802,19 @@ def _run(driver, rule, criteria, check_every, V, V_scaled, weights, W0s, H0s, ba
                 value = float(unit(objective)) if representable(objective) else float("nan")
             progress(Check(first_restart + i, iteration, value, Status(status)))
     start = time.perf_counter()
-    records = driver.run(rule.rescaled(scale), V_scaled, W0s, H0s, criteria, check_every, weights, lanes=lanes,
-                         progress=report)
+    records = driver.run(rule.rescaled(scale), V_scaled if sketched is None else sketched[0], W0s, H0s, criteria,
+                         check_every, weights, lanes=lanes, progress=report)
     wall = time.perf_counter() - start
+    ends = [r.trace.objective[-1] if len(r.trace.objective) else r.initial_objective for r in records]
+    if sketched is not None:
+        on_sketch, ends = ends, _objectives_on(rule.rescaled(scale), V_scaled, records)
     with np.errstate(over="ignore", under="ignore", invalid="ignore"):
-        finals = np.array([_loss_in_units_of_v(rule, V, weights, scale, unit, representable, r.W, r.H,
-                                               r.trace.objective[-1] if len(r.trace.objective) else r.initial_objective)
-                           for r in records])
+        finals = np.array([_loss_in_units_of_v(rule, V, weights, scale, unit, representable, r.W, r.H, end)
+                           for r, end in zip(records, ends)])
         best = int(np.argmin(np.where(np.isfinite(finals), finals, np.inf)))
         rec = records[best]
         objective = np.where(representable(rec.trace.objective), unit(rec.trace.objective), np.nan)
-        if len(objective):
+        if len(objective) and sketched is None:
             objective[-1] = finals[best]
         trace = rec.trace._replace(objective=objective)
         initial_objective = _loss_in_units_of_v(rule, V, weights, scale, unit, representable, W0s[best], H0s[best],
@@ -802,4 +848,17 @@ def _run(driver, rule, criteria, check_every, V, V_scaled, weights, W0s, H0s, ba
         restart_W=np.stack([r.W * dtype.type(scale) for r in records]) if keep_restarts else None,
         restart_H=np.stack([r.H for r in records]) if keep_restarts else None,
         first_restart=first_restart,
+        sketch=None if sketched is None else _sketch.SketchReport(
+            size=int(sketched[0].Q.shape[1]), power_iterations=sketch.power_iterations, residual=sketched[1],
+            compressed_objective=float(unit(on_sketch[best]))),
     )
+
+
+def _objectives_on(rule, V, records) -> list[float]:
+    """Each restart's objective on ``V`` itself (a sketched fit's trace holds those on the sketch)."""
+    from .data import as_data
+
+    data = as_data(np, V)
+    consts = rule.prepare(np, data)
+    return [float(rule.objective(np, data, r.W, r.H, rule.init(np, data, r.W, r.H, consts), consts))
+            for r in records]

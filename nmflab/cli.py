@@ -88,6 +88,10 @@ def build_parser() -> argparse.ArgumentParser:
                      help="what a NaN in the data means: an error (default) or a missing entry, masked")
     for name in ("l1-W", "l2-W", "l1-H", "l2-H"):
         fit.add_argument(f"--{name}", type=float, default=0.0, help=f"penalty {name.replace('-', '_')} (default 0)")
+    fit.add_argument("--sketch", nargs="?", type=int, const=0, default=None, metavar="SIZE",
+                     help="fit on a randomized sketch of SIZE columns (default: rank + 20); Frobenius only")
+    fit.add_argument("--sketch-power", type=int, default=2, metavar="Q",
+                     help="power iterations of the sketch (default 2)")
     fit.add_argument("--key", default=None, help="array name inside an .npz file")
     fit.add_argument("--skip-header", action="store_true", help="skip the first line of a text file")
     fit.add_argument("--row-names", action="store_true",
@@ -201,6 +205,7 @@ def _fit(args) -> int:
 
     from .api import nmf
     from .io import output_paths, write_result
+    from .sketch import Sketch
 
     prefix = args.out or str(Path(args.file).with_suffix("")) + ".nmf"
     output_paths(prefix, overwrite=args.overwrite)  # before the fit: a refused output must not cost a fit
@@ -232,11 +237,16 @@ def _fit(args) -> int:
         l1_H=args.l1_H,
         l2_H=args.l2_H,
         progress=sys.stderr.isatty() if args.progress is None else args.progress,
+        sketch=None if args.sketch is None else Sketch(size=args.sketch or None, power_iterations=args.sketch_power),
     )
     npz_path, json_path = write_result(
         result, prefix, overwrite=args.overwrite, extra={"input": str(args.file), "transposed": bool(args.transpose)}
     )
     print(repr(result))
+    if result.sketch is not None:
+        print(f"sketch: {result.sketch.size} columns, {result.sketch.power_iterations} power iterations, "
+              f"missing {result.sketch.residual:.3g} of ||V||; objective {result.sketch.compressed_objective:.6g} on "
+              f"the sketch, {result.final_objective:.6g} on V")
     print(result.summary(V, mask))
     print(f"wrote {npz_path} and {json_path}")
     return 0

@@ -68,6 +68,13 @@ class NMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         ``n_samples``.
     random_state : int, RandomState instance or None
         Seed of the random starts.
+    forgetting : float
+        :meth:`partial_fit`: the weight the statistics of a block keep per
+        later block (:class:`nmflab.online.OnlineNMF`).
+    sketch : bool, int, nmflab.Sketch or None
+        Learn the parts on a randomized sketch of ``X`` (:func:`nmflab.nmf`'s
+        ``sketch=``, Frobenius only); the weights that :meth:`fit_transform`
+        and :meth:`transform` return are then solved on ``X`` itself.
 
     Attributes
     ----------
@@ -103,6 +110,8 @@ class NMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         missing="error",
         verbose=0,
         random_state=None,
+        sketch=None,
+        forgetting=0.95,
     ):
         self.n_components = n_components
         self.loss = loss
@@ -121,6 +130,8 @@ class NMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         self.missing = missing
         self.verbose = verbose
         self.random_state = random_state
+        self.sketch = sketch
+        self.forgetting = forgetting
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -217,6 +228,7 @@ class NMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
             seed=seed,
             mask=mask,
             progress=bool(self.verbose),
+            sketch=self.sketch,
             **self._solver_options(),
             **self._penalties(X),
         )
@@ -225,6 +237,7 @@ class NMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
             raise ValueError(f"the fit's factors became non-finite (NaN or Inf) after {result.n_iter} iterations of "
                              f"{result.method!r}; try another method or init, or a positive eps")
         self.result_ = result
+        self._online = None  # a later partial_fit starts from these parts' statistics afresh
         self.components_ = result.H
         self.n_components_ = rank
         self.n_iter_ = result.n_iter
@@ -232,6 +245,31 @@ class NMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         weights = self._weights(X, mask)
         self.reconstruction_err_ = float(np.sqrt(2.0 * max(weights.final_objective, 0.0)))
         return weights.W
+
+    def partial_fit(self, X, y=None):
+        """Update the parts with one block of rows ``X`` (online NMF, :mod:`nmflab.online`); returns ``self``.
+
+        The first call starts the parts (random, scaled to the block,
+        ``random_state``) and fixes ``n_features_in_``; each call solves the
+        block's weights with the parts fixed and steps on the parts from the
+        statistics of every block so far, discounted by ``forgetting``. A
+        call to :meth:`fit` starts afresh.
+        """
+        from .online import OnlineNMF
+
+        first = getattr(self, "_online", None) is None
+        X = self._validated(X, reset=first)
+        if first:
+            rank = X.shape[1] if self.n_components is None else self.n_components
+            seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
+            self._online = OnlineNMF(rank, loss=self.loss, method=self.method, forgetting=self.forgetting,
+                                     eps=self.eps, seed=seed, dtype=X.dtype)
+        self._online.partial_fit(X)
+        self.components_ = self._online.H
+        self.n_components_ = self._online.rank
+        self._n_features_out = self._online.rank
+        self.n_steps_ = self._online.blocks_seen
+        return self
 
     def fit(self, X, y=None, **params):
         """Learn the parts from ``X``; returns ``self``."""

@@ -17,6 +17,8 @@ from __future__ import annotations
 import numpy as np
 import scipy.linalg
 
+from .sketch import range_finder
+
 __all__ = ["INITS", "random_start", "nndsvd", "truncated_svd", "is_deterministic"]
 
 #: Names accepted by ``init=``.
@@ -68,13 +70,7 @@ def truncated_svd(V: np.ndarray, rank: int, rng: np.random.Generator):
     if k <= 1000 or rank > k // 4:
         U, s, Vt = scipy.linalg.svd(V, full_matrices=False, check_finite=False)
         return U[:, :rank], s[:rank], Vt[:rank]
-    oversample = min(k, rank + 10)
-    Q = V @ rng.standard_normal((p, oversample)).astype(V.dtype, copy=False)
-    for _ in range(4):
-        Q, _r = np.linalg.qr(Q)
-        Q, _r = np.linalg.qr(V.T @ Q)
-        Q = V @ Q
-    Q, _r = np.linalg.qr(Q)
+    Q = range_finder(V, min(k, rank + 10), 4, rng)
     Ub, s, Vt = scipy.linalg.svd(Q.T @ V, full_matrices=False, check_finite=False)
     return (Q @ Ub)[:, :rank], s[:rank], Vt[:rank]
 

@@ -272,6 +272,7 @@ def write_result(result, prefix, *, overwrite: bool = False, extra: dict | None 
         "best_restart": int(result.best_restart),
         "restart_objectives": [float(x) for x in result.restart_objectives],
         "wall_time_s": float(result.wall_time),
+        "sketch": None if result.sketch is None else dict(vars(result.sketch)),
         **(extra or {}),
     }
     atomic_write_npz(npz_path, **arrays)

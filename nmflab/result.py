@@ -156,6 +156,12 @@ class Result:
     first_restart : int
         Index, in the seed's sequence of starts, of this call's first
         restart: restart ``i`` here is start ``first_restart + i``.
+    sketch : nmflab.sketch.SketchReport or None
+        For a sketched fit (``nmf(sketch=...)``): the sketch's size and
+        residual, and the objective on the sketch. The trace
+        (``objective``, ``initial_objective``) is then that of the problem
+        the iterations solved, on the sketch ``Q B``; ``final_objective``
+        and ``restart_objectives`` are on ``V`` itself.
     """
 
     W: np.ndarray
@@ -189,6 +195,7 @@ class Result:
     restart_W: np.ndarray | None = None
     restart_H: np.ndarray | None = None
     first_restart: int = 0
+    sketch: Any = None
 
     @property
     def trace(self) -> Trace:
@@ -202,7 +209,9 @@ class Result:
 
     @property
     def final_objective(self) -> float:
-        """Objective after the last iteration of the winning restart (the start's if none ran)."""
+        """Objective on ``V`` after the last iteration of the winning restart (the start's if none ran)."""
+        if self.sketch is not None:
+            return float(self.restart_objectives[self.best_restart])
         return float(self.objective[-1]) if len(self.objective) else float(self.initial_objective)
 
     @property

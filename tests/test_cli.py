@@ -122,3 +122,17 @@ def test_demo_prints_descent_and_recovery(tmp_path, capsys):
     assert recovery > 0.99
     assert (tmp_path / "objective.png").stat().st_size > 10_000
     assert (tmp_path / "parts.png").stat().st_size > 10_000
+
+
+@pytest.mark.parametrize("flags, sketch", [(["--sketch"], True), (["--sketch", "4", "--sketch-power", "1"],
+                                                                      nmflab.Sketch(size=4, power_iterations=1))])
+def test_fit_on_a_sketch(tmp_path, capsys, flags, sketch):
+    path = _write(tmp_path, "npy")
+    out = tmp_path / "fit"
+    assert main(["fit", str(path), "-r", "2", "--seed", "3", "--out", str(out), *flags]) == 0
+    expected = nmflab.nmf(V, 2, seed=3, sketch=sketch)
+    with np.load(tmp_path / "fit.npz") as saved:
+        np.testing.assert_allclose(saved["W"], expected.W, rtol=1e-12)
+    summary = json.loads((tmp_path / "fit.json").read_text())
+    assert summary["sketch"]["size"] == expected.sketch.size
+    assert f"sketch: {expected.sketch.size} columns" in capsys.readouterr().out

@@ -61,6 +61,17 @@ def test_estimator_agrees_with_the_function():
     np.testing.assert_allclose(model.inverse_transform(W), W @ res.H, rtol=1e-12)
 
 
+def test_the_estimator_learns_its_parts_on_a_sketch_and_its_weights_on_x():
+    rng = np.random.default_rng(2)
+    X = rng.uniform(0, 1, (60, 4)) @ rng.uniform(0, 1, (4, 30)) + 0.01 * rng.uniform(0, 1, (60, 30))
+    model = NMF(4, init="nndsvda", sketch=6).fit(X)
+    res = nmflab.nmf(X, 4, init="nndsvda", sketch=6, seed=model.result_.seed)
+    np.testing.assert_allclose(model.components_, res.H, rtol=1e-12)
+    assert model.result_.sketch.size == 6
+    W = model.transform(X)  # solved on X itself: no worse than the weights of the sketched fit
+    assert np.linalg.norm(X - W @ res.H) <= np.linalg.norm(X - res.W @ res.H) * (1 + 1e-9)
+
+
 def test_transform_rows_are_independent():
     X = np.random.default_rng(2).uniform(0, 1, (15, 6))
     model = NMF(3, max_iter=500, stop="max_iter", random_state=0).fit(X)

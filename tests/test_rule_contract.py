@@ -25,6 +25,7 @@ import projected_gradient  # noqa: E402  registers method "pgd"
 #: The loss each family is tested with (the "beta" family: one beta between KL and Frobenius).
 LOSS_OF = {"frobenius": "frobenius", "kl": "kl", "beta": 0.5}
 RULES = [pytest.param(cls, id=f"{family}-{method}") for (family, method), cls in nmflab.rules.registered().items()]
+SKETCHABLE = [param for param in RULES if param.values[0].supports_sketch]
 needs_jax = pytest.mark.skipif(not HAVE_JAX, reason="jax not installed")
 
 
@@ -208,3 +209,47 @@ def test_auto_picks_a_registered_rule_for_every_loss_and_storage():
     assert nmflab.rules.auto_choice("kl", rank=3, sparse=True, backend="numpy").method == "mu"
     assert nmflab.rules.auto_choice("frobenius", rank=3, sparse=True, backend="jax").method == "hals"
     assert nmflab.rules.auto_choice("frobenius", rank=3, sparse=False, backend="numpy", weighted=True).method == "hals"
+
+
+@pytest.mark.parametrize("cls", RULES)
+def test_a_sketch_that_is_the_data_gives_the_dense_fit(cls):
+    """A sketch of full size (``Q B = V`` to rounding) changes a sketchable rule's iterates by rounding only;
+    a rule that cannot run on a sketch refuses ``sketch=``."""
+    import dataclasses
+
+    from nmflab.drivers import numpy as driver
+    from nmflab.sketch import sketch
+    from nmflab.stopping import StopCriteria
+
+    V, W0, H0 = _problem(7)
+    if not cls.supports_sketch:
+        with pytest.raises(ValueError, match="sketch"):
+            nmflab.nmf(V, 3, max_iter=5, sketch=True, **_kw(cls))
+        return
+    qb, residual = sketch(V, min(V.shape), 1, np.random.default_rng(0))
+    assert residual < 1e-6
+    rule = dataclasses.replace(nmflab.api.make_rule(LOSS_OF[cls.loss], cls.method), **cls.invariant_fields)
+    criteria = StopCriteria(25, ())
+    (a,) = driver.run(rule, qb, [W0], [H0], criteria, 5)
+    (b,) = driver.run(rule, V, [W0], [H0], criteria, 5)
+    np.testing.assert_allclose(a.W, b.W, rtol=1e-8, atol=1e-11)
+    np.testing.assert_allclose(a.H, b.H, rtol=1e-8, atol=1e-11)
+    np.testing.assert_allclose(a.trace.objective, b.trace.objective, rtol=1e-8)
+
+
+@pytest.mark.parametrize("cls", SKETCHABLE)
+def test_on_a_small_sketch_the_iterates_stay_non_negative_and_descend(cls):
+    """A sketch of 5 columns of data with zeros has negative entries; the steps stay in the orthant and (for a
+    monotone rule) descend on the sketched problem."""
+    V, W0, H0 = _problem(8)
+    res = nmflab.nmf(V, 3, init=(W0, H0), max_iter=60, stop="max_iter", check_every=1, sketch=5, seed=3,
+                     **_kw(cls))
+    from nmflab.sketch import sketch
+
+    qb, _ = sketch(V, 5, 2, np.random.default_rng(np.random.SeedSequence(3, spawn_key=(2**32 - 1,))))
+    assert (qb.Q @ qb.B).min() < 0  # the case the test is about
+    assert res.W.min() >= 0 and res.H.min() >= 0
+    trace = np.concatenate([[res.initial_objective], res.objective])
+    assert np.all(np.isfinite(trace))
+    if nmflab.api.make_rule("frobenius", cls.method).monotone:
+        assert np.all(np.diff(trace) <= 1e-10 * np.abs(trace[:-1])), np.diff(trace).max()

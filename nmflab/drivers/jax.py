@@ -37,7 +37,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
-from ..data import Dense
+from ..data import Compressed, Dense, as_data
 from ..result import Status, Trace
 from ..stopping import StopCriteria, restart_deadline
 from . import RunRecord, loop
@@ -48,10 +48,11 @@ _TRACES = {"count": 0}
 #: The trace fields a lane records on the device (the host records the times).
 _DEVICE_FIELDS = tuple(name for name in Trace._fields if name != "times")
 
-try:  # the data object is an argument of the compiled programs: its arrays are leaves, its namespace static
-    jax.tree_util.register_dataclass(Dense)
-except ValueError:  # registered already (this module reloaded)
-    pass
+for _storage in (Dense, Compressed):
+    try:  # the data object is an argument of the compiled programs: its arrays are leaves, its namespace static
+        jax.tree_util.register_dataclass(_storage)
+    except ValueError:  # registered already (this module reloaded)
+        pass
 
 
 #: Checks a lane's trace holds on the device between two visits of the host, which then drains it. One
@@ -116,7 +117,7 @@ def _check_lane(rule, criteria: StopCriteria, check_every, whole_intervals: bool
 @partial(jax.jit, static_argnames=("rule",))
 def _start(V, W0s, H0s, weights, *, rule):
     _TRACES["count"] += 1  # runs only while tracing
-    data = Dense.build(jnp, V, weights)
+    data = as_data(jnp, V, weights)
     consts = rule.prepare(jnp, data)
     lanes = jax.vmap(lambda W, H: _start_one(rule, data, consts, W, H))(W0s, H0s)
     return data, consts, lanes
@@ -255,7 +256,7 @@ def run(rule, V, W0s, H0s, criteria: StopCriteria, check_every: int, weights=Non
     with _precision(V.dtype):
         start = time.perf_counter()
         limits = _limits(criteria, check_every, V.dtype)
-        V_dev = jnp.asarray(V)
+        V_dev = jax.tree_util.tree_map(jnp.asarray, V)  # an array, or the arrays of a sketch (a QB)
         weights_dev = None if weights is None else jnp.asarray(weights)
         lane_of = [i if i < total else -1 for i in range(width)]  # restart in each lane; -1: idle
         waiting = list(range(width, total))

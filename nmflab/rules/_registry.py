@@ -49,6 +49,11 @@ class Rule:
     ``rescaled(scale) -> rule``
         The same rule for the data divided by ``scale`` (default: the
         ``penalty`` field rescaled, :meth:`nmflab.losses.Penalty.rescaled`).
+    ``h_terms(xp, data, W, H, WH) -> (numerator, denominator)``, optional
+        A multiplicative rule's step on H as its two terms (``H <- H *
+        (numerator / denominator)**gamma``), which online fits
+        (:mod:`nmflab.online`) accumulate over blocks of rows. Frobenius
+        rules serve online fits through ``solve_h`` (see ``extrapolable``).
 
     Class attributes
     ----------------
@@ -87,6 +92,12 @@ class Rule:
         loss as ``solve_h(xp, data, H, WtV, WtW) -> H`` and ``solve_w(xp, data,
         W, VHt, HHt) -> W`` (the update from the products), so that
         :mod:`nmflab.rules.extrapolation` can wrap it.
+    supports_sketch : bool
+        Whether it runs on a sketch ``Q B`` of ``V`` (``nmf(sketch=...)``:
+        :class:`nmflab.data.Compressed`): an unweighted Frobenius rule that
+        asks its data for ``W^T V``, ``V H^T`` and the objective only, and
+        whose steps stay non-negative where ``W^T V`` has negative entries
+        (a sketch of non-negative data need not be non-negative).
     auto_with_penalty : bool
         Whether ``method="auto"`` may pick it for a penalized fit (an
         explicit ``method=`` always may, if it supports penalties).
@@ -113,6 +124,7 @@ class Rule:
     monotone: ClassVar[bool] = True
     invariant_fields: ClassVar[dict] = {}
     extrapolable: ClassVar[bool] = False
+    supports_sketch: ClassVar[bool] = False
     auto_with_penalty: ClassVar[bool] = True
     auto_priority: ClassVar[int | None] = None
 

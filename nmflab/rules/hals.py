@@ -177,6 +177,7 @@ class HALS(Rule):
     invariant_fields: ClassVar[dict] = {"alpha": 0.0}  # the sweep budget counts a sparse V's stored entries
     auto_priority: ClassVar[int] = 2
     extrapolable: ClassVar[bool] = True
+    supports_sketch: ClassVar[bool] = True
 
     def init(self, xp, data, W, H, consts):
         if data.weighted:

@@ -43,10 +43,15 @@ def _itself(WH):
     return WH
 
 
+def kl_terms_h(xp, data, W, H, WH, eps, extra=0.0):
+    """The numerator ``W^T (M V / WH)`` and denominator ``W^T M + extra`` of the KL step on H."""
+    (numerator,) = data.products(W, H, WH, "H", stored=(_kl_ratio(xp, eps),))
+    return numerator, data.weight_sums(W, "H") + extra
+
+
 def kl_step_h(xp, data, W, H, WH, eps, extra=0.0):
     """``H * (W^T (M V / WH)) / (W^T M + extra)``, denominators guarded by ``eps`` (``WH`` as the data carry it)."""
-    (numerator,) = data.products(W, H, WH, "H", stored=(_kl_ratio(xp, eps),))
-    return H * divide(xp, numerator, data.weight_sums(W, "H") + extra, eps, 1.0)
+    return H * divide(xp, *kl_terms_h(xp, data, W, H, WH, eps, extra), eps, 1.0)
 
 
 def kl_step_w(xp, data, W, H, WH, eps, extra=0.0):
@@ -98,6 +103,7 @@ class MultiplicativeFrobenius(_Multiplicative):
     loss: ClassVar[str] = "frobenius"
     beta: ClassVar[float] = 2.0
     summary: ClassVar[str] = "Lee-Seung multiplicative updates"
+    supports_sketch: ClassVar[bool] = True
 
     def init(self, xp, data, W, H, consts):
         if data.weighted:
@@ -116,12 +122,20 @@ class MultiplicativeFrobenius(_Multiplicative):
         extrapolated point projected onto the orthant has exact zeros, which
         a multiplicative step can never leave (from NNDSVDa on the digits,
         the first extrapolated H was 0 and the fit stayed at W H = 0).
+
+        ``W^T V`` enters by its positive part. It has no negative entry for
+        non-negative ``V``, where this is the Lee–Seung step bit for bit; a
+        sketch ``Q B`` of ``V`` may have some. The Lee–Seung step minimizes a
+        separable quadratic majorizer of the objective (their auxiliary
+        function); with a negative ``(W^T V)_kj`` that minimizer is negative,
+        and the minimizer over the orthant of the same separable majorizer is
+        0, which the positive part gives: the step still descends.
         """
-        return H * divide(xp, WtV, WtW @ H + penalty_h(self.penalty, H), self.eps, 1.0)
+        return H * divide(xp, xp.maximum(WtV, 0.0), WtW @ H + penalty_h(self.penalty, H), self.eps, 1.0)
 
     def solve_w(self, xp, data, W, VHt, HHt):
-        """One multiplicative step on W for ``V H^T`` and ``H H^T``."""
-        return W * divide(xp, VHt, W @ HHt + penalty_w(self.penalty, W), self.eps, 1.0)
+        """One multiplicative step on W for ``V H^T`` (its positive part) and ``H H^T``."""
+        return W * divide(xp, xp.maximum(VHt, 0.0), W @ HHt + penalty_w(self.penalty, W), self.eps, 1.0)
 
     def _update_weighted(self, xp, data, W, H, state):
         WH = state.WH
@@ -174,6 +188,10 @@ class MultiplicativeKL(_Multiplicative):
 
     def init(self, xp, data, W, H, consts):
         return ProductState(data.fitted(W, H))
+
+    def h_terms(self, xp, data, W, H, WH):
+        """The numerator and denominator of the step on H: ``W^T (M V / WH)`` and ``W^T M + l1 + l2 H``."""
+        return kl_terms_h(xp, data, W, H, WH, self.eps, penalty_h(self.penalty, H))
 
     def update(self, xp, data, W, H, state, consts):
         WH = state.WH
@@ -259,11 +277,15 @@ class MultiplicativeBeta(_Multiplicative):
     def init(self, xp, data, W, H, consts):
         return ProductState(data.fitted(W, H))
 
+    def h_terms(self, xp, data, W, H, WH):
+        """The numerator and denominator of the step on H (before the exponent ``gamma``)."""
+        low, high = self._products(xp, data, W, H, WH, "H")
+        return low, high + penalty_h(self.penalty, H)
+
     def update(self, xp, data, W, H, state, consts):
         WH = state.WH
         if self.update_h:
-            low, high = self._products(xp, data, W, H, WH, "H")
-            H = H * self._ratio(xp, low, high + penalty_h(self.penalty, H))
+            H = H * self._ratio(xp, *self.h_terms(xp, data, W, H, WH))
             WH = data.fitted(W, H)
         if self.update_w:
             low, high = self._products(xp, data, W, H, WH, "W")
