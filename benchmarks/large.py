@@ -5,6 +5,13 @@ Run: ``python -m benchmarks.large [--sets synthetic sparse] [--budget 45] [--thr
 * ``synthetic``: the exact product of uniform 20000 x 40 and 40 x 5000 factors
   plus uniform noise of amplitude 0.01 (float64, 800 MB), rank 40, Frobenius
   and KL.
+* solvers ``nmflab-sketch-*`` fit on a randomized sketch (``nmf(sketch=True)``:
+  ``rank + 20`` columns, 2 power iterations), the sketch made afresh in every
+  run and its time counted.
+* solvers ``nmflab-online-*`` run :func:`nmflab.online_nmf` over blocks of
+  1024 rows, 1, 2, 4, ... passes, scored on the weights of each block's last
+  visit (:mod:`benchmarks.online` races them against scikit-learn's
+  ``MiniBatchNMF``).
 * ``sparse``: Poisson counts, 50000 x 20000 at 0.5 % density (5 million
   stored entries, CSR): the positions uniformly at random, each count
   ``1 + Poisson(mean)`` with ``mean`` from a rank-20 non-negative product;
@@ -43,14 +50,18 @@ from ._common import data_size, limit_threads, lower_floor, machine_floor
 SETS = {"synthetic": {"rank": 40, "losses": ("frobenius", "kl")},
         "sparse": {"rank": 20, "losses": ("frobenius", "kl")}}
 SOLVERS = {  # (data kind, loss) -> solvers
-    ("dense", "frobenius"): ["nmflab-hals", "nmflab-mu", "sklearn-cd", "sklearn-mu", "tensorly-hals", "nimfa-mu",
+    ("dense", "frobenius"): ["nmflab-hals", "nmflab-e-hals", "nmflab-sketch-hals", "nmflab-sketch-e-hals",
+                             "nmflab-sketch-e-anls", "nmflab-online-anls",
+                             "nmflab-mu", "sklearn-cd", "sklearn-mu", "tensorly-hals", "nimfa-mu",
                              "nmftorch-hals", "nmftorch-mu", "torchnmf-mu"],
     # nmflab's KL coordinate descent makes r passes over n x p per factor: at rank 40 an iteration is minutes
     # here ("auto" takes MU above rank 8); it runs on the sparse set, where its passes touch the stored entries
     ("dense", "kl"): ["nmflab-mu", "sklearn-mu", "nimfa-mu", "nmftorch-mu", "torchnmf-mu"],
     # nimfa, TensorLy and the torch packages densify a sparse matrix (8 GB here); scikit-learn's cd is
     # Frobenius only
-    ("sparse", "frobenius"): ["nmflab-hals", "nmflab-mu", "sklearn-cd", "sklearn-mu"],
+    ("sparse", "frobenius"): ["nmflab-hals", "nmflab-e-hals", "nmflab-sketch-hals", "nmflab-online-anls", "nmflab-mu",
+                              "sklearn-cd",
+                              "sklearn-mu"],
     ("sparse", "kl"): ["nmflab-cd", "nmflab-mu", "sklearn-mu"],
 }
 _BLOCK = 2000  # rows per block when generating the dense set
@@ -142,6 +153,23 @@ def _run_solver(solver: str, loss: str, V, W0, H0, budget: float) -> list:
     """
     from . import race
 
+    if solver.startswith("nmflab-sketch-"):
+        import nmflab
+
+        # The trace of a sketched fit is the sketched problem's: runs of 1, 2, 4, ... iterations, each making its
+        # sketch, are scored on V, as the peers without a trace are.
+        method = solver.split("-", 2)[2]
+        return race.doubling(lambda k: _factors(nmflab.nmf(V, W0.shape[1], method=method, init=(W0, H0), max_iter=k,
+                                                           stop="max_iter", sketch=True, seed=0)), budget,
+                             lambda W, H: (W, H))
+    if solver.startswith("nmflab-online-"):
+        import nmflab
+
+        # Passes 1, 2, 4, ... over blocks of 1024 rows (scored on the weights of each block's last visit).
+        method = solver.split("-", 2)[2]
+        return race.doubling(lambda k: _factors(nmflab.online_nmf(V, W0.shape[1], loss=loss, method=method, H=H0,
+                                                                  max_iter=k, stop="max_iter")), budget,
+                             lambda W, H: (W, H))
     if solver.startswith("nmflab-"):
         import nmflab
 
@@ -154,6 +182,10 @@ def _run_solver(solver: str, loss: str, V, W0, H0, budget: float) -> list:
         overhead = (time.perf_counter() - start) - res.wall_time
         return [(float(t) + overhead, float(f), int(i)) for t, f, i in zip(res.times, res.objective, res.iterations)]
     return race.doubling(race.peers(loss, V, W0, H0, W0.shape[1])[solver], budget, lambda W, H: (W, H))
+
+
+def _factors(result):
+    return result.W, result.H
 
 
 def worker(spec: dict) -> dict:
