@@ -1,10 +1,25 @@
-"""What the benchmark scripts share: the thread limit every solver runs under, and the machine floor."""
+"""What the benchmark scripts share: the thread limit every solver runs under, workers in their own process,
+and the machine floor."""
 
 from __future__ import annotations
 
+import json
 import os
+import subprocess
+import sys
 
-__all__ = ["limit_threads", "best_seconds", "data_size", "machine_floor", "lower_floor"]
+__all__ = ["limit_threads", "in_worker", "best_seconds", "data_size", "machine_floor", "lower_floor"]
+
+
+def in_worker(module: str, threads: int, spec: dict, failed: dict) -> dict:
+    """Run ``python -m module --threads T --worker SPEC`` (one solver in a process of its own, so that its
+    peak memory is its own) and return the dict its ``RESULT`` line carries, or ``failed`` with the error."""
+    proc = subprocess.run([sys.executable, "-m", module, "--threads", str(threads), "--worker", json.dumps(spec)],
+                          capture_output=True, text=True, check=False)
+    line = next((x for x in proc.stdout.splitlines() if x.startswith("RESULT ")), None)
+    if line is None:
+        return {**failed, "error": f"exit {proc.returncode}: {proc.stderr[-300:]}"}
+    return json.loads(line[len("RESULT "):])
 
 
 def limit_threads(threads: int) -> None:

@@ -39,13 +39,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
 import sys
 import time
 from pathlib import Path
 
 # _common imports no numerical library: the threads are set first
-from ._common import data_size, limit_threads, lower_floor, machine_floor
+from ._common import data_size, in_worker, limit_threads, lower_floor, machine_floor
 
 SETS = {"synthetic": {"rank": 40, "losses": ("frobenius", "kl")},
         "sparse": {"rank": 20, "losses": ("frobenius", "kl")}}
@@ -282,14 +281,8 @@ def main(argv=None) -> int:
                 if args.solvers and solver not in args.solvers:
                     continue
                 spec = {"path": str(path), "solver": solver, "loss": loss, "budget": args.budget}
-                proc = subprocess.run([sys.executable, "-m", "benchmarks.large", "--threads", str(args.threads),
-                                       "--worker", json.dumps(spec)], capture_output=True, text=True, check=False)
-                line = next((x for x in proc.stdout.splitlines() if x.startswith("RESULT ")), None)
-                if line is None:
-                    result = {"points": [], "error": f"exit {proc.returncode}: {proc.stderr[-300:]}", "extra_peak": 0,
-                              "peak": 0, "rss_before": 0}
-                else:
-                    result = json.loads(line[len("RESULT "):])
+                result = in_worker("benchmarks.large", args.threads, spec,
+                                   {"points": [], "extra_peak": 0, "peak": 0, "rss_before": 0})
                 results.append({"solver": solver, **result})
             floor = lower_floor(floor_before, machine_floor(size, rank, products))
             summary = summarize(results)

@@ -30,13 +30,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
-import sys
 import time
 import tracemalloc
 from pathlib import Path
 
-from ._common import limit_threads
+from ._common import in_worker, limit_threads
 
 SOLVERS = ("nmflab-anls", "nmflab-hals", "nmflab-anls-stream", "sklearn-minibatch")
 
@@ -133,11 +131,7 @@ def main(argv=None) -> int:
     for solver in args.solvers:
         spec = {"npy": str(npy), "start": str(start), "solver": solver, "budget": args.budget,
                 "block_rows": args.block_rows}
-        proc = subprocess.run([sys.executable, "-m", "benchmarks.online", "--threads", str(args.threads), "--worker",
-                               json.dumps(spec)], capture_output=True, text=True, check=False)
-        line = next((x for x in proc.stdout.splitlines() if x.startswith("RESULT ")), None)
-        results[solver] = (json.loads(line[len("RESULT "):]) if line else
-                           {"points": [], "extra_peak": 0, "error": proc.stderr[-300:]})
+        results[solver] = in_worker("benchmarks.online", args.threads, spec, {"points": [], "extra_peak": 0})
     best = min(f for r in results.values() for _, f, _ in r["points"])
     peer = results.get("sklearn-minibatch", {"points": []})["points"]
     peer_level = min((f for _, f, _ in peer), default=None)
