@@ -92,6 +92,11 @@ def build_parser() -> argparse.ArgumentParser:
                      help="fit on a randomized sketch of SIZE columns (default: rank + 20); Frobenius only")
     fit.add_argument("--sketch-power", type=int, default=2, metavar="Q",
                      help="power iterations of the sketch (default 2)")
+    fit.add_argument("--online", action="store_true",
+                     help="fit online, a block of rows at a time (an .npy file is memory-mapped, never loaded)")
+    fit.add_argument("--block-rows", type=int, default=1024, help="--online: rows per block (default 1024)")
+    fit.add_argument("--forgetting", type=float, default=None,
+                     help="--online: weight a block's statistics keep per later block (default: see online_nmf)")
     fit.add_argument("--key", default=None, help="array name inside an .npz file")
     fit.add_argument("--skip-header", action="store_true", help="skip the first line of a text file")
     fit.add_argument("--row-names", action="store_true",
@@ -190,6 +195,37 @@ def _read_data(args, *, dense: bool = True, path=None):
     return V.T if getattr(args, "transpose", False) else V
 
 
+#: What ``fit --online`` refuses, with what it offers instead.
+_NOT_ONLINE = {"mask": "a mask", "restarts": "restarts", "sketch": "--sketch", "l1_W": "penalties",
+               "l2_W": "penalties", "l1_H": "penalties", "l2_H": "penalties"}
+
+
+def _fit_online(args, prefix) -> int:
+    """``fit --online``: :func:`nmflab.online.online_nmf` over the file's blocks of rows."""
+    from .io import read_matrix, write_online_result
+    from .online import online_nmf
+
+    defaults = {"mask": None, "restarts": 1, "sketch": None, "l1_W": 0.0, "l2_W": 0.0, "l1_H": 0.0, "l2_H": 0.0}
+    for name, what in _NOT_ONLINE.items():
+        if getattr(args, name) != defaults[name]:
+            raise ValueError(f"--online takes no {what}; fit without --online for that")
+    if args.backend != "numpy" or args.transpose:
+        raise ValueError("--online runs on the NumPy backend over rows of the file as stored (no --transpose)")
+    V = read_matrix(args.file, key=args.key, skip_header=args.skip_header, row_names=args.row_names,
+                    memory_map=True)
+    stop = args.stop if args.stop else "objective"
+    result = online_nmf(V, args.rank, loss=args.loss, method=args.method, block_rows=args.block_rows,
+                        forgetting=args.forgetting, max_iter=args.max_iter or 100, tol=args.tol, stop=stop,
+                        iterate_tol=args.iterate_tol, time_limit=args.time_limit, eps=args.eps, seed=args.seed,
+                        dtype=args.dtype)
+    npz_path, json_path = write_online_result(result, prefix, overwrite=args.overwrite,
+                                              extra={"input": str(args.file)})
+    print(f"online {result.method} ({result.loss}), rank {args.rank}: {result.passes} passes over {V.shape[0]} rows, "
+          f"loss per row {result.final_objective:.6g}; {result.status.message}")
+    print(f"wrote {npz_path} and {json_path}")
+    return 0
+
+
 def _theory(module: str):
     """``theory.<module>``, imported only by the sub-command that needs it."""
     import importlib
@@ -209,6 +245,8 @@ def _fit(args) -> int:
 
     prefix = args.out or str(Path(args.file).with_suffix("")) + ".nmf"
     output_paths(prefix, overwrite=args.overwrite)  # before the fit: a refused output must not cost a fit
+    if args.online:
+        return _fit_online(args, prefix)
     V = _read_data(args, dense=args.backend != "numpy")  # the NumPy backend fits a sparse V as it is
     mask = None if args.mask is None else _read_data(args, path=args.mask)
     result = nmf(

@@ -32,7 +32,8 @@ _DELIMITERS = {".csv": ",", ".tsv": "\t", ".tab": "\t", ".txt": None, ".dat": No
 _SUFFIXES = ".csv, .tsv, .txt, .npy, .npz or .mtx"
 
 
-def read_matrix(path, *, key: str | None = None, skip_header: bool = False, row_names: bool = False):
+def read_matrix(path, *, key: str | None = None, skip_header: bool = False, row_names: bool = False,
+                memory_map: bool = False):
     """Read a 2-D numeric matrix from ``path``.
 
     Parameters
@@ -45,6 +46,9 @@ def read_matrix(path, *, key: str | None = None, skip_header: bool = False, row_
     row_names : bool
         The first column of a text file holds row names (R's ``write.csv``):
         it is left out.
+    memory_map : bool
+        Map an ``.npy`` file read-only instead of reading it (its values are
+        then checked by whoever reads them, a block at a time: online fits).
 
     Returns
     -------
@@ -65,7 +69,7 @@ def read_matrix(path, *, key: str | None = None, skip_header: bool = False, row_
         if suffix in _DELIMITERS:
             return _read_text(path, _DELIMITERS[suffix], skip_header, row_names)
         if suffix == ".npy":
-            return _checked_array(np.load(path, allow_pickle=False), path)
+            return _checked_array(np.load(path, allow_pickle=False, mmap_mode="r" if memory_map else None), path)
         if suffix == ".npz":
             with np.load(path, allow_pickle=False) as archive:
                 names = list(archive.keys())
@@ -239,6 +243,36 @@ def output_paths(prefix, *, overwrite: bool = False) -> tuple[Path, Path]:
     for path in paths:
         check_writable(path, overwrite=overwrite)
     return paths
+
+
+def write_online_result(result, prefix, *, overwrite: bool = False, extra: dict | None = None) -> tuple[Path, Path]:
+    """Write an online fit (:class:`nmflab.online.OnlineResult`) as ``PREFIX.npz`` (H, W where kept, the checks)
+    and ``PREFIX.json`` (summary)."""
+    npz_path, json_path = output_paths(prefix, overwrite=overwrite)
+    arrays = dict(H=result.H, objective=result.objective, rows=result.rows, times=result.times)
+    if result.W is not None:
+        arrays["W"] = result.W
+    summary = {
+        "rank": int(result.H.shape[0]),
+        "features": int(result.H.shape[1]),
+        "loss": result.loss,
+        "method": result.method,
+        "rule": result.rule,
+        "online": True,
+        "passes": int(result.passes),
+        "rows_taken": int(result.rows[-1]) if len(result.rows) else 0,
+        "block_rows": result.block_rows,
+        "forgetting": float(result.forgetting),
+        "seed": int(result.seed),
+        "status": result.status.name,
+        "message": result.status.message,
+        "final_objective_per_row": float(result.final_objective),
+        "wall_time_s": float(result.wall_time),
+        **(extra or {}),
+    }
+    atomic_write_npz(npz_path, **arrays)
+    atomic_write_bytes(json_path, (json.dumps(summary, indent=2) + "\n").encode())
+    return npz_path, json_path
 
 
 def write_result(result, prefix, *, overwrite: bool = False, extra: dict | None = None) -> tuple[Path, Path]:

@@ -128,7 +128,11 @@ class OnlineNMF:
         self.dtype = None if dtype is None else val.resolve_dtype(dtype, np.dtype(np.float64))
         self.seed = int(np.random.SeedSequence().entropy % (2**63)) if seed is None else \
             val.check_positive_int(seed, "seed", minimum=0)
-        self.H = None if H is None else np.array(H, dtype=self.dtype or np.asarray(H).dtype)
+        if H is not None:
+            given = val.as_numeric_array(H, "H")
+            columns = given.shape[1] if given.ndim == 2 else 0
+            H = val.check_factor(given, "H", (self.rank, columns), self.dtype or val.resolve_dtype(None, given.dtype))
+        self.H = H
         self.A = self.B = None
         self.rows_seen = 0
         self.blocks_seen = 0

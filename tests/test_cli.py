@@ -136,3 +136,34 @@ def test_fit_on_a_sketch(tmp_path, capsys, flags, sketch):
     summary = json.loads((tmp_path / "fit.json").read_text())
     assert summary["sketch"]["size"] == expected.sketch.size
     assert f"sketch: {expected.sketch.size} columns" in capsys.readouterr().out
+
+
+def test_fit_online_maps_an_npy_file_and_writes_the_parts(tmp_path, capsys):
+    from nmflab.online import online_nmf
+
+    rng = np.random.default_rng(5)
+    X = rng.random((300, 3)) @ rng.random((3, 12)) + 0.05 * rng.random((300, 12))
+    path = tmp_path / "big.npy"
+    np.save(path, X)
+    out = tmp_path / "fit"
+    assert main(["fit", str(path), "-r", "3", "--online", "--block-rows", "64", "--seed", "2", "--max-iter", "5",
+                 "--stop", "max_iter", "--out", str(out)]) == 0
+    expected = online_nmf(X, 3, block_rows=64, seed=2, max_iter=5, stop="max_iter")
+    with np.load(tmp_path / "fit.npz") as saved:
+        np.testing.assert_allclose(saved["H"], expected.H, rtol=1e-12)
+        np.testing.assert_allclose(saved["W"], expected.W, rtol=1e-12)
+        np.testing.assert_allclose(saved["objective"], expected.objective, rtol=1e-12)
+    summary = json.loads((tmp_path / "fit.json").read_text())
+    assert summary["online"] and summary["passes"] == 5 and summary["rows_taken"] == 1500
+    assert "5 passes over 300 rows" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("flags, match", [(["--restarts", "3"], "no restarts"), (["--l1-H", "0.1"], "no penalties"),
+                                          (["--transpose"], "no --transpose"),
+                                          (["--stop", "kkt"], "unknown stop 'kkt'")])
+def test_fit_online_refuses_what_it_cannot_do(tmp_path, capsys, flags, match):
+    path = _write(tmp_path, "npy")
+    assert main(["fit", str(path), "-r", "2", "--online", "--out", str(tmp_path / "res"), *flags]) == 2
+    err = capsys.readouterr().err
+    assert match in err and "Traceback" not in err
+    assert not list(tmp_path.glob("res*"))

@@ -131,6 +131,9 @@ def test_an_array_on_disk_is_fitted_a_block_at_a_time(tmp_path):
     (iter([np.ones((5, 4)), np.ones((5, 3))]), {}, ValueError, "same columns"),
     (iter([]), {}, ValueError, "no blocks"),
     (42, {}, TypeError, "source must be"),
+    (np.ones((10, 4)), dict(H=np.ones((3, 4))), ValueError, r"H must have shape \(2, 4\)"),
+    (np.ones((10, 4)), dict(H=-np.ones((2, 4))), ValueError, "H must be non-negative"),
+    (np.ones((10, 4)), dict(H=np.ones((2, 5))), ValueError, "a block has 4 columns, the parts 5"),
 ])
 def test_bad_sources_and_options_are_refused(source, options, error, message):
     with pytest.raises(error, match=message):
