@@ -126,7 +126,11 @@ def test_sparse_fit_allocates_far_less_than_one_dense_array(loss, method):
 def test_auto_kl_method_depends_on_rank_and_sparsity():
     V = _sparse(5).toarray()
     assert nmflab.nmf(V, 3, loss="kl", max_iter=2, seed=0).method == "cd"
-    assert nmflab.nmf(V, 12, loss="kl", max_iter=2, seed=0).method == "mu"
+    from nmflab.rules.kl_cd import MAX_AUTO_RANK, MAX_AUTO_RANK_COMPILED
+
+    limit = MAX_AUTO_RANK_COMPILED if nmflab._kernels.available() else MAX_AUTO_RANK
+    assert nmflab.nmf(V, limit, loss="kl", max_iter=2, seed=0).method == "cd"
+    assert nmflab.nmf(V, limit + 1, loss="kl", max_iter=2, seed=0).method == "mu"
 
 
 def test_sparse_defaults_and_refusals(monkeypatch):

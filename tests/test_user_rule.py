@@ -135,3 +135,23 @@ def test_a_registered_rule_can_be_unregistered_and_names_its_limits():
     assert "trial-only-numpy" not in nmflab.methods()["frobenius"]
     with pytest.raises(ValueError, match="unknown method 'trial-only-numpy'"):
         nmflab.nmf(_V(), 2, method="trial-only-numpy")
+
+
+@pytest.mark.parametrize("takes_backend", [False, True])
+def test_auto_asks_a_rule_about_the_backend_only_if_its_auto_score_takes_it(takes_backend):
+    """A user's ``auto_score`` written without ``backend`` keeps working; one with it is told the backend."""
+    seen = []
+    if takes_backend:
+        def auto_score(cls, *, rank, sparse, backend):
+            seen.append(backend)
+            return 99
+    else:
+        def auto_score(cls, *, rank, sparse):
+            seen.append(None)
+            return 99
+    cls = register(_rule_class(method="eager", auto_score=classmethod(auto_score)))
+    try:
+        assert nmflab.rules.auto_choice("frobenius", rank=3, sparse=False, backend="jax") is cls
+        assert seen == (["jax"] if takes_backend else [None])
+    finally:
+        unregister("frobenius", "eager")

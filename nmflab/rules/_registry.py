@@ -129,8 +129,9 @@ class Rule:
     auto_priority: ClassVar[int | None] = None
 
     @classmethod
-    def auto_score(cls, *, rank: int | None, sparse: bool) -> int | None:
-        """Priority of this rule for ``method="auto"`` on data of this rank and storage (None: not chosen)."""
+    def auto_score(cls, *, rank: int | None, sparse: bool, backend: str = "numpy") -> int | None:
+        """Priority of this rule for ``method="auto"`` on data of this rank and storage, on this backend (None: not
+        chosen). An override may leave ``backend`` out of its signature."""
         return cls.auto_priority
 
     def prepare(self, xp, data):
@@ -242,6 +243,15 @@ def lookup(family: str, method: str) -> type:
     raise ValueError(f"unknown method {method!r} for the {family!r} loss; choose 'auto' or one of {here}")
 
 
+def _backend_argument(method, backend: str) -> dict:
+    """``{"backend": backend}`` if ``method`` takes it (users' rules written before it was offered need not)."""
+    import inspect
+
+    params = inspect.signature(method).parameters.values()
+    takes = any(p.name == "backend" or p.kind is inspect.Parameter.VAR_KEYWORD for p in params)
+    return {"backend": backend} if takes else {}
+
+
 def auto_choice(family: str, *, rank: int | None, sparse: bool, backend: str, weighted: bool = False,
                 penalized: bool = False) -> type:
     """The rule ``method="auto"`` picks: the highest :meth:`Rule.auto_score` among those that take the data
@@ -251,7 +261,7 @@ def auto_choice(family: str, *, rank: int | None, sparse: bool, backend: str, we
         if (f != family or backend not in cls.backends or (sparse and not cls.supports_sparse)
                 or (weighted and not cls.supports_weights) or (penalized and not cls.auto_with_penalty)):
             continue
-        score = cls.auto_score(rank=rank, sparse=sparse)
+        score = cls.auto_score(rank=rank, sparse=sparse, **_backend_argument(cls.auto_score, backend))
         if score is not None and (best_score is None or score > best_score):
             best, best_score = cls, score
     if best is None:

@@ -37,18 +37,23 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import ClassVar
 
-from .. import _xp
+from .. import _kernels, _xp
 from ..data.blocked import row_blocks
 from ..losses import Penalty
 from ._registry import Rule, register
 from ._common import ProductState
 
-__all__ = ["CoordinateDescentKL", "MAX_AUTO_RANK"]
+__all__ = ["CoordinateDescentKL", "MAX_AUTO_RANK", "MAX_AUTO_RANK_COMPILED"]
 
 #: Largest rank at which ``method="auto"`` prefers coordinate descent to multiplicative updates for KL: a
 #: sweep pays r column passes over V per factor, which wins at small rank and loses at rank 16
 #: (benchmarks/NOTES.md).
 MAX_AUTO_RANK = 8
+#: The same with the compiled sweep primitives (:mod:`nmflab._kernels`, NumPy backend): one pass per
+#: coordinate instead of about ten; on the digits (rank 16) coordinate descent then reached the level of
+#: nimfa's best about twice as soon as multiplicative updates did, and lost at rank 49 on the faces
+#: (benchmarks/NOTES.md).
+MAX_AUTO_RANK_COMPILED = 16
 
 
 def _sweep(xp, V, X, G, WH, M, l1: float, l2: float, newton_steps: int, side: str):
@@ -56,7 +61,9 @@ def _sweep(xp, V, X, G, WH, M, l1: float, l2: float, newton_steps: int, side: st
 
     ``WH`` is kept current by rank-one corrections. Both sides work on ``V``
     and ``WH`` as they are laid out (no transposed copies); they differ only
-    in which axis the sums run over.
+    in which axis the sums run over. On NumPy with numba the sums and the
+    corrections run as compiled primitives (:mod:`nmflab._kernels`) on the
+    sweep's own copy of ``WH``: the same values, one pass each.
     """
     if _xp.is_numpy(xp):
         blocks = _cache_blocks(V.shape, side)
@@ -74,15 +81,23 @@ def _sweep(xp, V, X, G, WH, M, l1: float, l2: float, newton_steps: int, side: st
         size = X.shape[-1]
     rank = X.shape[-1] if side == "W" else X.shape[-2]
     X = _xp.scratch_copy(xp, X)
+    compiled = _xp.is_numpy(xp) and _kernels.available()
+    if compiled:
+        import numpy as np
+
+        WH = np.array(WH)  # the sweep's own copy: the compiled rank-one corrections write into it
     for k in range(rank):
         g = G[:, k] if side == "H" else G[k, :]
         weight_sum = xp.sum(g) * xp.ones(size, dtype=X.dtype) if M is None else reduce(M, g)
         for _ in range(newton_steps):
             x = get(X, k)
-            pull, curvature, z_scale = _newton_sums(xp, V, WH, M, g, side)
+            if compiled:
+                pull, curvature, z_scale = _kernels.newton_sums(V, WH, M, g, side)
+            else:
+                pull, curvature, z_scale = _newton_sums(xp, V, WH, M, g, side)
             grad = weight_sum - pull + l1 + l2 * x
             x_new = _safeguarded_step(xp, x, grad, curvature, z_scale, pull, weight_sum, l1, l2)
-            WH = WH + outer(x_new - x, g)
+            WH = _kernels.add_outer(WH, x_new - x, g, side) if compiled else WH + outer(x_new - x, g)
             X = _xp.write(xp, X, index(k), x_new)
     return X, WH
 
@@ -310,9 +325,11 @@ class CoordinateDescentKL(Rule):
     supports_penalty: ClassVar[bool] = True
 
     @classmethod
-    def auto_score(cls, *, rank, sparse):
-        """Chosen by ``"auto"`` on dense data up to :data:`MAX_AUTO_RANK` (multiplicative updates above)."""
-        return None if sparse or (rank is not None and rank > MAX_AUTO_RANK) else 2
+    def auto_score(cls, *, rank, sparse, backend="numpy"):
+        """Chosen by ``"auto"`` on dense data up to :data:`MAX_AUTO_RANK`, or :data:`MAX_AUTO_RANK_COMPILED` where
+        the NumPy backend runs the compiled sweeps (multiplicative updates above)."""
+        limit = MAX_AUTO_RANK_COMPILED if backend == "numpy" and _kernels.available() else MAX_AUTO_RANK
+        return None if sparse or (rank is not None and rank > limit) else 2
 
     def init(self, xp, data, W, H, consts):
         product, _ = _storage_paths(xp, data)

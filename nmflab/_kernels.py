@@ -1,0 +1,130 @@
+"""Compiled primitives of the NumPy backend (numba), each with the pure NumPy form it must equal.
+
+Only where a benchmark showed that NumPy's one-pass-per-operation
+evaluation is what an iteration waits on (benchmarks/NOTES.md): a compiled
+primitive fuses the passes into one over each row, in cache. The math stays
+in the rule: only its NumPy path (KL coordinate descent's sweep, which owns
+the arrays it writes) calls these, and falls back to the pure form when
+numba is not installed or ``NMFLAB_COMPILED=0`` is set; the tests check that
+both give the same iterates to rounding.
+
+- :func:`newton_sums`: the three sums of a KL coordinate-descent step
+  (:func:`nmflab.rules.kl_cd._newton_sums_numpy`), about ten passes over
+  ``n x p`` arrays in NumPy, one here.
+- :func:`add_outer`: ``WH + d g^T`` (or ``g d^T``), written into ``WH``.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib.util
+import os
+from types import SimpleNamespace
+
+import numpy as np
+
+__all__ = ["installed", "available", "newton_sums", "add_outer"]
+
+#: Reassociation (and contraction, reciprocals) only: the sums may be vectorized in any order, as BLAS's are;
+#: NaN and infinity keep their meaning.
+_FAST = {"reassoc", "contract", "arcp"}
+
+
+def installed() -> bool:
+    """Whether numba can be imported (``pip install 'nmflab[fast]'``), without importing it."""
+    return importlib.util.find_spec("numba") is not None
+
+
+def available() -> bool:
+    """Whether the compiled primitives run: numba installed and ``NMFLAB_COMPILED`` not ``0``.
+
+    numba is imported here, at the first call (a KL fit that asks), not with nmflab.
+    """
+    return os.environ.get("NMFLAB_COMPILED", "1") != "0" and _compiled() is not None
+
+
+@functools.cache
+def _compiled():
+    """The kernels (numba, compiled at their first call and cached on disk), or None without numba."""
+    if not installed():
+        return None
+    import numba
+
+    @numba.njit(cache=True, nogil=True, fastmath=_FAST)
+    def sums_rows(V, WH, M, weighted, g):  # pragma: no cover - compiled
+        n, p = V.shape
+        pull = np.zeros(n, dtype=WH.dtype)
+        curvature = np.zeros(n, dtype=WH.dtype)
+        spread = np.zeros(n, dtype=WH.dtype)
+        for i in range(n):
+            a = 0.0
+            b = 0.0
+            z = 0.0
+            for j in range(p):
+                wh = WH[i, j]
+                inv = 1.0 / wh if wh > 0 else 1.0
+                ratio = V[i, j] * inv
+                if weighted:
+                    ratio *= M[i, j]
+                a += ratio * g[j]
+                b += ratio * inv * (g[j] * g[j])
+                counted = V[i, j] > 0 and (not weighted or M[i, j] > 0)
+                z = max(z, inv * g[j] if counted else 0.0)
+            pull[i] = a
+            curvature[i] = b
+            spread[i] = z
+        return pull, curvature, spread
+
+    @numba.njit(cache=True, nogil=True, fastmath=_FAST)
+    def sums_columns(V, WH, M, weighted, g):  # pragma: no cover - compiled
+        n, p = V.shape
+        pull = np.zeros(p, dtype=WH.dtype)
+        curvature = np.zeros(p, dtype=WH.dtype)
+        spread = np.zeros(p, dtype=WH.dtype)
+        for i in range(n):
+            gi = g[i]
+            for j in range(p):
+                wh = WH[i, j]
+                inv = 1.0 / wh if wh > 0 else 1.0
+                ratio = V[i, j] * inv
+                if weighted:
+                    ratio *= M[i, j]
+                pull[j] += ratio * gi
+                curvature[j] += ratio * inv * (gi * gi)
+                counted = V[i, j] > 0 and (not weighted or M[i, j] > 0)
+                spread[j] = max(spread[j], inv * gi if counted else 0.0)
+        return pull, curvature, spread
+
+    @numba.njit(cache=True, nogil=True)
+    def add_outer(WH, rows, cols):  # pragma: no cover - compiled
+        n, p = WH.shape
+        for i in range(n):
+            r = rows[i]
+            if r != 0.0:
+                for j in range(p):
+                    WH[i, j] += r * cols[j]
+
+    return SimpleNamespace(sums_rows=sums_rows, sums_columns=sums_columns, add_outer=add_outer)
+
+
+def newton_sums(V, WH, M, g, side: str):
+    """``sum M V g / WH``, ``sum M V g^2 / WH^2`` and ``max g / WH`` over the entries with ``V > 0`` (and ``M > 0``),
+    per row (``side="W"``, sums over columns) or per column (``side="H"``), ``WH <= 0`` taken as 1.
+
+    The values of :func:`nmflab.rules.kl_cd._newton_sums_numpy`, summed in another order.
+    """
+    weighted = M is not None
+    M = M if weighted else V  # a placeholder of the right type, never read
+    kernels = _compiled()
+    kernel = kernels.sums_rows if side == "W" else kernels.sums_columns
+    return kernel(V, WH, M, weighted, np.ascontiguousarray(g, dtype=WH.dtype))
+
+
+def add_outer(WH, d, g, side: str):
+    """``WH + d g^T`` (``side="W"``: ``d`` per row) or ``WH + g d^T`` (``side="H"``: ``d`` per column), in ``WH``.
+
+    ``WH`` must be the caller's own array (it is written).
+    """
+    rows, cols = (d, g) if side == "W" else (g, d)
+    _compiled().add_outer(WH, np.ascontiguousarray(rows, dtype=WH.dtype), np.ascontiguousarray(cols, dtype=WH.dtype))
+    return WH
