@@ -12,6 +12,9 @@ both give the same iterates to rounding.
   (:func:`nmflab.rules.kl_cd._newton_sums_numpy`), about ten passes over
   ``n x p`` arrays in NumPy, one here.
 - :func:`add_outer`: ``WH + d g^T`` (or ``g d^T``), written into ``WH``.
+- :func:`newton_sums_stored`, :func:`add_stored`: the same over the stored
+  entries of a sparse ``V`` (NumPy: two ``bincount`` and a segment maximum
+  over ``nnz``-long temporaries per coordinate).
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ from types import SimpleNamespace
 
 import numpy as np
 
-__all__ = ["installed", "available", "newton_sums", "add_outer"]
+__all__ = ["installed", "available", "newton_sums", "add_outer", "newton_sums_stored", "add_stored"]
 
 #: Reassociation (and contraction, reciprocals) only: the sums may be vectorized in any order, as BLAS's are;
 #: NaN and infinity keep their meaning.
@@ -104,7 +107,58 @@ def _compiled():
                 for j in range(p):
                     WH[i, j] += r * cols[j]
 
-    return SimpleNamespace(sums_rows=sums_rows, sums_columns=sums_columns, add_outer=add_outer)
+    @numba.njit(cache=True, nogil=True, fastmath=_FAST)
+    def sums_stored(values, WH, other, g, order, starts, ordered):  # pragma: no cover - compiled
+        m = len(starts) - 1
+        pull = np.zeros(m, dtype=WH.dtype)
+        curvature = np.zeros(m, dtype=WH.dtype)
+        spread = np.zeros(m, dtype=WH.dtype)
+        for s in range(m):
+            a = 0.0
+            b = 0.0
+            z = 0.0
+            for t in range(starts[s], starts[s + 1]):
+                e = order[t] if ordered else t
+                wh = WH[e]
+                inv = 1.0 / wh if wh > 0 else 1.0
+                ratio = values[e] * inv
+                ge = g[other[e]]
+                a += ratio * ge
+                b += ratio * inv * (ge * ge)
+                z = max(z, inv * ge)
+            pull[s] = a
+            curvature[s] = b
+            spread[s] = z
+        return pull, curvature, spread
+
+    @numba.njit(cache=True, nogil=True)
+    def add_stored(WH, own, other, d, g):  # pragma: no cover - compiled
+        for e in range(len(WH)):
+            WH[e] += d[own[e]] * g[other[e]]
+
+    return SimpleNamespace(sums_rows=sums_rows, sums_columns=sums_columns, add_outer=add_outer,
+                           sums_stored=sums_stored, add_stored=add_stored)
+
+
+def newton_sums_stored(values, WH, other, g, starts, order=None):
+    """The three sums of :func:`newton_sums` for a sparse ``V``, over its stored entries (``WH`` there too).
+
+    The entries of segment ``s`` (a row of W's side, a column of H's) are
+    ``order[starts[s]:starts[s + 1]]`` (the entries themselves where
+    ``order`` is None, CSR rows); ``other[e]`` indexes ``g`` for entry ``e``.
+    The values of :func:`nmflab.rules.kl_cd._sweep_sparse`'s sums, summed in another order.
+    """
+    ordered = order is not None
+    order = order if ordered else starts  # a placeholder of the right type, never read
+    return _compiled().sums_stored(values, WH, other, np.ascontiguousarray(g, dtype=WH.dtype), order, starts,
+                                   ordered)
+
+
+def add_stored(WH, own, other, d, g):
+    """``WH[e] += d[own[e]] g[other[e]]`` for every stored entry ``e``, in ``WH`` (the caller's own array)."""
+    _compiled().add_stored(WH, own, other, np.ascontiguousarray(d, dtype=WH.dtype),
+                           np.ascontiguousarray(g, dtype=WH.dtype))
+    return WH
 
 
 def newton_sums(V, WH, M, g, side: str):

@@ -19,7 +19,7 @@ def _fit(monkeypatch, compiled, V, r, **options):
     assert _kernels.available() == compiled
     rng = np.random.default_rng(1)
     W0, H0 = rng.random((V.shape[0], r)) + 0.1, rng.random((r, V.shape[1])) + 0.1
-    return nmflab.nmf(V.astype(options.pop("dtype", V.dtype)), r, loss="kl", method="cd",
+    return nmflab.nmf(V, r, loss="kl", method="cd",
                       init=(W0.astype(V.dtype), H0.astype(V.dtype)), max_iter=15, stop="max_iter", check_every=1,
                       **options)
 
@@ -62,3 +62,18 @@ def test_the_primitives_equal_their_numpy_forms(side):
     d = rng.standard_normal(30 if side == "W" else 20)
     outer = d[:, None] * g[None, :] if side == "W" else g[:, None] * d[None, :]
     np.testing.assert_allclose(_kernels.add_outer(WH.copy(), d, g, side), WH + outer, rtol=1e-15)
+
+
+@pytest.mark.parametrize("shape", [(300, 40), (40, 300)])
+def test_compiled_sparse_sweeps_give_the_pure_iterates(monkeypatch, shape):
+    import scipy.sparse
+
+    rng = np.random.default_rng(4)
+    V = rng.poisson(rng.random((shape[0], 4)) @ rng.random((4, shape[1])) * 0.7).astype(float)
+    V[:, 0] = 0.0  # an empty column (a segment without entries)
+    S = scipy.sparse.csr_matrix(V)
+    pure = _fit(monkeypatch, False, S, 4, l1_W=0.01)
+    fast = _fit(monkeypatch, True, S, 4, l1_W=0.01)
+    np.testing.assert_allclose(fast.W, pure.W, rtol=1e-10, atol=1e-13)
+    np.testing.assert_allclose(fast.H, pure.H, rtol=1e-10, atol=1e-13)
+    np.testing.assert_allclose(fast.objective, pure.objective, rtol=1e-12)

@@ -257,22 +257,30 @@ def _sweep_sparse(data, X, G, WH, l1: float, l2: float, newton_steps: int, side:
     rank = X.shape[1] if side == "W" else X.shape[0]
     size = X.shape[0] if side == "W" else X.shape[1]
     own, other = (rows, cols) if side == "W" else (cols, rows)
+    compiled = _kernels.available()
+    if compiled:
+        WH = np.array(WH)  # the sweep's own copy: the compiled corrections write into it
     for k in range(rank):
         g = G[k, :] if side == "W" else G[:, k]
-        g_at = g[other]
+        g_at = None if compiled else g[other]
         weight_sum = np.full(size, g.sum())
         for _ in range(newton_steps):
             x = X[:, k] if side == "W" else X[k, :]
-            safe = np.where(WH > 0, WH, 1.0)
-            ratio = values / safe
-            pull = np.bincount(own, weights=ratio * g_at, minlength=size)
-            curvature = np.bincount(own, weights=ratio / safe * g_at * g_at, minlength=size)
-            spread = g_at / safe
-            z_scale = (_segment_max(spread, starts, size) if side == "W"
-                       else _segment_max(spread[by_column], column_starts, size))
+            if compiled:
+                pull, curvature, z_scale = (_kernels.newton_sums_stored(values, WH, other, g, starts) if side == "W"
+                                            else _kernels.newton_sums_stored(values, WH, other, g, column_starts,
+                                                                             by_column))
+            else:
+                safe = np.where(WH > 0, WH, 1.0)
+                ratio = values / safe
+                pull = np.bincount(own, weights=ratio * g_at, minlength=size)
+                curvature = np.bincount(own, weights=ratio / safe * g_at * g_at, minlength=size)
+                spread = g_at / safe
+                z_scale = (_segment_max(spread, starts, size) if side == "W"
+                           else _segment_max(spread[by_column], column_starts, size))
             x_new = _safeguarded_step(np, x, weight_sum - pull + l1 + l2 * x, curvature, z_scale, pull, weight_sum,
                                       l1, l2)
-            WH = WH + (x_new - x)[own] * g_at
+            WH = _kernels.add_stored(WH, own, other, x_new - x, g) if compiled else WH + (x_new - x)[own] * g_at
             if side == "W":
                 X[:, k] = x_new
             else:
