@@ -8,7 +8,24 @@ import os
 import subprocess
 import sys
 
-__all__ = ["limit_threads", "in_worker", "best_seconds", "data_size", "machine_floor", "lower_floor"]
+__all__ = ["limit_threads", "worker_arguments", "in_worker", "best_seconds", "data_size", "machine_floor", "lower_floor"]
+
+
+def worker_arguments(parser, argv, worker):
+    """Parse ``argv`` with the options every race shares added (``--threads``, ``--out``, the hidden
+    ``--worker``) and set the threads; in a worker process run ``worker(spec)``, print its ``RESULT`` line and
+    return None; else return the parsed arguments."""
+    import argparse
+
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--out", default="out/bench")
+    parser.add_argument("--worker", default=None, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    limit_threads(args.threads)
+    if args.worker:
+        print("RESULT " + json.dumps(worker(json.loads(args.worker))))
+        return None
+    return args
 
 
 def in_worker(module: str, threads: int, spec: dict, failed: dict) -> dict:

@@ -44,7 +44,7 @@ import time
 from pathlib import Path
 
 # _common imports no numerical library: the threads are set first
-from ._common import data_size, in_worker, limit_threads, lower_floor, machine_floor
+from ._common import data_size, in_worker, lower_floor, machine_floor, worker_arguments
 
 SETS = {"synthetic": {"rank": 40, "losses": ("frobenius", "kl")},
         "sparse": {"rank": 20, "losses": ("frobenius", "kl")}}
@@ -255,13 +255,8 @@ def main(argv=None) -> int:
     parser.add_argument("--losses", nargs="+", default=["frobenius", "kl"], choices=["frobenius", "kl"])
     parser.add_argument("--solvers", nargs="+", default=None, help="only these (default: all installed)")
     parser.add_argument("--budget", type=float, default=45.0, help="seconds per solver, loss and data set")
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--out", default="out/bench")
-    parser.add_argument("--worker", default=None, help=argparse.SUPPRESS)
-    args = parser.parse_args(argv)
-    limit_threads(args.threads)
-    if args.worker:
-        print("RESULT " + json.dumps(worker(json.loads(args.worker))))
+    args = worker_arguments(parser, argv, worker)
+    if args is None:
         return 0
     out = Path(args.out)
     report = {"threads": args.threads, "budget": args.budget, "sets": {}}

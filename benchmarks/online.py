@@ -34,7 +34,7 @@ import time
 import tracemalloc
 from pathlib import Path
 
-from ._common import in_worker, limit_threads
+from ._common import in_worker, worker_arguments
 
 SOLVERS = ("nmflab-anls", "nmflab-hals", "nmflab-anls-stream", "sklearn-minibatch")
 
@@ -115,15 +115,10 @@ def worker(spec: dict) -> dict:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--budget", type=float, default=60.0, help="seconds per solver")
-    parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--block-rows", type=int, default=1024)
     parser.add_argument("--solvers", nargs="+", default=list(SOLVERS), choices=SOLVERS)
-    parser.add_argument("--out", default="out/bench")
-    parser.add_argument("--worker", default=None, help=argparse.SUPPRESS)
-    args = parser.parse_args(argv)
-    limit_threads(args.threads)
-    if args.worker:
-        print("RESULT " + json.dumps(worker(json.loads(args.worker))))
+    args = worker_arguments(parser, argv, worker)
+    if args is None:
         return 0
     out = Path(args.out)
     npy, start = _paths(out)
@@ -138,8 +133,9 @@ def main(argv=None) -> int:
     peer_time = min((t for t, f, _ in peer if f <= peer_level), default=None)
     n_bytes = 8 * args.block_rows * 5000
     bound = 2 * n_bytes + 8 * (20000 * 40 + 40 * 5000)
-    print(f"best objective {best:.6g}; scikit-learn's best {peer_level:.6g} at {peer_time:.1f} s; "
-          f"two blocks + factors = {bound / 2**20:.0f} MB")
+    peer_line = (f"scikit-learn's best {peer_level:.6g} at {peer_time:.1f} s" if peer_level is not None
+                 else "scikit-learn did not run")
+    print(f"best objective {best:.6g}; {peer_line}; two blocks + factors = {bound / 2**20:.0f} MB")
     print(f"{'solver':<20}{'to 1%: s':>10}{'to 0.1%: s':>12}{'to sk best: s':>15}{'x sk':>7}{'alloc MB':>9}"
           f"{'RSS MB':>8}")
     for solver, r in results.items():
