@@ -53,6 +53,13 @@ def _compiled():
         return None
     import numba
 
+    @numba.njit(cache=True, nogil=True, fastmath=_FAST, inline="always")
+    def terms(v, wh, m, counted, g):  # pragma: no cover - compiled
+        """One entry's parts of the three sums: ``m v g / wh``, ``m v g^2 / wh^2`` and ``g / wh`` where counted."""
+        inv = 1.0 / wh if wh > 0 else 1.0
+        ratio = v * inv * m
+        return ratio * g, ratio * inv * (g * g), inv * g if counted else 0.0
+
     @numba.njit(cache=True, nogil=True, fastmath=_FAST)
     def sums_rows(V, WH, M, weighted, g):  # pragma: no cover - compiled
         n, p = V.shape
@@ -64,15 +71,11 @@ def _compiled():
             b = 0.0
             z = 0.0
             for j in range(p):
-                wh = WH[i, j]
-                inv = 1.0 / wh if wh > 0 else 1.0
-                ratio = V[i, j] * inv
-                if weighted:
-                    ratio *= M[i, j]
-                a += ratio * g[j]
-                b += ratio * inv * (g[j] * g[j])
-                counted = V[i, j] > 0 and (not weighted or M[i, j] > 0)
-                z = max(z, inv * g[j] if counted else 0.0)
+                m = M[i, j] if weighted else 1.0
+                da, db, dz = terms(V[i, j], WH[i, j], m, V[i, j] > 0 and m > 0, g[j])
+                a += da
+                b += db
+                z = max(z, dz)
             pull[i] = a
             curvature[i] = b
             spread[i] = z
@@ -85,17 +88,12 @@ def _compiled():
         curvature = np.zeros(p, dtype=WH.dtype)
         spread = np.zeros(p, dtype=WH.dtype)
         for i in range(n):
-            gi = g[i]
             for j in range(p):
-                wh = WH[i, j]
-                inv = 1.0 / wh if wh > 0 else 1.0
-                ratio = V[i, j] * inv
-                if weighted:
-                    ratio *= M[i, j]
-                pull[j] += ratio * gi
-                curvature[j] += ratio * inv * (gi * gi)
-                counted = V[i, j] > 0 and (not weighted or M[i, j] > 0)
-                spread[j] = max(spread[j], inv * gi if counted else 0.0)
+                m = M[i, j] if weighted else 1.0
+                da, db, dz = terms(V[i, j], WH[i, j], m, V[i, j] > 0 and m > 0, g[i])
+                pull[j] += da
+                curvature[j] += db
+                spread[j] = max(spread[j], dz)
         return pull, curvature, spread
 
     @numba.njit(cache=True, nogil=True)
@@ -119,13 +117,10 @@ def _compiled():
             z = 0.0
             for t in range(starts[s], starts[s + 1]):
                 e = order[t] if ordered else t
-                wh = WH[e]
-                inv = 1.0 / wh if wh > 0 else 1.0
-                ratio = values[e] * inv
-                ge = g[other[e]]
-                a += ratio * ge
-                b += ratio * inv * (ge * ge)
-                z = max(z, inv * ge)
+                da, db, dz = terms(values[e], WH[e], 1.0, True, g[other[e]])  # stored values are positive
+                a += da
+                b += db
+                z = max(z, dz)
             pull[s] = a
             curvature[s] = b
             spread[s] = z

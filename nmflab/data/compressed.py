@@ -26,8 +26,8 @@ from typing import Any, ClassVar, NamedTuple
 
 import numpy as np
 
-from .. import _xp, losses
 from ._base import Data
+from .dense import Dense
 
 __all__ = ["QB", "Compressed"]
 
@@ -125,14 +125,9 @@ class Compressed(Data):
         R = self.residual(W, H)
         return 0.5 * self.xp.sum(R * R)
 
-    def frobenius(self, W, H, VHt, HHt):
-        """The trace identity, or the formed residual where it would cancel (as :meth:`Dense.frobenius`)."""
-        from .dense import IDENTITY_TARGET
-
-        xp = self.xp
-        identity = losses.frobenius_from_products(xp, self.norm_sq, W, VHt, HHt)
-        floor = 4.0 * xp.finfo(self.dtype).eps / IDENTITY_TARGET * self.norm_sq
-        return _xp.cond(xp, identity > floor, lambda: identity, lambda: self.divergence(2.0, W, H, None))
+    #: The trace identity with ``||B||^2``, or the formed residual where it would cancel: Dense's rule, which
+    #: reads only ``xp``, ``norm_sq``, ``dtype`` and :meth:`divergence`.
+    frobenius = Dense.frobenius
 
     def residual(self, W, H):
         return self.Q @ self.B - W @ H
