@@ -198,9 +198,7 @@ class OnlineNMF:
         loss : float
             The block's loss at those weights and parts (before the step on ``H``).
         """
-        block = self._checked(block)
-        if block.shape[0] == 0:
-            raise ValueError("an empty block (no rows)")
+        block = self._checked(block)  # an empty block is refused there
         if replaces is not None and (self.family != "frobenius" or self.forgetting != 1.0):
             raise ValueError("replacing a block's statistics needs the Frobenius loss and forgetting=1")
         if self.H is None:
@@ -384,7 +382,7 @@ def online_nmf(source, rank, *, loss=None, method="auto", block_rows: int = BLOC
     start = time.perf_counter()
     objectives, rows, times = [], [], []
     since_check = [0.0, 0]  # loss and rows since the last check
-    status, passes, previous_H = Status.MAX_ITER, 0, None
+    passes, previous_H = 0, None
 
     def check() -> Status | None:
         nonlocal previous_H
