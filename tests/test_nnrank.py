@@ -163,22 +163,24 @@ def test_nuclear_norm_bound_on_identity_and_dominated_by_rank_plus():
 @pytest.mark.parametrize("a, b", [(0.2, 0.2), (0.4, 0.4), (0.42, 0.42), (0.5, 0.3), (0.5, 0.34), (0.1, 0.8),
                                   (0.3, 0.6)])
 def test_nested_rectangles_threshold(a, b):
-    k, certificate, _ = restricted_rank(gallery.nested_rectangles(a, b).matrix)
+    k, certificate, data = restricted_rank(gallery.nested_rectangles(a, b).matrix)
     assert (k == 3) == ((1 + a) * (1 + b) <= 2)
     assert certificate.rank == k and certificate.residual < 1e-6
+    assert data["lower"] == k  # the bound on the gain rules out every smaller polygon
 
 
 @pytest.mark.parametrize("a, expected", [(1.5, 3), (2.0, 3), (2.05, 4), (3.0, 4), (3.05, 5), (50.0, 6)])
 def test_nested_hexagons_restricted_rank(a, expected):
     # rank₊ is 3, 4, 5 below/at 2, 3, beyond; the restricted rank reaches 6 (the hexagon itself)
-    k, _, _ = restricted_rank(gallery.nested_hexagons(a).matrix)
-    assert k == expected
+    k, _, data = restricted_rank(gallery.nested_hexagons(a).matrix)
+    assert k == data["lower"] == expected
+    assert all(data["gain_bounds"][j] >= data["gains"][j] for j in data["gains"])
 
 
 @pytest.mark.parametrize("n", [3, 4, 5, 6, 8])
 def test_regular_ngon_restricted_rank_is_n(n):
-    k, certificate, _ = restricted_rank(gallery.ngon_slack(n).matrix)
-    assert k == n and certificate.residual < 1e-9
+    k, certificate, data = restricted_rank(gallery.ngon_slack(n).matrix)
+    assert k == n == data["lower"] and certificate.residual < 1e-9
 
 
 def test_geometric_bound_is_valid_on_the_gallery():
@@ -226,6 +228,25 @@ def test_verify_certificate_rejects_wrong_factors():
     bad[0, 0] = 0.9
     assert verify_certificate(M, W, bad, "t") is None
     assert verify_certificate(M, -W, -THOMAS.astype(float), "t") is None
+
+
+def test_float_certificates_meet_zeros_exactly_and_small_entries_to_their_own_digits():
+    """An exact factorization with zeros in its factors, blurred by 1e-13 where it is 0, verifies with every
+    zero of M exactly 0; an error of 1e-9 relative to the largest entry, on an entry 1e6 times smaller, does not."""
+    rng = np.random.default_rng(3)
+    W0 = rng.random((6, 3)) * (rng.random((6, 3)) > 0.4)
+    H0 = rng.random((3, 7)) * (rng.random((3, 7)) > 0.4)
+    M0 = W0 @ H0
+    assert (M0 == 0).any()
+    blurred = verify_certificate(as_matrix(M0), W0 + 1e-13 * (W0 == 0), H0 + 1e-13 * (H0 == 0), "t")
+    product = blurred.W @ blurred.H
+    assert (product[M0 == 0] == 0).all()
+    assert np.allclose(product[M0 > 0], M0[M0 > 0], rtol=1e-9, atol=0)
+    small = np.array([[1.0, 1e-6], [1.0, 2.0]])  # rank 2: M = I M
+    off = small.copy()
+    off[0, 1] += 1e-9 * small.max()  # within 1e-7 of the largest entry, 1e-3 of its own
+    assert verify_certificate(as_matrix(small), np.eye(2), off, "t") is None
+    assert verify_certificate(as_matrix(small), np.eye(2), small * (1 + 1e-9), "t") is not None
 
 
 # ------------------------------------------------------------------ invariances

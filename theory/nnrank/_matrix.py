@@ -253,9 +253,9 @@ class Certificate:
         Non-negative factors (float64), or object arrays of Fractions when
         ``exact``.
     residual : float
-        The largest error on the canonical representative of ``M``, divided
-        by its largest entry (:func:`verify_certificate`; 0 for an exact
-        certificate).
+        The largest relative error over the non-zero entries of ``M`` (its
+        zero entries are matched exactly; :func:`verify_certificate`; 0 for
+        an exact certificate).
     exact : bool
         True when ``W H == M`` was checked in rational arithmetic.
     source : str
@@ -278,13 +278,15 @@ def verify_certificate(M: NonnegMatrix, W, H, source: str, *, rtol: float = 1e-7
     """Re-verify a proposed factorization ``M = W H`` (in the units of ``M``); return it as a Certificate or None.
 
     Exact input with fraction factors is checked exactly. Otherwise the check
-    is made on the canonical representative (``values``), entry by entry: with
-    ``Wb = D1 W`` and ``Hb = H D2``, ``max |values - Wb Hb| <= rtol * max(values)``
-    after negative entries no larger than ``rtol`` times their column's (row's)
-    largest are set to 0, and the rows of ``W`` (columns of ``H``) at zero rows
-    (columns) of ``M``, which every factorization has. Measured there, an error is as large for a small
-    entry of a badly scaled ``M`` as for a large one, and the verdict does not
-    change when ``M`` is scaled.
+    is made on the canonical representative (``values``), with ``Wb = D1 W``
+    and ``Hb = H D2``: negative entries no larger than ``rtol`` times their
+    column's (row's) largest are set to 0, as are the rows of ``W`` (columns of
+    ``H``) at zero rows (columns) of ``M``, which every factorization has, and
+    the factors are put onto the zero pattern of ``M`` (:func:`onto_pattern`).
+    Then every non-zero entry must be matched to ``rtol`` relative to itself
+    and every zero entry is exactly zero. Measured so, a small entry of a badly
+    scaled ``M`` is held to the same digits as a large one, and the verdict
+    does not change when ``M`` is scaled.
     """
     W = np.asarray(W)
     H = np.asarray(H)
@@ -309,12 +311,39 @@ def verify_certificate(M: NonnegMatrix, W, H, source: str, *, rtol: float = 1e-7
     # a zero row (column) of M forces a zero row of W (column of H) in every factorization
     Wb[~M.support.any(axis=1)] = 0.0
     Hb[:, ~M.support.any(axis=0)] = 0.0
-    scale = float(M.values.max()) or 1.0
-    residual = float(np.abs(M.values - Wb @ Hb).max()) / scale
+    Wb, Hb = onto_pattern(Wb, Hb, M.support)
+    product = Wb @ Hb
+    support = M.support
+    if (product[~support] != 0).any():  # onto_pattern makes them 0; a guard, not a tolerance
+        return None
+    errors = np.abs(M.values - product)[support] / M.values[support]
+    residual = float(errors.max(initial=0.0))
     if residual > rtol:
         return None
     Wm, Hm = M.to_units_of_m(Wb, Hb)
     return Certificate(Wm, Hm, residual, False, source)
+
+
+def onto_pattern(W: np.ndarray, H: np.ndarray, support: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Non-negative factors whose product is exactly zero wherever ``support`` is False.
+
+    ``(W H)_ij = 0`` for non-negative factors means every term ``W_ik H_kj`` is
+    0, so an exact factorization of a matrix with a zero at ``(i, j)`` has, for
+    every k, ``W_ik = 0`` or ``H_kj = 0``. A floating-point solver leaves both
+    small instead; here the one smaller against its column of W (row of H) is
+    set to 0, for every such term at once (setting entries to 0 only removes
+    terms, so one pass reaches the pattern). What this does to the non-zero
+    entries is for the caller to check.
+    """
+    if support.all():
+        return W, H
+    w_rel = W / np.where(W.max(axis=0) > 0, W.max(axis=0), 1.0)
+    h_rel = H / np.where(H.max(axis=1) > 0, H.max(axis=1), 1.0)[:, None]
+    live = ~support[:, :, None] & (W[:, None, :] > 0) & (H.T[None, :, :] > 0)  # m x n x r: terms to remove
+    w_smaller = w_rel[:, None, :] <= h_rel.T[None, :, :]
+    drop_w = (live & w_smaller).any(axis=1)  # m x r
+    drop_h = (live & ~w_smaller).any(axis=0).T  # r x n
+    return np.where(drop_w, 0.0, W), np.where(drop_h, 0.0, H)
 
 
 def zero_certificate(M: NonnegMatrix) -> Certificate:

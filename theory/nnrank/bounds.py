@@ -235,7 +235,7 @@ def nonneg_rank_bounds(M, *, methods="auto", time_limit: float | None = 120.0, s
                 absorb(e)
         elif name == "nested_polygons":
             e = nested_polygons(M) if r == 3 else Evidence(name, "upper", None, status="not applicable: rank is not 3")
-            restricted = e.data.get("restricted_rank")
+            restricted = e.data.get("restricted_rank_lower")
             absorb(e)
         elif name == "geometric":
             absorb(geometric_bound(M, restricted) if r == 3 else

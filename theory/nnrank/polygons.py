@@ -28,7 +28,9 @@ verified. The search is floating-point (its records say so).
 Geometric lower bound: if rank₊(M) = r, the simplex of the factorization cut
 by col(M)'s preimage is a polytope T with at most r facets whose linear image
 is a polygon nested between ``P_in`` and ``P_out``, hence with at least
-k* = restricted rank vertices. Distinct faces of that polygon (k vertices,
+k* = restricted rank vertices. k* enters as a lower bound, from an upper bound
+on the gain that holds however narrow its peak (G is monotone), never as the
+number of vertices the search happened to find. Distinct faces of that polygon (k vertices,
 k edges, itself) have distinct preimage faces in T, and T has at most 2^r
 non-empty faces (Goemans 2015's count), so r >= log2(2k* + 1).
 """
@@ -113,6 +115,7 @@ class _Geometry:
         hull = ConvexHull(self.z.T)
         self.inner = self.z[:, hull.vertices]  # counter-clockwise
         self.G = U3 @ self.B  # outer polygon: G z >= -h
+        self.row_norms = np.linalg.norm(self.G, axis=1)
         self.h = U3 @ self.y0
         self.scale = float(np.abs(self.inner).max()) + 1.0
 
@@ -127,8 +130,10 @@ class _Geometry:
         touch = self.inner[:, np.argmax(normal.T @ self.inner, axis=1)]  # 2 x T
         slack = self.G @ touch + self.h[:, None]  # m x T, >= 0
         rate = self.G @ tangent  # m x T
+        # a line running along a facet of P_out (rate 0 up to rounding) leaves through another facet: a
+        # tolerance of rounding size would let the facet's own noise stop it at its touch point
         with np.errstate(divide="ignore", invalid="ignore"):
-            s = np.where(rate < -1e-15, slack / -rate, np.inf)
+            s = np.where(rate < -1e-12 * self.row_norms[:, None], slack / -rate, np.inf)
         s_max = np.clip(s.min(axis=0), 0, None)
         p = touch + tangent * s_max  # exit point of the line from P_out
         dx = p[0][:, None] - self.inner[0][None, :]
@@ -159,12 +164,22 @@ class _Geometry:
         return np.array(vertices).T
 
 
-def _best_start(geo: _Geometry, k: int, grid: int) -> tuple[float, float]:
-    """max over θ of G^k(θ) - θ - 2π, and the θ reaching it."""
+def _best_start(geo: _Geometry, k: int, grid: int) -> tuple[float, float, float]:
+    """max over θ of G^k(θ) - θ - 2π, the θ reaching it, and an upper bound on that maximum.
+
+    The bound rests on the monotonicity of G: on a grid cell ``[θ_i, θ_{i+1}]``,
+    ``G^k(θ) - θ <= G^k(θ_{i+1}) - θ_i``, so the largest of these over the uniform
+    grid bounds the maximum from above, however narrow its peak (the search itself
+    only finds a value below it).
+    """
     edges = np.diff(np.column_stack([geo.inner, geo.inner[:, :1]]), axis=1)
     flush = np.arctan2(-edges[0], edges[1])  # outward normals of the inner edges
-    theta = np.concatenate([np.linspace(0, TWO_PI, grid, endpoint=False), flush, flush + 1e-9, flush - 1e-9])
-    gain = geo.chain(theta, k)[-1] - theta - TWO_PI
+    uniform = np.linspace(0, TWO_PI, grid, endpoint=False)
+    theta = np.concatenate([uniform, flush, flush + 1e-9, flush - 1e-9])
+    reached = geo.chain(theta, k)[-1]
+    gain = reached - theta - TWO_PI
+    ends = np.append(reached[1:grid], reached[0] + TWO_PI)  # G^k at the right end of each uniform cell
+    envelope = float(np.max(ends - uniform)) - TWO_PI
     order = np.argsort(gain)[::-1][:8]
     best_gain, best_theta = float(gain[order[0]]), float(theta[order[0]])
     width = TWO_PI / grid
@@ -173,7 +188,7 @@ def _best_start(geo: _Geometry, k: int, grid: int) -> tuple[float, float]:
                               bounds=(t0 - width, t0 + width), method="bounded", options={"xatol": 1e-12})
         if -res.fun > best_gain:
             best_gain, best_theta = float(-res.fun), float(res.x)
-    return best_gain, best_theta
+    return best_gain, best_theta, max(envelope, best_gain)
 
 
 def _certificate_from_polygon(M: NonnegMatrix, geo: _Geometry, vertices: np.ndarray) -> Certificate | None:
@@ -194,30 +209,40 @@ def restricted_rank(M, *, max_k: int | None = None, grid: int = 4096, tol: float
 
     Returns
     -------
-    k : int
-        The restricted non-negative rank found.
+    k : int or None
+        The restricted non-negative rank found: the fewest vertices of a
+        nested polygon whose factorization verified (None: none did).
     certificate : Certificate or None
         The factorization with k columns built from the polygon (verified).
     data : dict
         The polygon's vertices in the plane, the inner and outer polygons,
-        and the gain ``max_θ G^k(θ) - θ - 2π`` for each k tried.
+        the gain ``max_θ G^k(θ) - θ - 2π`` found for each k tried, its upper
+        bound (``gain_bounds``, see :func:`_best_start`) and ``lower``: the
+        restricted rank is at least this (every smaller k has a gain bound
+        below ``-tol``), None when no k up to ``max_k`` shows that. A polygon
+        the search finds but whose factorization does not verify lowers
+        ``k``'s claim to nothing, so ``lower <= k`` always.
     """
     M = as_matrix(M)
     if matrix_rank(M) != 3:
         raise ValueError("the nested-polygon picture needs a matrix of rank 3")
     geo = _Geometry(M)
     limit = max_k or min(M.shape)
-    gains = {}
+    gains, gain_bounds = {}, {}
+    lower = None
     for k in range(3, limit + 1):
-        gain, theta = _best_start(geo, k, grid)
-        gains[k] = gain
+        gain, theta, gain_bound = _best_start(geo, k, grid)
+        gains[k], gain_bounds[k] = gain, gain_bound
+        if lower is None and gain_bound >= -tol:
+            lower = k
         if gain >= -tol:
             angles = geo.chain(np.array([theta]), k - 1)[:, 0]
             vertices = geo.polygon(angles)
             certificate = _certificate_from_polygon(M, geo, vertices)
             if certificate is not None:
-                return k, certificate, {"polygon": vertices, "inner": geo.inner, "gains": gains}
-    return None, None, {"inner": geo.inner, "gains": gains}
+                return k, certificate, {"polygon": vertices, "inner": geo.inner, "gains": gains,
+                                        "gain_bounds": gain_bounds, "lower": lower}
+    return None, None, {"inner": geo.inner, "gains": gains, "gain_bounds": gain_bounds, "lower": lower}
 
 
 def nested_polygons(M, **kwargs) -> Evidence:
@@ -227,7 +252,7 @@ def nested_polygons(M, **kwargs) -> Evidence:
         if matrix_rank(M) != 3:
             return Evidence("nested_polygons", "upper", None, None, clock(), "not applicable: rank is not 3")
         k, certificate, data = restricted_rank(M, **kwargs)
-    data = dict(data, certificate=certificate, restricted_rank=k)
+    data = dict(data, certificate=certificate, restricted_rank=k, restricted_rank_lower=data["lower"])
     if k is None:
         return Evidence("nested_polygons", "upper", None, None, clock(), "failed: no nested polygon verified", False, data)
     kind = "exact" if k == 3 else "upper"
@@ -235,15 +260,22 @@ def nested_polygons(M, **kwargs) -> Evidence:
 
 
 def geometric_bound(M, restricted: int | None = None, **kwargs) -> Evidence:
-    """rank₊ >= ceil(log2(2 k* + 1)) from the restricted rank k* (rank-3 M)."""
+    """rank₊ >= ceil(log2(2 k + 1)) from a lower bound k on the restricted rank (rank-3 M).
+
+    ``restricted`` is such a lower bound (``nested_polygons``'s
+    ``restricted_rank_lower``); without it :func:`restricted_rank` is run for
+    its ``lower``. The restricted rank *found* is only an upper bound on the
+    true one (a search that misses a polygon finds too many vertices), so it
+    is never used here.
+    """
     M = as_matrix(M)
     with timed() as clock:
         if matrix_rank(M) != 3:
             return Evidence("geometric", "lower", None, None, clock(), "not applicable: rank is not 3")
         if restricted is None:
-            restricted, _, _ = restricted_rank(M, **kwargs)
+            restricted = restricted_rank(M, **kwargs)[2]["lower"]
         if restricted is None:
-            return Evidence("geometric", "lower", None, None, clock(), "failed: restricted rank unknown")
+            return Evidence("geometric", "lower", None, None, clock(), "failed: no lower bound on the restricted rank")
         value = math.log2(2 * restricted + 1)
     return Evidence("geometric", "lower", max(3, math.ceil(value - 1e-12)), value, clock(), "optimal", False,
-                    {"restricted_rank": restricted})
+                    {"restricted_rank_lower": restricted})
