@@ -117,8 +117,8 @@ def _fmt_interval(low, high) -> str:
 
 def markdown_table(rows) -> str:
     """One line per matrix: literature, computed bounds, and the best lower bound per method family."""
-    columns = ["fooling_set", "rectangle_cover", "hyperplane_separation", "nonneg_nuclear_norm", "tau_sos",
-               "tau_plus", "nested_polygons", "geometric"]
+    columns = ["fooling_set", "rectangle_cover", "refined_rectangle_cover", "hyperplane_separation",
+               "nonneg_nuclear_norm", "tau_sos", "tau_plus", "nested_polygons", "geometric"]
     head = ["matrix", "size", "rank", "rank₊ (literature)", "computed", *columns, "time (s)"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in rows:

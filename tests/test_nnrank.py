@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import math
 from fractions import Fraction
 
 import numpy as np
@@ -27,12 +28,14 @@ from theory.nnrank import (  # noqa: E402
     nonneg_rank_bounds,
     rank_one_oracle,
     rectangle_cover,
+    refined_rectangle_cover,
     restricted_rank,
     smt_decide,
     tau_plus,
     tau_sos,
     verify_certificate,
 )
+from theory.nnrank.polygons import cyclic_polytope_faces, geometric_lower_bound  # noqa: E402
 
 THOMAS = gallery.thomas().matrix
 
@@ -181,6 +184,77 @@ def test_nested_hexagons_restricted_rank(a, expected):
 def test_regular_ngon_restricted_rank_is_n(n):
     k, certificate, data = restricted_rank(gallery.ngon_slack(n).matrix)
     assert k == n == data["lower"] and certificate.residual < 1e-9
+
+
+def _brute_refined_cover(M) -> int:
+    """The refined cover number from its definition: the smallest multiset of rectangles inside the support that
+    covers it and leaves no pair p = (i, j), q = (k, l) with M_ij M_kl > M_il M_kj to one rectangle alone."""
+    M = [[Fraction(int(x)) for x in row] for row in M]
+    m, n = len(M), len(M[0])
+    S = np.array([[x > 0 for x in row] for row in M])
+    lines = lambda k: [c for size in range(1, k + 1) for c in itertools.combinations(range(k), size)]  # noqa: E731
+    rects = [(I, J) for I in lines(m) for J in lines(n) if S[np.ix_(I, J)].all()]  # every one, not only maximal
+    entries = [(i, j) for i in range(m) for j in range(n) if S[i, j]]
+    for size in range(1, 2 * len(rects) + 1):
+        for chosen in itertools.combinations_with_replacement(range(len(rects)), size):
+            holding = {e: [t for t in chosen if e[0] in rects[t][0] and e[1] in rects[t][1]] for e in entries}
+            if any(not h for h in holding.values()):
+                continue
+            if all(not (len(holding[(i, j)]) == len(holding[(k, l)]) == 1 and holding[(i, j)] == holding[(k, l)])
+                   or M[i][j] * M[k][l] <= M[i][l] * M[k][j]
+                   for (i, j) in entries for (k, l) in entries if i != k and j != l and S[i, l] and S[k, j]):
+                return size
+    raise AssertionError("no refined cover")
+
+
+@pytest.mark.parametrize("seed", range(12))  # 7 of them above the plain cover number
+def test_refined_cover_matches_its_definition_by_brute_force(seed):
+    rng = np.random.default_rng(seed)
+    M = rng.integers(1, 4, (3, 3)) * (rng.random((3, 3)) < 0.8)
+    M[0, 0] = 1
+    assert refined_rectangle_cover(M).bound == _brute_refined_cover(M)
+
+
+@pytest.mark.parametrize("n", range(3, 10))
+def test_refined_cover_gives_the_extension_complexity_of_the_small_ngons(n):
+    # Vandaele, Gillis & Glineur (2017): 3, 4, 5, 5, 6, 6, 7 for n = 3..9; the plain cover gives 6 at n = 9
+    # (Oelze, Vandaele & Weltge 2014 introduced the refinement that reaches 7 there)
+    e = refined_rectangle_cover(gallery.ngon_slack(n).matrix)
+    assert (e.bound, e.status) == (gallery.ngon_slack(n).nonneg_rank[0], "optimal")
+    if n == 9:
+        assert [c for c in rectangle_cover(gallery.ngon_slack(9).matrix) if c.method == "rectangle_cover"][0].bound == 6
+
+
+def test_cyclic_polytope_face_counts_match_convex_hulls():
+    """The upper-bound-theorem counts against the faces of hulls of points on the moment curve (simplicial, so
+    every k-face is a (k+1)-subset of a facet)."""
+    from scipy.spatial import ConvexHull
+
+    for d in range(2, 6):
+        for n in range(d + 1, d + 5):
+            t = np.linspace(0.5, 2.5, n)
+            hull = ConvexHull(np.stack([t ** e for e in range(1, d + 1)], axis=1))
+            facets = {tuple(sorted(f)) for f in hull.simplices}
+            for k in range(d):
+                faces = {c for f in facets for c in itertools.combinations(f, k + 1)}
+                assert cyclic_polytope_faces(n, d, k) == len(faces), (n, d, k)
+
+
+def test_geometric_bound_in_its_general_form():
+    # at least Goemans' ceil(log2(2k + 1)) and stronger from k = 5; the regular n-gons (restricted rank n) get
+    # their extension complexity (Vandaele, Gillis & Glineur 2017) for n = 4..8 and 10..12
+    for k in range(3, 40):
+        assert geometric_lower_bound(3, k) >= math.ceil(math.log2(2 * k + 1))
+    assert (geometric_lower_bound(3, 5), math.ceil(math.log2(11))) == (5, 4)
+    for n in [4, 5, 6, 7, 8, 10, 11, 12]:
+        assert geometric_lower_bound(3, n) == gallery.ngon_slack(n).nonneg_rank[0]
+    assert geometric_lower_bound(3, 9) == 6 and geometric_lower_bound(3, 13) == 7  # below 7 and 8: not these
+    # LEDM(7) and LEDM(8): restricted rank 7 and 8, geometric bound 6 (Gillis & Glineur 2012)
+    for n in (7, 8):
+        e = geometric_bound(gallery.ledm(n).matrix)
+        assert (e.bound, e.data["restricted_rank_lower"]) == (6, n)
+    with pytest.raises(ValueError, match="restricted"):
+        geometric_lower_bound(3, 2)
 
 
 def test_geometric_bound_is_valid_on_the_gallery():

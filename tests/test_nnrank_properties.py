@@ -27,7 +27,8 @@ from theory.nnrank._matrix import exact_rank  # noqa: E402
 
 SETTINGS = settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 #: Every method but the slow ones (SDPs, tau_plus, the heuristic's many restarts, z3): the property is the same.
-CHEAP = ["fooling_set", "rectangle_cover", "nested_polygons", "geometric", "hyperplane_separation"]
+CHEAP = ["fooling_set", "rectangle_cover", "nested_polygons", "geometric", "hyperplane_separation",
+         "refined_rectangle_cover"]
 
 
 @st.composite

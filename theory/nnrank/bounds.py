@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 
 from ._matrix import Certificate, as_matrix, matrix_rank, trivial_certificate
-from .combinatorial import fooling_set, hyperplane_separation, rectangle_cover
+from .combinatorial import fooling_set, hyperplane_separation, rectangle_cover, refined_rectangle_cover
 from .evidence import Evidence, timed
 from .exact import exact_nmf_heuristic, smt_decide
 from .polygons import geometric_bound, low_rank_certificate, nested_polygons
@@ -25,6 +25,7 @@ METHODS = (
     "nested_polygons",
     "geometric",
     "hyperplane_separation",
+    "refined_rectangle_cover",
     "nonneg_nuclear_norm",
     "tau_sos",
     "tau_plus",
@@ -35,7 +36,7 @@ METHODS = (
 
 #: Seconds the exact-NMF heuristic may spend on one target rank.
 HEURISTIC_SECONDS = 30.0
-#: Share of the remaining time given to τ₊ when later methods are still to run.
+#: Share of the remaining time given to τ₊ (and to the refined cover's MILP) when later methods are still to run.
 TAU_PLUS_SHARE = 0.5
 
 
@@ -242,6 +243,10 @@ def nonneg_rank_bounds(M, *, methods="auto", time_limit: float | None = 120.0, s
                    Evidence(name, "lower", None, status="not applicable: rank is not 3"))
         elif name == "hyperplane_separation":
             absorb(hyperplane_separation(M, time_limit=left()))
+        elif name == "refined_rectangle_cover":
+            later = any(n in names for n in ("tau_plus", "exact_nmf_heuristic", "smt"))
+            share = TAU_PLUS_SHARE if later and time_limit is not None else 1.0
+            absorb(refined_rectangle_cover(M, time_limit=None if time_limit is None else left() * share))
         elif name == "nonneg_nuclear_norm":
             absorb(nonneg_nuclear_norm(M, time_limit=left()))
         elif name == "tau_sos":
