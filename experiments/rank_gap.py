@@ -1,7 +1,7 @@
 """Non-negative rank bounds for the gallery: every method on every matrix, beside the literature.
 
 For each matrix of :func:`theory.gallery.standard_gallery` (identity, all-ones,
-Thomas, LEDM(3..8), regular n-gons 3..12, nested rectangles and hexagons,
+Thomas, LEDM(3..16), regular n-gons 3..16, nested rectangles and hexagons,
 A(α), a direct sum), :func:`theory.nnrank.nonneg_rank_bounds` runs with
 ``methods="all"`` (every method, even after the bounds meet) under a time
 limit per matrix. The results give, per matrix, the computed lower and upper
@@ -77,7 +77,7 @@ def run(argv=None):
     # --quick: no clock, each method to its own work budget, so the quick results (and the test that reads
     # them) are the same on every machine; the full run gives each matrix 180 s.
     time_limit = None if args.quick else 180.0
-    max_size = 4 if args.quick else 12
+    max_size = 4 if args.quick else 16
     workers = 1 if args.quick else max(1, min(2, os.cpu_count() or 1))
     settings = {"time_limit": time_limit, "methods": "all", "seed": 0, "code": _code_hash()}
     exp.path("cases").mkdir(parents=True, exist_ok=True)

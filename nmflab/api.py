@@ -346,16 +346,34 @@ def _random_starts(V, rank, init, restarts, seed, first=0):
     return W0s, H0s
 
 
-def _custom_start(init, shape, rank, dtype):
-    """Validated ``(W0, H0)`` from a user-supplied pair."""
+def _is_pair(x) -> bool:
+    """True for ``(W0, H0)``: a pair of two-dimensional array-likes."""
     try:
-        W0, H0 = init
+        return len(x) == 2 and np.ndim(x[0]) == 2 and np.ndim(x[1]) == 2
     except (TypeError, ValueError):
-        raise TypeError(
-            "init must be one of " + ", ".join(map(repr, _init.INITS)) + " or a pair (W0, H0) of arrays"
-        ) from None
+        return False
+
+
+def _custom_pairs(init) -> list:
+    """The starts of a non-string ``init``: one pair ``(W0, H0)`` or a non-empty list of them."""
+    if _is_pair(init):
+        return [init]
+    if isinstance(init, (list, tuple)) and init and all(_is_pair(x) for x in init):
+        return list(init)
+    raise TypeError(
+        "init must be one of " + ", ".join(map(repr, _init.INITS)) + ", a pair (W0, H0) of arrays or a list of "
+        "such pairs (one start per restart)"
+    )
+
+
+def _custom_starts(init, shape, rank, dtype):
+    """Validated ``(W0s, H0s)`` from a user-supplied pair or list of pairs."""
     n, p = shape
-    return val.check_factor(W0, "W0", (n, rank), dtype), val.check_factor(H0, "H0", (rank, p), dtype)
+    pairs = _custom_pairs(init)
+    label = (lambda name, k: name) if len(pairs) == 1 else (lambda name, k: f"{name} of start {k}")
+    W0s = [val.check_factor(W0, label("W0", k), (n, rank), dtype) for k, (W0, _) in enumerate(pairs)]
+    H0s = [val.check_factor(H0, label("H0", k), (rank, p), dtype) for k, (_, H0) in enumerate(pairs)]
+    return W0s, H0s
 
 
 def _warn_zero_locking(rule, W0s, H0s, init_name):
@@ -442,9 +460,12 @@ def nmf(
         sparse NMF, iterate for iterate). A rule class may be passed itself,
         or a configured rule to set its own fields
         (``method=nmflab.rules.SparseNMFRight(sparsity=0.1)``).
-    init : {"random", "nndsvd", "nndsvda", "nndsvdar"} or (W0, H0)
-        Starting point; see :mod:`nmflab.init`. A start with exact zeros
-        (``"nndsvd"``) under ``"mu"`` raises a :class:`ZeroLockingWarning`.
+    init : {"random", "nndsvd", "nndsvda", "nndsvdar"}, (W0, H0) or list of (W0, H0)
+        Starting point; see :mod:`nmflab.init`. A list gives one restart per
+        start (``restarts`` is then their number; batched on JAX like random
+        restarts): the way to continue many fits at once, e.g. from
+        perturbations of a good one. A start with exact zeros (``"nndsvd"``)
+        under ``"mu"`` raises a :class:`ZeroLockingWarning`.
     restarts : int
         Number of random starts; the one with the lowest final objective wins.
         Only for random starts (``"random"``, ``"nndsvdar"``).
@@ -576,7 +597,7 @@ def nmf(
     callback = as_callback(progress, restarts, first_restart)
     V, weights = _data_and_weights(V, mask, missing, dtype, rule, loss_name)
     if not isinstance(init, str):
-        custom = _custom_start(init, V.shape, rank, V.dtype)
+        custom = _custom_starts(init, V.shape, rank, V.dtype)
     driver = _driver(backend)
 
     if seed is None:
@@ -589,7 +610,7 @@ def nmf(
                                   first_restart)
         init_name = init
     else:
-        W0s, H0s = [custom[0] / V.dtype.type(scale)], [custom[1]]
+        W0s, H0s = [W0 / V.dtype.type(scale) for W0 in custom[0]], custom[1]
         init_name = "custom"
     _warn_zero_locking(rule, W0s, H0s, init_name)
     sketched = None
@@ -620,7 +641,13 @@ def _checked_arguments(rank, loss, method, init, restarts, max_iter, tol, eps, c
     first_restart = val.check_positive_int(first_restart, "first_restart", minimum=0)
     if lanes is not None:
         lanes = val.check_positive_int(lanes, "lanes")
-    if restarts > 1 and _init.is_deterministic(init):
+    if not isinstance(init, str) and len(_custom_pairs(init)) > 1:
+        starts = len(_custom_pairs(init))
+        if restarts not in (1, starts):
+            raise ValueError(f"restarts={restarts} with {starts} custom starts: each start is one restart "
+                             f"(leave restarts at 1 or pass {starts})")
+        restarts = starts
+    elif restarts > 1 and _init.is_deterministic(init):
         name = init if isinstance(init, str) else "a custom (W0, H0)"
         raise ValueError(
             f"restarts={restarts} with init={name!r}: a deterministic start makes every restart "

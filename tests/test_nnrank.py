@@ -399,9 +399,17 @@ def test_every_gallery_entry_has_its_rank_and_a_sound_interval():
 
 
 def test_ngon_values_follow_the_upper_bound_formula():
-    # settled values equal the Vandaele-Gillis-Glineur upper bound for n = 3..13
-    for n in range(3, 14):
+    # the upper ends are the Vandaele-Gillis-Glineur construction's size for n = 3..16 (and beyond)
+    for n in range(3, 25):
         assert gallery.ngon_slack(n).nonneg_rank[1] == gallery._ngon_upper(n)
+
+
+def test_gallery_lower_ends_are_no_stronger_than_the_bounds_behind_them():
+    """LEDM(7..16) and the n-gons above 13: each low end is the geometric bound with restricted rank n."""
+    for n in range(7, 17):
+        assert gallery.ledm(n).nonneg_rank[0] == geometric_lower_bound(3, n), n
+    for n in range(14, 25):
+        assert gallery.ngon_slack(n).nonneg_rank[0] == geometric_lower_bound(3, n), n
 
 
 def test_bad_input_is_refused():

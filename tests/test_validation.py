@@ -136,3 +136,19 @@ def test_import_is_light():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == ""
+
+
+def test_a_list_of_starts_runs_one_restart_from_each():
+    """Each restart of a list of starts is the fit from that start alone (same iterates), the best one wins."""
+    rng = np.random.default_rng(4)
+    starts = [(rng.random((6, 2)), rng.random((2, 5))) for _ in range(3)]
+    many = nmflab.nmf(V_OK, 2, init=starts, method="hals", max_iter=50, tol=0, keep_restarts=True, trace=False)
+    alone = [nmflab.nmf(V_OK, 2, init=s, method="hals", max_iter=50, tol=0, trace=False) for s in starts]
+    for W, H, one in zip(many.restart_W, many.restart_H, alone):
+        np.testing.assert_array_equal(W, one.W)
+        np.testing.assert_array_equal(H, one.H)
+    assert many.final_objective == min(one.final_objective for one in alone)
+    with pytest.raises(ValueError, match="restarts=2 with 3 custom starts"):
+        nmflab.nmf(V_OK, 2, init=starts, restarts=2)
+    with pytest.raises(ValueError, match=r"W0 of start 1 must be non-negative"):
+        nmflab.nmf(V_OK, 2, init=[starts[0], (-starts[1][0], starts[1][1])])

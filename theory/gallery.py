@@ -13,14 +13,22 @@ Sources
   LEDM(n)_ij = (i - j)²; rank₊ = n for n <= 4.
 - Fawzi & Parrilo (2016), Math. Program. 158: τ₊(LEDM(5)) = 4.1857 proves
   rank₊(LEDM(5)) = 5; τ₊^sos of [[1, 1], [1, α]] is 2 / (1 + α).
-- Gillis & Glineur (2012), LAA 437: rank₊(LEDM(n)) < n for some n; nested
-  hexagons and restricted rank. Since LEDM(5) is a submatrix of LEDM(n),
-  rank₊(LEDM(n)) >= 5 for n >= 5; above n = 5 only that interval is recorded.
+- Gillis & Glineur (2012), LAA 437: rank₊(LEDM(6)) = 5 < 6 (a 5-term
+  factorization; LEDM(5) is a submatrix), nested hexagons, the restricted
+  rank and the geometric bound, which for LEDM(n) (restricted rank n) gives
+  6 for n = 7..9, 7 for n = 10..14 and 8 for n = 15, 16: the lower ends
+  recorded here (recomputed by :func:`theory.nnrank.geometric_bound`).
+- Hrubeš (2012), *On the nonnegative rank of distance matrices*, IPL 112:
+  a recursive construction of factorizations of LEDM(n); the upper ends
+  recorded here (6 for n = 7, 8; 7 for 9..12; 8 for 13..16) are the sizes
+  reported for it, not re-derived here (LEDM(m) is a principal submatrix of
+  LEDM(n) for m <= n, so a factorization of one bounds the smaller ones).
 - Vandaele, Gillis & Glineur (2017), Comput. Geom. 64 (and Vandaele, Gillis,
   Glineur & Tuyttens 2016, J. Global Optim. 65): extension complexity of
   regular n-gons, settled for n <= 13 (3, 4, 5, 5, 6, 6, 7, 7, 7, 7, 8 for
   n = 3..13); above 13 the upper bound 2⌈log2 n⌉ (minus one when
-  2^(k-1) < n <= 2^(k-1) + 2^(k-2)) is recorded with the rank as the low end.
+  2^(k-1) < n <= 2^(k-1) + 2^(k-2)) is recorded with the geometric bound
+  (restricted rank n) as the low end, which meets it at n = 15, 16 (8).
 - Gillis, *Nonnegative Matrix Factorization* (SIAM 2020), ch. 2-3: nested
   rectangles S(a, b) (rank₊ = 3 iff (1 + a)(1 + b) <= 2, else 4) and nested
   hexagons X_a (3 for a <= 2, 4 for a <= 3, 5 beyond).
@@ -101,6 +109,11 @@ def thomas() -> GalleryMatrix:
     return GalleryMatrix("thomas", M, 3, (4, 4), "Thomas (1974), SIAM Review 16")
 
 
+#: rank₊(LEDM(n)) for n = 6..16 as intervals, with where each end comes from (see the module's sources).
+_LEDM = {6: (5, 5), 7: (6, 6), 8: (6, 6), 9: (6, 7), 10: (7, 7), 11: (7, 7), 12: (7, 7), 13: (7, 8), 14: (7, 8),
+         15: (8, 8), 16: (8, 8)}
+
+
 def ledm(n: int) -> GalleryMatrix:
     """Linear Euclidean distance matrix ``(i - j)²`` (rank 3 for n >= 3)."""
     if n < 2:
@@ -111,12 +124,23 @@ def ledm(n: int) -> GalleryMatrix:
         known, source = (n, n), "Beasley & Laffey (2009)"
     elif n == 5:
         known, source = (5, 5), "Fawzi & Parrilo (2016): tau_+ = 4.1857"
+    elif n == 6:
+        known, source = (5, 5), "LEDM(5) is a submatrix; a 5-term factorization (Gillis & Glineur 2012)"
+    elif n in _LEDM:
+        known = _LEDM[n]
+        source = ("lower: the geometric bound with restricted rank n (Gillis & Glineur 2012); upper: factorizations "
+                  "after Hrubeš (2012)")
     else:
-        known, source = (5, n), "LEDM(5) is a submatrix (Fawzi & Parrilo 2016); open here above 5"
+        from .nnrank.polygons import geometric_lower_bound
+
+        known, source = (geometric_lower_bound(3, n), n), "lower: the geometric bound (Gillis & Glineur 2012)"
     return GalleryMatrix(f"ledm({n})", M, rank, known, source, {"n": n})
 
 
-_NGON_XC = {3: 3, 4: 4, 5: 5, 6: 5, 7: 6, 8: 6, 9: 7, 10: 7, 11: 7, 12: 7, 13: 8}
+#: Extension complexity of the regular n-gon as an interval (Vandaele, Gillis & Glineur 2017 settle n <= 13;
+#: 15 and 16 meet the geometric bound; 14 lies between the geometric bound and the construction).
+_NGON_XC = {3: (3, 3), 4: (4, 4), 5: (5, 5), 6: (5, 5), 7: (6, 6), 8: (6, 6), 9: (7, 7), 10: (7, 7), 11: (7, 7),
+            12: (7, 7), 13: (8, 8), 14: (7, 8), 15: (8, 8), 16: (8, 8)}
 
 
 def _ngon_upper(n: int) -> int:
@@ -140,8 +164,13 @@ def ngon_slack(n: int) -> GalleryMatrix:
     S = math.cos(math.pi / n) - np.cos(2 * math.pi * (j - i - 0.5) / n)
     S[((j - i) % n == 0) | ((j - i) % n == 1)] = 0.0
     S = np.clip(S, 0, None)
-    known = (_NGON_XC[n], _NGON_XC[n]) if n in _NGON_XC else (3, _ngon_upper(n))
-    source = "Vandaele, Gillis & Glineur (2017)" + ("" if n in _NGON_XC else ": upper bound only")
+    if n in _NGON_XC:
+        known, source = _NGON_XC[n], "Vandaele, Gillis & Glineur (2017)"
+    else:
+        from .nnrank.polygons import geometric_lower_bound
+
+        known = (geometric_lower_bound(3, n), _ngon_upper(n))
+        source = "lower: the geometric bound (Gillis & Glineur 2012); upper: Vandaele, Gillis & Glineur (2017)"
     return GalleryMatrix(f"ngon({n})", S, 3, known, source, {"n": n})
 
 
@@ -202,11 +231,11 @@ def direct_sum(*parts: GalleryMatrix) -> GalleryMatrix:
                          "additivity on direct sums", {"parts": [p.name for p in parts]})
 
 
-def standard_gallery(max_size: int = 12) -> list[GalleryMatrix]:
+def standard_gallery(max_size: int = 16) -> list[GalleryMatrix]:
     """The gallery used by the ``rank_gap`` experiment (matrices up to ``max_size``)."""
     items = [identity(4), all_ones(3, 5), thomas()]
-    items += [ledm(n) for n in range(3, min(8, max_size) + 1)]
-    items += [ngon_slack(n) for n in range(3, min(12, max_size) + 1)]
+    items += [ledm(n) for n in range(3, min(16, max_size) + 1)]
+    items += [ngon_slack(n) for n in range(3, min(16, max_size) + 1)]
     items += [nested_rectangles(Fraction(1, 5), Fraction(1, 5)), nested_rectangles(Fraction(1, 2), Fraction(1, 3)),
               nested_rectangles(Fraction(1, 2), Fraction(1, 2))]
     items += [nested_hexagons(a) for a in (Fraction(3, 2), 2, Fraction(5, 2), 3, 4)]

@@ -1,7 +1,8 @@
 """Upper bounds by exact factorizations, and an exact decision procedure.
 
 * :func:`exact_nmf_heuristic`: multi-start HALS (nmflab's solver) at a target
-  rank, then *rounding toward an exact factorization*: entries that are
+  rank, then an iterated local search from the best points, each candidate
+  *rounded toward an exact factorization*: entries that are
   numerically zero are set to zero and the factors polished by alternating
   non-negative least squares on that pattern; for exact input the factors
   are also rounded to fractions with small denominators and checked exactly.
@@ -94,22 +95,55 @@ def _rationalize(M: NonnegMatrix, W: np.ndarray, H: np.ndarray, source: str):
     return None
 
 
-def exact_nmf_heuristic(M, rank: int, *, restarts: int | None = None, max_iter: int = 2000, seed: int = 0,
-                        time_limit: float | None = None, rtol: float = 1e-11, backend: str | None = None) -> Evidence:
+#: Iterations of each perturbed fit in the local search (short: a perturbation is near a local minimum).
+SEARCH_ITER = 100
+#: Rounds without improvement after which the local search starts a new chain from fresh starts.
+SEARCH_PATIENCE = 15
+#: Perturbation of the local search: every entry of W times ``exp(SEARCH_SIGMA * N(0, 1))``, one column redrawn.
+SEARCH_SIGMA = 0.3
+
+
+def _perturbed(W: np.ndarray, H: np.ndarray, count: int, rng: np.random.Generator) -> list:
+    """``count`` starts near ``(W, H)``: W's entries scaled by log-normal noise and one of its columns redrawn."""
+    starts = []
+    for _ in range(count):
+        W2 = W * np.exp(SEARCH_SIGMA * rng.standard_normal(W.shape))
+        k = rng.integers(W.shape[1])
+        W2[:, k] = rng.random(W.shape[0]) * max(float(W[:, k].max()), 1e-3)
+        starts.append((W2, H.copy()))
+    return starts
+
+
+def exact_nmf_heuristic(M, rank: int, *, restarts: int | None = None, search_rounds: int | None = None,
+                        max_iter: int = 2000, seed: int = 0, time_limit: float | None = None, rtol: float = 1e-11,
+                        backend: str | None = None) -> Evidence:
     """Search for ``M = W H`` with ``rank`` columns; an upper bound when found.
 
-    Restarts run in batches (batched on JAX when it is installed: 200 starts
-    a batch, else 5 on NumPy) until one polishes to an exact factorization,
-    ``restarts`` starts have run (default: 2000 on JAX, 50 on NumPy) or the
-    time limit passes. Exact NMF is a rare event per start (about 1 start in
-    40 for LEDM(6) at rank 5), which is why the batches are large.
+    Two phases, each candidate polished toward an exact factorization and
+    verified:
+
+    1. *Multi-start*: restarts run in batches (batched on JAX when it is
+       installed: 200 starts a batch, else 5 on NumPy) until one polishes to
+       an exact factorization or ``restarts`` starts have run (default: 2000
+       on JAX, 50 on NumPy). Exact NMF is a rare event per start (about 1
+       start in 40 for LEDM(6) at rank 5).
+    2. *Iterated local search* (the perturb-and-descend scheme that
+       Vandaele, Gillis, Glineur & Tuyttens 2016 found far stronger than
+       restarts): from the best point of a batch of fresh starts, each round
+       fits a batch of perturbations of the current point
+       (:data:`SEARCH_ITER` HALS iterations each) and moves to the best if
+       it fits better; after :data:`SEARCH_PATIENCE` rounds without a move a
+       new chain begins. ``search_rounds`` rounds in all (default: 300 on JAX,
+       100 on NumPy). The 12-gon's 7-term factorization, which 2000 restarts
+       miss, is found this way.
 
     The search runs on the canonical representative of ``M`` (scaling
-    ``M`` changes nothing). A factorization counts only when its largest
-    error there is at most ``rtol`` times the largest entry: genuine exact
-    factorizations polish to about 1e-15, and a fit stuck near 1e-10
-    (LEDM(7) at rank 6 is one) is reported as a near miss with its residual,
-    not as a bound.
+    ``M`` changes nothing). A factorization counts only when every non-zero
+    entry is matched to ``rtol`` and every zero exactly
+    (:func:`verify_certificate`): genuine exact factorizations polish to
+    about 1e-15; a near miss is reported with its residual, not as a bound.
+    Under ``time_limit`` both phases share the clock; without it the work
+    budgets alone decide (the same result on any machine).
     """
     import importlib.util
 
@@ -122,34 +156,67 @@ def exact_nmf_heuristic(M, rank: int, *, restarts: int | None = None, max_iter: 
         backend = "jax" if importlib.util.find_spec("jax") else "numpy"
     batch = 200 if backend == "jax" else 5
     restarts = restarts if restarts is not None else (2000 if backend == "jax" else 50)
+    search_rounds = search_rounds if search_rounds is not None else (300 if backend == "jax" else 100)
+    V = M.values / M.values.max()
+    rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(rank,)))
     with timed() as clock:
-        V = M.values / M.values.max()
-        best = (np.inf, None)
-        for first in range(0, restarts, batch):
-            remaining = None if time_limit is None else time_limit - clock()
-            if remaining is not None and remaining <= 0:
-                break
-            fit = nmf(V, rank, method="hals", restarts=min(batch, restarts - first), first_restart=first,
-                      max_iter=max_iter, tol=1e-14, seed=seed, keep_restarts=True, trace=False,
-                      time_limit=remaining, backend=backend, dtype="float64")
-            errors = [float(np.abs(V - W @ H).max()) for W, H in zip(fit.restart_W, fit.restart_H)]
-            r = int(np.argmin(errors))
-            W, H = _polish(V, np.asarray(fit.restart_W[r], float), np.asarray(fit.restart_H[r], float))
+
+        def remaining():
+            return None if time_limit is None else time_limit - clock()
+
+        def fit(init, count, first, iterations):
+            """The fits of a batch (random starts ``first...`` or the given ones) as (error, W, H), best first."""
+            result = nmf(V, rank, method="hals", init=init, restarts=count, first_restart=first,
+                         max_iter=iterations, tol=1e-14, seed=seed, keep_restarts=True, trace=False,
+                         time_limit=remaining(), backend=backend, dtype="float64")
+            fits = [(float(np.abs(V - W @ H).max()), np.asarray(W, float), np.asarray(H, float))
+                    for W, H in zip(result.restart_W, result.restart_H)]
+            return sorted(fits, key=lambda f: f[0])
+
+        best = [np.inf, None]
+
+        def settle(W, H):
+            """Polish and verify a candidate; the certificate, or None (the best near miss is kept)."""
+            W, H = _polish(V, W, H)
             residual = float(np.abs(V - W @ H).max())  # on the canonical representative, relative to its largest
-            W, H = M.to_units_of_m(W * M.values.max(), H)
-            certificate = _rationalize(M, W, H, "exact_nmf_heuristic") if M.exact is not None else None
+            Wm, Hm = M.to_units_of_m(W * M.values.max(), H)
+            certificate = _rationalize(M, Wm, Hm, "exact_nmf_heuristic") if M.exact is not None else None
             if certificate is None:
-                certificate = verify_certificate(M, W, H, "exact_nmf_heuristic", rtol=rtol)
-            if residual < best[0] or certificate is not None:
-                best = (residual, certificate)
-            if certificate is not None:
-                break
-    residual, certificate = best
+                certificate = verify_certificate(M, Wm, Hm, "exact_nmf_heuristic", rtol=rtol)
+            best[0] = min(best[0], residual)
+            return certificate
+
+        def out_of_time():
+            return time_limit is not None and remaining() <= 0
+
+        certificate, starts_used, rounds_used = None, 0, 0
+        while certificate is None and starts_used < restarts and not out_of_time():
+            count = min(batch, restarts - starts_used)
+            _, W, H = fit("random", count, starts_used, max_iter)[0]
+            starts_used += count
+            certificate = settle(W, H)
+        chain = 0
+        while certificate is None and rounds_used < search_rounds and not out_of_time():
+            # a new chain: the best of a batch of fresh starts (beyond those of phase 1)
+            error, W, H = fit("random", batch, restarts + chain * batch, max_iter)[0]
+            chain += 1
+            idle = 0
+            while idle < SEARCH_PATIENCE and rounds_used < search_rounds and not out_of_time():
+                error2, W2, H2 = fit(_perturbed(W, H, batch, rng), batch, 0, SEARCH_ITER)[0]
+                rounds_used += 1
+                if error2 < error:
+                    error, W, H, idle = error2, W2, H2, 0
+                else:
+                    idle += 1
+                if error < 1e-6:
+                    break
+            certificate = settle(W, H)
+    data = {"rank": rank, "restarts": starts_used, "search_rounds": rounds_used, "chains": chain}
     if certificate is None:
-        return Evidence("exact_nmf_heuristic", "upper", None, residual, clock(),
-                        f"not found at rank {rank}", False, {"rank": rank, "best_residual": residual})
+        return Evidence("exact_nmf_heuristic", "upper", None, best[0], clock(), f"not found at rank {rank}", False,
+                        dict(data, best_residual=best[0]))
     return Evidence("exact_nmf_heuristic", "upper", rank, certificate.residual, clock(), "found",
-                    certificate.exact, {"rank": rank, "certificate": certificate})
+                    certificate.exact, dict(data, certificate=certificate))
 
 
 #: z3 is offered matrices of at most this many entries.
