@@ -294,6 +294,21 @@ def test_heuristic_finds_planted_factorization_and_never_an_impossible_one():
     assert impossible.bound is None and impossible.value > 1e-3
 
 
+def test_polish_finds_the_zeros_a_near_miss_only_approaches():
+    """A factorization with zeros, blurred as HALS leaves it (1e-10 where it is 0, 1e-9 relative elsewhere):
+    polishing returns an exact one (to rounding), with the zeros found."""
+    from theory.nnrank.exact import _polish
+
+    rng = np.random.default_rng(5)
+    W0 = rng.random((10, 5)) * (rng.random((10, 5)) < 0.5)
+    H0 = rng.random((5, 10)) * (rng.random((5, 10)) < 0.5)
+    V = W0 @ H0
+    blur = lambda X: np.where(X > 0, X * (1 + 1e-9 * rng.standard_normal(X.shape)), 1e-10)  # noqa: E731
+    W, H = _polish(V / V.max(), blur(W0), blur(H0) / V.max())
+    assert np.abs(V / V.max() - W @ H).max() < 1e-14
+    assert ((W @ H)[V == 0] == 0).all()
+
+
 def test_verify_certificate_rejects_wrong_factors():
     M = as_matrix(THOMAS)
     W = np.eye(4, dtype=int)

@@ -40,8 +40,6 @@ def _polish(V: np.ndarray, W: np.ndarray, H: np.ndarray, rounds: int = 30):
     Gauss-Newton solve (scipy's ``least_squares``) on the remaining entries
     converges quadratically where HALS crawls.
     """
-    from scipy.optimize import least_squares
-
     scale = V.max()
     W = np.where(W < 1e-7 * scale, 0.0, W)
     H = np.where(H < 1e-7 * scale, 0.0, H)
@@ -55,6 +53,24 @@ def _polish(V: np.ndarray, W: np.ndarray, H: np.ndarray, rounds: int = 30):
     # balance each term's scale between W and H (the solve is badly scaled otherwise)
     d = np.sqrt(np.maximum(H.max(axis=1), 1e-300) / np.maximum(W.max(axis=0), 1e-300))
     W, H = W * d, H / d[:, None]
+    # a near miss often holds entries of 1e-9 that are 0 in the exact factorization (HALS only creeps
+    # toward 0): each pass sets entries below a share of their column's (row's) largest to 0 and solves
+    # for the rest on that pattern; the best fit of the passes is kept
+    for share in (0.0, 1e-7, 1e-5):
+        W0 = np.where(W < share * W.max(axis=0), 0.0, W)
+        H0 = np.where(H < share * H.max(axis=1)[:, None], 0.0, H)
+        W2, H2 = _solve_on_pattern(V, W0, H0)
+        if np.abs(V - W2 @ H2).max() < np.abs(V - W @ H).max():
+            W, H = W2, H2
+        if np.abs(V - W @ H).max() <= 1e-13 * scale:
+            break
+    return W, H
+
+
+def _solve_on_pattern(V: np.ndarray, W: np.ndarray, H: np.ndarray):
+    """Bound-constrained Gauss-Newton (scipy's ``least_squares``) on the non-zero entries of ``W`` and ``H``."""
+    from scipy.optimize import least_squares
+
     free_W, free_H = W > 0, H > 0
 
     def unpack(x):
@@ -69,10 +85,7 @@ def _polish(V: np.ndarray, W: np.ndarray, H: np.ndarray, rounds: int = 30):
 
     x0 = np.concatenate([W[free_W], H[free_H]])
     fit = least_squares(residual, x0, bounds=(0, np.inf), xtol=1e-15, ftol=1e-15, gtol=1e-15, max_nfev=2000)
-    W2, H2 = unpack(fit.x)
-    if np.abs(V - W2 @ H2).max() < np.abs(V - W @ H).max():
-        W, H = W2, H2
-    return W, H
+    return unpack(fit.x)
 
 
 def _rationalize(M: NonnegMatrix, W: np.ndarray, H: np.ndarray, source: str):
@@ -173,7 +186,7 @@ def exact_nmf_heuristic(M, rank: int, *, restarts: int | None = None, search_rou
                     for W, H in zip(result.restart_W, result.restart_H)]
             return sorted(fits, key=lambda f: f[0])
 
-        best = [np.inf, None]
+        best = [np.inf, None]  # the smallest residual and its polished factors (in the units of M)
 
         def settle(W, H):
             """Polish and verify a candidate; the certificate, or None (the best near miss is kept)."""
@@ -183,7 +196,8 @@ def exact_nmf_heuristic(M, rank: int, *, restarts: int | None = None, search_rou
             certificate = _rationalize(M, Wm, Hm, "exact_nmf_heuristic") if M.exact is not None else None
             if certificate is None:
                 certificate = verify_certificate(M, Wm, Hm, "exact_nmf_heuristic", rtol=rtol)
-            best[0] = min(best[0], residual)
+            if residual < best[0]:
+                best[:] = [residual, (Wm, Hm)]
             return certificate
 
         def out_of_time():
@@ -214,7 +228,7 @@ def exact_nmf_heuristic(M, rank: int, *, restarts: int | None = None, search_rou
     data = {"rank": rank, "restarts": starts_used, "search_rounds": rounds_used, "chains": chain}
     if certificate is None:
         return Evidence("exact_nmf_heuristic", "upper", None, best[0], clock(), f"not found at rank {rank}", False,
-                        dict(data, best_residual=best[0]))
+                        dict(data, best_residual=best[0], near_miss=best[1]))
     return Evidence("exact_nmf_heuristic", "upper", rank, certificate.residual, clock(), "found",
                     certificate.exact, dict(data, certificate=certificate))
 
