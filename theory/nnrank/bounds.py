@@ -17,7 +17,9 @@ from .tau import tau_plus
 
 __all__ = ["NonnegRankBounds", "nonneg_rank_bounds", "METHODS"]
 
-#: Every method, in the order ``methods="auto"`` runs them (cheap first).
+#: Every method, in the order ``methods="auto"`` runs them: cheap first, then the search for a factorization
+#: at the bound reached so far (often the answer: the combinatorial and geometric bounds are tight on much of
+#: the gallery), then the lower bounds that cost most.
 METHODS = (
     "rank",
     "fooling_set",
@@ -26,18 +28,20 @@ METHODS = (
     "geometric",
     "hyperplane_separation",
     "refined_rectangle_cover",
+    "exact_nmf_heuristic",
     "nonneg_nuclear_norm",
     "tau_sos",
     "tau_plus",
-    "exact_nmf_heuristic",
     "smt",
 )
 
 
 #: Seconds the exact-NMF heuristic may spend on one target rank.
-HEURISTIC_SECONDS = 30.0
-#: Share of the remaining time given to τ₊ (and to the refined cover's MILP) when later methods are still to run.
+HEURISTIC_SECONDS = 90.0
+#: Share of the remaining time given to τ₊ when later methods are still to run.
 TAU_PLUS_SHARE = 0.5
+#: Share of the remaining time given to the refined cover's MILP (the search for a factorization follows it).
+REFINED_COVER_SHARE = 0.25
 
 
 @dataclass
@@ -244,8 +248,8 @@ def nonneg_rank_bounds(M, *, methods="auto", time_limit: float | None = 120.0, s
         elif name == "hyperplane_separation":
             absorb(hyperplane_separation(M, time_limit=left()))
         elif name == "refined_rectangle_cover":
-            later = any(n in names for n in ("tau_plus", "exact_nmf_heuristic", "smt"))
-            share = TAU_PLUS_SHARE if later and time_limit is not None else 1.0
+            later = any(n in names for n in ("exact_nmf_heuristic", "tau_plus", "smt"))
+            share = REFINED_COVER_SHARE if later and time_limit is not None else 1.0
             absorb(refined_rectangle_cover(M, time_limit=None if time_limit is None else left() * share))
         elif name == "nonneg_nuclear_norm":
             absorb(nonneg_nuclear_norm(M, time_limit=left()))
@@ -271,7 +275,7 @@ def nonneg_rank_bounds(M, *, methods="auto", time_limit: float | None = 120.0, s
                     break
         elif name == "tau_plus":
             # the strongest lower bound gets most of what is left; the rest is for the later methods
-            later = any(n in names for n in ("exact_nmf_heuristic", "smt"))
+            later = "smt" in names
             share = TAU_PLUS_SHARE if later and time_limit is not None else 1.0
             absorb(tau_plus(M, time_limit=None if time_limit is None else left() * share))
         elif name == "smt":

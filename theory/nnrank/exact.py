@@ -137,8 +137,8 @@ def exact_nmf_heuristic(M, rank: int, *, restarts: int | None = None, search_rou
 
     1. *Multi-start*: restarts run in batches (batched on JAX when it is
        installed: 200 starts a batch, else 5 on NumPy) until one polishes to
-       an exact factorization or ``restarts`` starts have run (default: 2000
-       on JAX, 50 on NumPy). Exact NMF is a rare event per start (about 1
+       an exact factorization or ``restarts`` starts have run (default: 400
+       on JAX, 20 on NumPy). Exact NMF is a rare event per start (about 1
        start in 40 for LEDM(6) at rank 5).
     2. *Iterated local search* (the perturb-and-descend scheme that
        Vandaele, Gillis, Glineur & Tuyttens 2016 found far stronger than
@@ -168,7 +168,7 @@ def exact_nmf_heuristic(M, rank: int, *, restarts: int | None = None, search_rou
     if backend is None:
         backend = "jax" if importlib.util.find_spec("jax") else "numpy"
     batch = 200 if backend == "jax" else 5
-    restarts = restarts if restarts is not None else (2000 if backend == "jax" else 50)
+    restarts = restarts if restarts is not None else (400 if backend == "jax" else 20)
     search_rounds = search_rounds if search_rounds is not None else (300 if backend == "jax" else 100)
     V = M.values / M.values.max()
     rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(rank,)))
