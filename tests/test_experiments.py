@@ -125,3 +125,20 @@ def test_rank_gap_quick_agrees_with_the_literature_and_resumes(tmp_path):
     assert {p.name: p.stat().st_mtime_ns for p in (out / "cases").iterdir()} == stamps
     path = figures.rank_gap(results, tmp_path / "figures")
     assert path.exists() and path.stat().st_size > 10_000
+
+
+def test_rank_settle_quick_settles_the_small_gallery_as_given_and_disguised(tmp_path):
+    pytest.importorskip("cvxpy")
+    from experiments import rank_settle
+    from theory import gallery
+
+    out = tmp_path / "rank_settle"
+    rank_settle.run(["--quick", "--out", str(out)])
+    numbers = json.loads((out / "numbers.json").read_text())
+    assert numbers["n_cases"] == 2 * sum(g.settled for g in gallery.standard_gallery(4)) >= 10
+    assert numbers["n_settled"] == numbers["n_cases"]
+    # the disguise is a permuted, scaled transpose: the same multiset of cross ratios, another matrix
+    g = gallery.thomas()
+    D = rank_settle.disguise(g)
+    assert D.shape == g.matrix.T.shape and not np.array_equal(D, g.matrix.T)
+    assert sorted((D > 0).sum(axis=0)) == sorted((g.matrix > 0).sum(axis=1))
