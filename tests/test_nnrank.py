@@ -172,6 +172,18 @@ def test_nested_rectangles_threshold(a, b):
     assert data["lower"] == k  # the bound on the gain rules out every smaller polygon
 
 
+@pytest.mark.parametrize("g", [gallery.nested_rectangles(Fraction(1, 5), Fraction(1, 5)),
+                               gallery.nested_rectangles(Fraction(1, 2), Fraction(1, 3)),  # (1 + a)(1 + b) = 2
+                               gallery.nested_hexagons(Fraction(3, 2)), gallery.nested_hexagons(2), gallery.ledm(3)],
+                         ids=lambda g: g.name)
+def test_rank_three_is_proved_with_a_rational_triangle(g):
+    e = nested_polygons(g.matrix)
+    certificate = e.data["certificate"]
+    assert (e.kind, e.bound, e.exact_arithmetic, certificate.exact) == ("exact", 3, True, True)
+    W, H = np.asarray(certificate.W, dtype=object), np.asarray(certificate.H, dtype=object)
+    assert (W.dot(H) == np.asarray(g.matrix, dtype=object)).all() and (W >= 0).all() and (H >= 0).all()
+
+
 @pytest.mark.parametrize("a, expected", [(1.5, 3), (2.0, 3), (2.05, 4), (3.0, 4), (3.05, 5), (50.0, 6)])
 def test_nested_hexagons_restricted_rank(a, expected):
     # rank₊ is 3, 4, 5 below/at 2, 3, beyond; the restricted rank reaches 6 (the hexagon itself)

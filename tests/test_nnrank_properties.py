@@ -135,8 +135,11 @@ def test_a_scaled_gallery_matrix_settles_like_the_original():
 #: polygon lies on the outer one). The first got rank₊ >= 4 from the geometric bound: the nested-polygon
 #: search stopped a line running along that shared edge at its first vertex, missed the triangle, and the
 #: geometric bound took the 4 vertices it found for the restricted rank. The second got a certificate
-#: whose zero entries were 1e-15 of the balanced matrix's scale but above the entries around them.
+#: whose zero entries were 1e-15 of the balanced matrix's scale but above the entries around them. The
+#: third (an integer product with a zero row) got rank₊ >= 4 again: the zero row's rounding-sized row of the
+#: outer polygon passed for a constraint and stopped every line at once.
 FOUND = [
+    [[0, 0, 0, 0, 0], [14, 16, 8, 15, 13], [17, 18, 10, 17, 15], [15, 16, 10, 14, 12], [4, 5, 4, 3, 2]],
     [[147.54515309856947, 7609.891540385559, 3861078.4928652425, 0.026464073157796135, 153880458.0673718],
      [7.091122052432898e-11, 8.925376130374907e-09, 5.164834542168698e-06, 1.6404548586080794e-13,
       9.448529862519585e-05],

@@ -23,7 +23,11 @@ is in ``P_out``, so from a line at θ the farthest next line is at ``G(θ)``
 is monotone, and a nested k-gon exists iff ``max_θ G^k(θ) - θ >= 2π``. The
 maximum is found on a dense grid of θ, the edge normals of ``P_in`` and a
 local refinement; the polygon found is lifted back to a factorization and
-verified. The search is floating-point (its records say so).
+verified. The search is floating-point; for exact input a triangle with room
+on both sides is rounded to a rational factorization checked exactly, which
+makes "rank₊ = 3" a proof (a triangle that must touch both polygons, as for
+a matrix whose zeros put points of ``P_in`` on the boundary of ``P_out``,
+keeps its float certificate).
 
 Geometric lower bound: if rank₊(M) = r, the simplex of the factorization cut
 by col(M)'s preimage is a polytope T with at most r facets whose linear image
@@ -46,7 +50,8 @@ import numpy as np
 from scipy.optimize import minimize_scalar, nnls
 from scipy.spatial import ConvexHull
 
-from ._matrix import Certificate, NonnegMatrix, as_matrix, matrix_rank, verify_certificate, zero_certificate
+from ._matrix import (Certificate, NonnegMatrix, as_matrix, exact_rank, matrix_rank, verify_certificate,
+                      zero_certificate)
 from .evidence import Evidence, timed
 
 __all__ = ["low_rank_certificate", "nested_polygons", "restricted_rank", "geometric_bound", "geometric_lower_bound",
@@ -117,9 +122,12 @@ class _Geometry:
         self.z = self.B.T @ (Y - self.y0[:, None])  # 2 x n points
         hull = ConvexHull(self.z.T)
         self.inner = self.z[:, hull.vertices]  # counter-clockwise
-        self.G = U3 @ self.B  # outer polygon: G z >= -h
+        # outer polygon: G z >= -h, one row per non-zero row of M (a zero row constrains nothing, and its
+        # rounding-sized row of U3 must not pass for a constraint)
+        live_rows = M.support.any(axis=1)
+        self.G = (U3 @ self.B)[live_rows]
         self.row_norms = np.linalg.norm(self.G, axis=1)
-        self.h = U3 @ self.y0
+        self.h = (U3 @ self.y0)[live_rows]
         self.scale = float(np.abs(self.inner).max()) + 1.0
 
     def lift(self, z: np.ndarray) -> np.ndarray:
@@ -155,10 +163,10 @@ class _Geometry:
             out.append(self.step(out[-1]))
         return np.stack(out)  # (k + 1) x T
 
-    def polygon(self, angles: np.ndarray) -> np.ndarray:
-        """Vertices (2 x k) of the polygon cut by supporting lines at ``angles``."""
+    def polygon(self, angles: np.ndarray, offset: float = 0.0) -> np.ndarray:
+        """Vertices (2 x k) of the polygon cut by supporting lines at ``angles``, each moved ``offset`` outward."""
         k = len(angles)
-        sigma = lambda t: float(np.max(np.array([math.cos(t), math.sin(t)]) @ self.inner))  # noqa: E731
+        sigma = lambda t: float(np.max(np.array([math.cos(t), math.sin(t)]) @ self.inner)) + offset  # noqa: E731
         vertices = []
         for t in range(k):
             a, b = angles[t], angles[(t + 1) % k]
@@ -204,7 +212,85 @@ def _certificate_from_polygon(M: NonnegMatrix, geo: _Geometry, vertices: np.ndar
     for point, j in enumerate(np.flatnonzero(geo.live)):
         lam, _ = nnls(system, np.append(geo.z[:, point], 1.0))
         H[:, j] = lam * sums[j]
-    return verify_certificate(M, *M.to_units_of_m(Wcols, H), "nested_polygons", rtol=1e-9)
+    Wm, Hm = M.to_units_of_m(Wcols, H)
+    if M.exact is not None and k == 3:
+        exact = _exact_triangle(M, Wm)
+        if exact is not None:
+            return exact
+    return verify_certificate(M, Wm, Hm, "nested_polygons", rtol=1e-9)
+
+
+def _roomy_triangle(geo: _Geometry, theta: float, gain: float) -> np.ndarray | None:
+    """A triangle nested with room on both sides, from a chain at θ with positive gain.
+
+    The chain's triangle touches both polygons (its lines support ``P_in``, its
+    vertices reach the boundary of ``P_out``), so rounding it to fractions
+    breaks one side or the other. Here each next line turns a quarter of the
+    gain less than it may (its vertex then lies inside ``P_out``) and every
+    line moves outward by a small offset (``P_in`` then lies inside): a
+    triangle that survives rounding, whenever the gain leaves that room.
+    """
+    angles = [theta]
+    for _ in range(2):
+        angles.append(float(geo.step(np.array([angles[-1]]))[0]) - gain / 4)
+    try:
+        return geo.polygon(np.array(angles), offset=1e-3 * gain * geo.scale)
+    except np.linalg.LinAlgError:  # two of the lines parallel: no such triangle from this chain
+        return None
+
+
+def _independent(vectors) -> list[int]:
+    """Indices of a maximal linearly independent subset of ``vectors`` (fractions), greedily from the first."""
+    chosen: list[int] = []
+    for i, v in enumerate(vectors):
+        if exact_rank([vectors[c] for c in chosen] + [v]) > len(chosen):
+            chosen.append(i)
+    return chosen
+
+
+def _solve_square(A, b):
+    """``x`` with ``A x = b`` for a non-singular square matrix of fractions (Gauss-Jordan elimination)."""
+    n = len(A)
+    work = [list(A[i]) + [b[i]] for i in range(n)]
+    for col in range(n):
+        pivot = next(r for r in range(col, n) if work[r][col] != 0)
+        work[col], work[pivot] = work[pivot], work[col]
+        for r in range(n):
+            if r != col and work[r][col] != 0:
+                f = work[r][col] / work[col][col]
+                work[r] = [a - f * c for a, c in zip(work[r], work[col])]
+    return [work[i][n] / work[i][i] for i in range(n)]
+
+
+def _exact_triangle(M: NonnegMatrix, W: np.ndarray) -> Certificate | None:
+    """A rational factorization with 3 terms near a float one of an exact rank-3 ``M`` (units of M), or None.
+
+    The columns of W are written in a basis of col(M) made of three columns
+    of M, their coordinates rounded to fractions (denominators up to 10^12),
+    and H solved exactly from three independent rows: the product is then M
+    exactly whenever the rounded W has rank 3, and non-negativity is checked
+    exactly (:func:`verify_certificate`). A triangle nested with room to
+    spare always survives a fine enough rounding; one that touches both
+    polygons may not, and then the float certificate stands.
+    """
+    columns = [list(col) for col in zip(*M.exact)]
+    basis = _independent(columns)
+    if len(basis) != 3:
+        return None
+    B = np.array([columns[j] for j in basis], dtype=object).T  # m x 3, fractions
+    coords = np.linalg.lstsq(np.asarray(B, dtype=float), np.asarray(W, dtype=float), rcond=None)[0]  # 3 x 3
+    for denominator in (10**3, 10**6, 10**9, 10**12):
+        y = np.vectorize(lambda x: Fraction(float(x)).limit_denominator(denominator), otypes=[object])(coords)
+        Wq = B.dot(y)
+        rows = _independent([list(r) for r in Wq])
+        if len(rows) != 3:
+            continue
+        A = [list(Wq[i]) for i in rows]
+        Hq = np.array([_solve_square(A, [M.exact[i][j] for i in rows]) for j in range(M.shape[1])], dtype=object).T
+        certificate = verify_certificate(M, Wq, Hq, "nested_polygons")
+        if certificate is not None:
+            return certificate
+    return None
 
 
 def restricted_rank(M, *, max_k: int | None = None, grid: int = 4096, tol: float = 1e-9):
@@ -241,7 +327,12 @@ def restricted_rank(M, *, max_k: int | None = None, grid: int = 4096, tol: float
         if gain >= -tol:
             angles = geo.chain(np.array([theta]), k - 1)[:, 0]
             vertices = geo.polygon(angles)
-            certificate = _certificate_from_polygon(M, geo, vertices)
+            certificate = None
+            if M.exact is not None and k == 3 and gain > tol:
+                roomy = _roomy_triangle(geo, theta, gain)
+                certificate = None if roomy is None else _certificate_from_polygon(M, geo, roomy)
+            if certificate is None or not certificate.exact:
+                certificate = _certificate_from_polygon(M, geo, vertices)
             if certificate is not None:
                 return k, certificate, {"polygon": vertices, "inner": geo.inner, "gains": gains,
                                         "gain_bounds": gain_bounds, "lower": lower}
@@ -259,7 +350,8 @@ def nested_polygons(M, **kwargs) -> Evidence:
     if k is None:
         return Evidence("nested_polygons", "upper", None, None, clock(), "failed: no nested polygon verified", False, data)
     kind = "exact" if k == 3 else "upper"
-    return Evidence("nested_polygons", kind, k, float(k), clock(), "optimal", False, data)
+    # rank₊ = 3 is a proof when the triangle's factorization is rational and checked exactly
+    return Evidence("nested_polygons", kind, k, float(k), clock(), "optimal", certificate.exact, data)
 
 
 def cyclic_polytope_faces(vertices: int, dim: int, k: int) -> int:
