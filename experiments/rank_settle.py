@@ -86,7 +86,8 @@ def run(argv=None):
 
 def markdown_table(rows) -> str:
     """One line per case: literature, bounds, whether settled, the deciding methods, seconds."""
-    lines = ["| case | rank₊ (literature) | computed | settled | deciding methods | time (s) |", "|---|---|---|---|---|---|"]
+    lines = ["| case | rank₊ (literature) | computed | settled | deciding methods | time (s) |",
+             "|---|---|---|---|---|---|"]
     for r in rows:
         computed = str(r["lower"]) if r["lower"] == r["upper"] else f"[{r['lower']}, {r['upper']}]"
         lines.append(f"| {r['name']} | {r['literature'][0]} | {computed} | {'✓' if r['settled'] else '✗'} | "

@@ -31,8 +31,8 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 #: Experiments the paper draws on, in the order they run.
-EXPERIMENTS = ("seed_demo", "zero_locking", "rank_selection", "brunet", "faces_parts", "rank_gap", "solver_race",
-               "text_topics")
+EXPERIMENTS = ("seed_demo", "zero_locking", "rank_selection", "brunet", "faces_parts", "rank_gap", "rank_settle",
+               "solver_race", "text_topics")
 #: Experiments whose long fits run on the chosen backend (the others keep NumPy).
 BACKEND_EXPERIMENTS = ("brunet", "rank_selection")
 FIELD = re.compile(r"\{\{(\w+)\}\}")
@@ -105,6 +105,11 @@ def quoted_numbers(results: Path) -> dict:
     tau = ledm5 and ledm5["methods"].get("tau_plus")
     n["rg_ledm5_tau"] = (f"a certified {tau['value']:.4f}" if tau and tau["value"] is not None
                          else "(not computed in this run)")
+
+    settle = _load(results, "rank_settle")
+    n["settle_n_cases"] = str(settle["n_cases"])
+    n["settle_n_settled"] = str(settle["n_settled"])
+    n["settle_max_seconds"] = f"{settle['max_seconds']:.0f}"
 
     tt = _load(results, "text_topics")
     n["text_n_documents"] = str(tt["n_documents"])

@@ -52,14 +52,28 @@ class TooManyRectangles(ValueError):
     """The support has more maximal rectangles (or entries) than the enumeration allows."""
 
 
-def _rectangles_or_decline(support: np.ndarray, method: str, clock):
-    """``(maximal rectangles, None)``, or ``(None, a not-applicable record)`` for a support too large."""
+def _rectangles_or_decline(support: np.ndarray, method: str, clock, exact: bool = True, **empty):
+    """``(maximal rectangles, None)``, or ``(None, the record to return)``.
+
+    The record is "not applicable" for a support too large to enumerate, or
+    the bound 0 when the support holds no entry (with ``empty`` as its data).
+    """
     try:
         if support.sum() > MAX_SUPPORT_ENTRIES:
             raise TooManyRectangles(f"the support has {int(support.sum())} entries > {MAX_SUPPORT_ENTRIES}")
-        return maximal_rectangles(support), None
+        rectangles = maximal_rectangles(support)
     except TooManyRectangles as exc:
         return None, Evidence(method, "lower", None, None, clock(), f"not applicable: {exc}")
+    if not rectangles:
+        return None, Evidence(method, "lower", 0, 0.0, clock(), "optimal", exact, empty)
+    return rectangles, None
+
+
+def _dual_bound(method: str, res, clock, status: str) -> Evidence:
+    """The record of a MILP stopped before optimality: HiGHS's dual bound, rounded up, is still a lower bound."""
+    dual = getattr(res, "mip_dual_bound", None)
+    bound = None if dual is None or not np.isfinite(dual) else ceil_bound(float(dual))
+    return Evidence(method, "lower", bound, dual, clock(), status, True, {})
 
 
 def maximal_rectangles(support, max_count: int = MAX_RECTANGLES) -> list[tuple[tuple[int, ...], tuple[int, ...]]]:
@@ -115,11 +129,9 @@ def fooling_set(M, *, time_limit: float | None = None) -> Evidence:
         return zero_matrix("fooling_set")
     with timed() as clock:
         support = M.support
-        rectangles, declined = _rectangles_or_decline(support, "fooling_set", clock)
+        rectangles, declined = _rectangles_or_decline(support, "fooling_set", clock, entries=[])
         if declined is not None:
             return declined
-        if not rectangles:
-            return Evidence("fooling_set", "lower", 0, 0.0, clock(), "optimal", True, {"entries": []})
         entries = M.entries
         A = _incidence(entries, rectangles)
         res = milp(
@@ -158,11 +170,9 @@ def rectangle_cover(M, *, time_limit: float | None = None) -> list[Evidence]:
     out = []
     with timed() as clock:
         support = M.support
-        rectangles, declined = _rectangles_or_decline(support, "rectangle_cover", clock)
+        rectangles, declined = _rectangles_or_decline(support, "rectangle_cover", clock, rectangles=[])
         if declined is not None:
             return [declined]
-        if not rectangles:
-            return [Evidence("rectangle_cover", "lower", 0, 0.0, clock(), "optimal", True, {"rectangles": []})]
         entries = M.entries
         At = _incidence(entries, rectangles).T.tocsr()
         lp = linprog(np.ones(len(rectangles)), A_ub=-At, b_ub=-np.ones(len(entries)), bounds=(0, None),
@@ -200,9 +210,7 @@ def _minimum_cover(method: str, support, rectangles, At, constraints, time_limit
         assert np.array_equal(covered, support), "rectangle cover does not cover the support"
         return Evidence(method, "lower", len(cover), float(len(cover)), clock(), "optimal", True,
                         {"rectangles": cover})
-    dual = getattr(res, "mip_dual_bound", None)
-    bound = None if dual is None or not np.isfinite(dual) else ceil_bound(float(dual))
-    return Evidence(method, "lower", bound, dual, clock(), "time_limit", True, {})
+    return _dual_bound(method, res, clock, "time_limit")
 
 
 #: The refined cover declines beyond this many refinement constraints (pairs of entries × rectangles).
@@ -251,10 +259,7 @@ def _refined_cover(support, rectangles, At, refinement, time_limit, clock) -> Ev
         _check_refined(support, rectangles, At, refinement, x[:n] + x[n:])
         return Evidence("refined_rectangle_cover", "lower", len(cover), float(len(cover)), clock(), "optimal", True,
                         {"rectangles": cover})
-    dual = getattr(res, "mip_dual_bound", None)
-    bound = None if dual is None or not np.isfinite(dual) else ceil_bound(float(dual))
-    status = "time_limit" if time_limit is not None else "node_limit"
-    return Evidence("refined_rectangle_cover", "lower", bound, dual, clock(), status, True, {})
+    return _dual_bound("refined_rectangle_cover", res, clock, "time_limit" if time_limit is not None else "node_limit")
 
 
 def _check_refined(support, rectangles, At, refinement, multiplicity) -> None:
@@ -300,12 +305,9 @@ def refined_rectangle_cover(M, *, time_limit: float | None = None) -> Evidence:
         return zero_matrix("refined_rectangle_cover")
     with timed() as clock:
         support = M.support
-        rectangles, declined = _rectangles_or_decline(support, "refined_rectangle_cover", clock)
+        rectangles, declined = _rectangles_or_decline(support, "refined_rectangle_cover", clock, rectangles=[])
         if declined is not None:
             return declined
-        if not rectangles:
-            return Evidence("refined_rectangle_cover", "lower", 0, 0.0, clock(), "optimal", True,
-                            {"rectangles": []})
         entries = M.entries
         index = {e: k for k, e in enumerate(entries)}
         At = _incidence(entries, rectangles).T.tocsr()  # entries x rectangles
@@ -387,11 +389,9 @@ def hyperplane_separation(M, *, time_limit: float | None = None, max_rounds: int
         return zero_matrix("hyperplane_separation")
     with timed() as clock:
         support = M.support
-        rectangles, declined = _rectangles_or_decline(support, "hyperplane_separation", clock)
+        rectangles, declined = _rectangles_or_decline(support, "hyperplane_separation", clock, exact=False)
         if declined is not None:
             return declined
-        if not rectangles:
-            return Evidence("hyperplane_separation", "lower", 0, 0.0, clock(), "optimal", False)
         side = max(min(len(I), len(J)) for I, J in rectangles)
         if side > MAX_ORACLE_SIDE:
             return Evidence("hyperplane_separation", "lower", None, None, clock(),
