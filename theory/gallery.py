@@ -23,7 +23,7 @@ Sources
   recorded here (6 for n = 7, 8; 7 for 9..12; 8 for 13..16) are the sizes
   reported for it, not re-derived here (LEDM(m) is a principal submatrix of
   LEDM(n) for m <= n, so a factorization of one bounds the smaller ones).
-- Vandaele, Gillis & Glineur (2017), Comput. Geom. 64 (and Vandaele, Gillis,
+- Vandaele, Gillis & Glineur (2017), LAA 521 (and Vandaele, Gillis,
   Glineur & Tuyttens 2016, J. Global Optim. 65): extension complexity of
   regular n-gons, settled for n <= 13 (3, 4, 5, 5, 6, 6, 7, 7, 7, 7, 8 for
   n = 3..13); above 13 the upper bound 2⌈log2 n⌉ (minus one when

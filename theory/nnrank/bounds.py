@@ -36,12 +36,14 @@ METHODS = (
 )
 
 
-#: Seconds the exact-NMF heuristic may spend on one target rank.
+#: Seconds the exact-NMF heuristic may spend on one target rank (at least).
 HEURISTIC_SECONDS = 90.0
+#: Share of the time left that the heuristic may spend at the lower bound (a success there settles rank₊).
+HEURISTIC_AT_LOWER_SHARE = 0.6
 #: Share of the remaining time given to τ₊ when later methods are still to run.
 TAU_PLUS_SHARE = 0.5
 #: Share of the remaining time given to the refined cover's MILP (the search for a factorization follows it).
-REFINED_COVER_SHARE = 0.25
+REFINED_COVER_SHARE = 0.15
 
 
 @dataclass
@@ -258,20 +260,22 @@ def nonneg_rank_bounds(M, *, methods="auto", time_limit: float | None = 120.0, s
             absorb(tau_sos(M, time_limit=left(), **kwargs))
         elif name == "exact_nmf_heuristic":
 
-            def attempt(k: int) -> bool:
-                e = exact_nmf_heuristic(M, k, seed=seed,
-                                        time_limit=None if time_limit is None else min(left(), HEURISTIC_SECONDS))
+            def attempt(k: int, seconds: float) -> bool:
+                e = exact_nmf_heuristic(M, k, seed=seed, time_limit=None if time_limit is None else
+                                        min(left(), seconds))
                 absorb(e)
                 return e.bound is not None
 
-            # the lower bound first (success there settles rank₊), then down from the upper bound
-            # until a rank fails (or reaches the lower bound already tried)
+            # the lower bound first, with most of the time left (success there settles rank₊, and the
+            # bounds before are often tight), then down from the upper bound until a rank fails (or
+            # reaches the lower bound already tried)
             tried = None
             if lower < upper - 1 and time_is_left():
                 tried = lower
-                attempt(lower)
+                attempt(lower, HEURISTIC_SECONDS if time_limit is None else
+                        max(HEURISTIC_SECONDS, HEURISTIC_AT_LOWER_SHARE * left()))
             while lower < upper and time_is_left() and upper - 1 != tried:
-                if not attempt(upper - 1):
+                if not attempt(upper - 1, HEURISTIC_SECONDS):
                     break
         elif name == "tau_plus":
             # the strongest lower bound gets most of what is left; the rest is for the later methods

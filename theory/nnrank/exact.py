@@ -146,9 +146,9 @@ def exact_nmf_heuristic(M, rank: int, *, restarts: int | None = None, search_rou
        fits a batch of perturbations of the current point
        (:data:`SEARCH_ITER` HALS iterations each) and moves to the best if
        it fits better; after :data:`SEARCH_PATIENCE` rounds without a move a
-       new chain begins. ``search_rounds`` rounds in all (default: 300 on JAX,
-       100 on NumPy). The 12-gon's 7-term factorization, which 2000 restarts
-       miss, is found this way.
+       new chain begins. ``search_rounds`` rounds in all (default: until the
+       time limit; without one 300 on JAX, 100 on NumPy). The 12-gon's 7-term
+       factorization, which 2000 restarts miss, is found this way.
 
     The search runs on the canonical representative of ``M`` (scaling
     ``M`` changes nothing). A factorization counts only when every non-zero
@@ -169,7 +169,8 @@ def exact_nmf_heuristic(M, rank: int, *, restarts: int | None = None, search_rou
         backend = "jax" if importlib.util.find_spec("jax") else "numpy"
     batch = 200 if backend == "jax" else 5
     restarts = restarts if restarts is not None else (400 if backend == "jax" else 20)
-    search_rounds = search_rounds if search_rounds is not None else (300 if backend == "jax" else 100)
+    if search_rounds is None:  # under a clock the clock decides; without one, a budget of work
+        search_rounds = (300 if backend == "jax" else 100) if time_limit is None else np.iinfo(np.int64).max
     V = M.values / M.values.max()
     rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(rank,)))
     with timed() as clock:
