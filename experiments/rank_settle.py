@@ -55,7 +55,9 @@ def _compute_case(name: str, M, literature, settings) -> dict:
                                                    or (e.kind in ("upper", "exact") and e.bound == bounds.upper))})
     return {"name": name, "settings": settings, "literature": list(literature), "lower": bounds.lower,
             "upper": bounds.upper, "settled": bounds.lower == bounds.upper == literature[0],
-            "certificate_exact": bounds.certificate.exact, "deciding_methods": deciding, "seconds": seconds}
+            "certificate_exact": bounds.certificate.exact, "deciding_methods": deciding, "seconds": seconds,
+            "evidence": [{"method": e.method, "kind": e.kind, "bound": e.bound, "seconds": e.seconds,
+                          "status": e.status} for e in bounds.evidence]}
 
 
 def run(argv=None):
@@ -65,7 +67,9 @@ def run(argv=None):
     time_limit = None if args.quick else TIME_LIMIT
     settings = {"time_limit": time_limit, "seed": 0, "code": _code_hash()}
     exp.path("cases").mkdir(parents=True, exist_ok=True)
-    items = [g for g in standard_gallery(4 if args.quick else 16) if g.settled]
+    # smallest first, so that an interrupted run has settled the most cases
+    items = sorted((g for g in standard_gallery(4 if args.quick else 16) if g.settled),
+                   key=lambda g: max(np.shape(g.matrix)))
     rows = []
     for g in items:
         for label, M in (("as given", g.matrix), ("disguised", disguise(g))):
