@@ -44,6 +44,8 @@ HEURISTIC_AT_LOWER_SHARE = 0.6
 TAU_PLUS_SHARE = 0.5
 #: Share of the remaining time given to the refined cover's MILP (the search for a factorization follows it).
 REFINED_COVER_SHARE = 0.15
+#: Share of the remaining time given to the rectangle cover's MILP.
+SUPPORT_MILP_SHARE = 0.15
 
 
 @dataclass
@@ -238,7 +240,8 @@ def nonneg_rank_bounds(M, *, methods="auto", time_limit: float | None = 120.0, s
         if name == "fooling_set":
             absorb(fooling_set(M, time_limit=left()))
         elif name == "rectangle_cover":
-            for e in rectangle_cover(M, time_limit=left()):
+            # small supports finish in moments; a large one (LEDM: all but the diagonal) would take it all
+            for e in rectangle_cover(M, time_limit=None if time_limit is None else left() * SUPPORT_MILP_SHARE):
                 absorb(e)
         elif name == "nested_polygons":
             e = nested_polygons(M) if r == 3 else Evidence(name, "upper", None, status="not applicable: rank is not 3")

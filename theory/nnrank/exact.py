@@ -182,7 +182,8 @@ def exact_nmf_heuristic(M, rank: int, *, restarts: int | None = None, search_rou
             """The fits of a batch (random starts ``first...`` or the given ones) as (error, W, H), best first."""
             result = nmf(V, rank, method="hals", init=init, restarts=count, first_restart=first,
                          max_iter=iterations, tol=1e-14, seed=seed, keep_restarts=True, trace=False,
-                         time_limit=remaining(), backend=backend, dtype="float64")
+                         time_limit=None if time_limit is None else max(remaining(), 1e-3),  # the clock may
+                         backend=backend, dtype="float64")  # have run out since the caller looked
             fits = [(float(np.abs(V - W @ H).max()), np.asarray(W, float), np.asarray(H, float))
                     for W, H in zip(result.restart_W, result.restart_H)]
             return sorted(fits, key=lambda f: f[0])
