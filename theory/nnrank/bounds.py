@@ -44,7 +44,7 @@ HEURISTIC_AT_LOWER_SHARE = 0.6
 TAU_PLUS_SHARE = 0.5
 #: Share of the remaining time given to the refined cover's MILP (the search for a factorization follows it).
 REFINED_COVER_SHARE = 0.15
-#: Share of the remaining time given to the rectangle cover's MILP.
+#: Share of the remaining time given to the fooling-set and the rectangle-cover MILPs (each).
 SUPPORT_MILP_SHARE = 0.15
 
 
@@ -238,7 +238,7 @@ def nonneg_rank_bounds(M, *, methods="auto", time_limit: float | None = 120.0, s
             break
         report(f"{name} ...")
         if name == "fooling_set":
-            absorb(fooling_set(M, time_limit=left()))
+            absorb(fooling_set(M, time_limit=None if time_limit is None else left() * SUPPORT_MILP_SHARE))
         elif name == "rectangle_cover":
             # small supports finish in moments; a large one (LEDM: all but the diagonal) would take it all
             for e in rectangle_cover(M, time_limit=None if time_limit is None else left() * SUPPORT_MILP_SHARE):
