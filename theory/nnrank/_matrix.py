@@ -213,21 +213,34 @@ def _holds_exact_objects(M) -> bool:
         return False
 
 
-def exact_rank(rows) -> int:
-    """Rank of a matrix of fractions by Gaussian elimination over the rationals."""
+def row_echelon(rows, *, reduced: bool = False) -> tuple[list[list], list[int]]:
+    """Gaussian elimination over the rationals: the echelon form of ``rows`` and its pivot columns.
+
+    Column by column, a row with a non-zero entry there becomes the next
+    pivot row and the rows below it are cleared (``reduced``: the rows above
+    too, Gauss-Jordan). The pivot columns are the columns independent of the
+    ones before them, so their number is the rank.
+    """
     work = [list(r) for r in rows]
-    rank, n_cols = 0, len(work[0]) if work else 0
+    pivots: list[int] = []
+    n_cols = len(work[0]) if work else 0
     for col in range(n_cols):
-        pivot = next((r for r in range(rank, len(work)) if work[r][col] != 0), None)
+        top = len(pivots)
+        pivot = next((r for r in range(top, len(work)) if work[r][col] != 0), None)
         if pivot is None:
             continue
-        work[rank], work[pivot] = work[pivot], work[rank]
-        for r in range(rank + 1, len(work)):
-            if work[r][col] != 0:
-                f = work[r][col] / work[rank][col]
-                work[r] = [a - f * b for a, b in zip(work[r], work[rank])]
-        rank += 1
-    return rank
+        work[top], work[pivot] = work[pivot], work[top]
+        for r in range(len(work)) if reduced else range(top + 1, len(work)):
+            if r != top and work[r][col] != 0:
+                f = work[r][col] / work[top][col]
+                work[r] = [a - f * b for a, b in zip(work[r], work[top])]
+        pivots.append(col)
+    return work, pivots
+
+
+def exact_rank(rows) -> int:
+    """Rank of a matrix of fractions by Gaussian elimination over the rationals."""
+    return len(row_echelon(rows)[1])
 
 
 def numerical_rank(values: np.ndarray, rtol: float = DEFAULT_TOL) -> int:

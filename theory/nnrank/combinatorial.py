@@ -240,11 +240,12 @@ def _cross_ratio_test(M):
     return lambda i, j, k, l: L[i, j] + L[k, l] - L[i, l] - L[k, j] > CROSS_RATIO_MARGIN
 
 
-def _refined_cover(support, rectangles, At, refinement, time_limit, clock) -> Evidence:
-    """The refined cover MILP over first copies ``x`` and second copies ``z`` of the maximal rectangles."""
-    rows, cols, vals, count = refinement
+def _refined_cover(rectangles, At, first, time_limit, clock) -> Evidence:
+    """The refined cover MILP over first copies ``x`` and second copies ``z`` of the maximal rectangles.
+
+    ``first`` holds one refinement constraint per row: ``Σ_{others} x - x_R`` (>= 0).
+    """
     n = len(rectangles)
-    first = csr_matrix((vals, (rows, cols)), shape=(count, n))  # Σ_{others} x - x_R
     second = abs(first)  # Σ_{others} z + z_R: the same rectangles, each with coefficient 1
     res = milp(
         c=np.ones(2 * n),
@@ -258,18 +259,16 @@ def _refined_cover(support, rectangles, At, refinement, time_limit, clock) -> Ev
     if res.status == 0:
         x = np.round(res.x).astype(int)
         cover = [rectangles[r] for r in np.flatnonzero(x[:n])] + [rectangles[r] for r in np.flatnonzero(x[n:])]
-        _check_refined(support, rectangles, At, refinement, x[:n] + x[n:])
+        _check_refined(At, first, x[:n] + x[n:])
         return Evidence("refined_rectangle_cover", "lower", len(cover), float(len(cover)), clock(), "optimal", True,
                         {"rectangles": cover})
     return _dual_bound("refined_rectangle_cover", res, clock, "time_limit" if time_limit is not None else "node_limit")
 
 
-def _check_refined(support, rectangles, At, refinement, multiplicity) -> None:
+def _check_refined(At, first, multiplicity) -> None:
     """The solver's cover, re-checked: it covers the support and no refined pair is covered once by one rectangle."""
-    rows, cols, vals, count = refinement
     times = At @ multiplicity  # how often each support entry is covered
     assert (times >= 1).all(), "refined cover does not cover the support"
-    first = csr_matrix((vals, (rows, cols)), shape=(count, len(rectangles)))
     # a constraint's own rectangle has coefficient -1; every other rectangle there holds p or q
     own = np.asarray((first < 0).argmax(axis=1)).ravel()
     elsewhere = abs(first) @ multiplicity - multiplicity[own]
@@ -332,7 +331,8 @@ def refined_rectangle_cover(M, *, time_limit: float | None = None) -> Evidence:
                     vals += [*others.data.tolist(), -1.0]
                     rows += [count] * (others.nnz + 1)  # Σ others' first copies - x_R (second copies: below)
                     count += 1
-        e = _refined_cover(support, rectangles, At, (rows, cols, vals, count), time_limit, clock)
+        first = csr_matrix((vals, (rows, cols)), shape=(count, len(rectangles)))
+        e = _refined_cover(rectangles, At, first, time_limit, clock)
     e.data["refinement_constraints"] = count
     return e
 

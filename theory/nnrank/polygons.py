@@ -50,7 +50,7 @@ import numpy as np
 from scipy.optimize import minimize_scalar, nnls
 from scipy.spatial import ConvexHull
 
-from ._matrix import (Certificate, NonnegMatrix, as_matrix, exact_rank, matrix_rank, verify_certificate,
+from ._matrix import (Certificate, NonnegMatrix, as_matrix, matrix_rank, row_echelon, verify_certificate,
                       zero_certificate)
 from .evidence import Evidence, timed
 
@@ -241,25 +241,13 @@ def _roomy_triangle(geo: _Geometry, theta: float, gain: float) -> np.ndarray | N
 
 def _independent(vectors) -> list[int]:
     """Indices of a maximal linearly independent subset of ``vectors`` (fractions), greedily from the first."""
-    chosen: list[int] = []
-    for i, v in enumerate(vectors):
-        if exact_rank([vectors[c] for c in chosen] + [v]) > len(chosen):
-            chosen.append(i)
-    return chosen
+    return row_echelon([list(row) for row in zip(*vectors)])[1]  # the pivot columns of the vectors as columns
 
 
 def _solve_square(A, b):
     """``x`` with ``A x = b`` for a non-singular square matrix of fractions (Gauss-Jordan elimination)."""
-    n = len(A)
-    work = [list(A[i]) + [b[i]] for i in range(n)]
-    for col in range(n):
-        pivot = next(r for r in range(col, n) if work[r][col] != 0)
-        work[col], work[pivot] = work[pivot], work[col]
-        for r in range(n):
-            if r != col and work[r][col] != 0:
-                f = work[r][col] / work[col][col]
-                work[r] = [a - f * c for a, c in zip(work[r], work[col])]
-    return [work[i][n] / work[i][i] for i in range(n)]
+    work, _ = row_echelon([list(A[i]) + [b[i]] for i in range(len(A))], reduced=True)
+    return [row[-1] / row[i] for i, row in enumerate(work)]
 
 
 def _exact_triangle(M: NonnegMatrix, W: np.ndarray) -> Certificate | None:
