@@ -6,7 +6,8 @@ import scipy.sparse
 
 from nmflab import losses
 from nmflab._xp import divide
-from nmflab.data import Blocked, Dense, Sparse, as_data, blocked, sparse, storage_kind
+from nmflab import parallel
+from nmflab.data import Blocked, Dense, Sparse, as_data, blocked, rows, sparse, storage_kind
 
 from ._problems import random_problem
 
@@ -19,11 +20,19 @@ def _problem(rng, weighted):
     return V, W, H, M
 
 
-@pytest.fixture
-def small_blocks(monkeypatch):
-    """Blocks of 3 rows (p = 11, a ragged last block) and of 7 stored entries."""
-    monkeypatch.setattr(blocked, "BLOCK_ENTRIES", 33)
+@pytest.fixture(params=[False, True], ids=["whole", "threaded"])
+def small_blocks(request, monkeypatch):
+    """Blocks of 3 rows (p = 11, a ragged last block) and of 7 stored entries; dense parts whole or threaded."""
+    monkeypatch.setattr(rows, "BLOCK_ENTRIES", 33)
     monkeypatch.setattr(sparse, "_GATHER", 7)
+    if request.param:
+        _threaded(monkeypatch)
+
+
+def _threaded(monkeypatch):
+    """Dense NumPy elementwise parts by blocks of rows on two threads, whatever the size and the machine."""
+    monkeypatch.setattr(rows, "THREADED_ENTRIES", 1)
+    monkeypatch.setattr(parallel, "pool_threads", lambda: 2)
 
 
 def _storages(V, M):
@@ -143,10 +152,42 @@ def test_mu_fit_in_blocks_has_the_iterates_of_the_written_out_fit(rng, monkeypat
     kw = dict(loss=loss, method="mu", init=(W0, H0), mask=mask, l1_H=0.1, l2_W=0.2, max_iter=40, stop="max_iter",
               check_every=1, backend="numpy")
     whole = nmflab.nmf(V, 3, **kw)
-    monkeypatch.setattr(blocked, "BLOCK_ENTRIES", 44)
+    monkeypatch.setattr(rows, "BLOCK_ENTRIES", 44)
     monkeypatch.setattr(blocked, "MIN_ENTRIES", 1)
     assert storage_kind(np, V) == "blocked"
     fitted_in_blocks = nmflab.nmf(V, 3, **kw)
     np.testing.assert_allclose(fitted_in_blocks.W, whole.W, rtol=1e-11)
     np.testing.assert_allclose(fitted_in_blocks.H, whole.H, rtol=1e-11)
     np.testing.assert_allclose(fitted_in_blocks.objective, whole.objective, rtol=1e-12)
+
+
+def test_elementwise_parts_by_rows_on_threads_are_those_of_the_whole_arrays(rng, monkeypatch):
+    V = rng.uniform(size=(23, 7))
+    WH = rng.uniform(size=(23, 7))
+    WH[3] = 0.0
+    f = lambda V_, WH_: np.log1p(divide(np, V_, WH_, 0.0, 0.0)) * WH_  # noqa: E731
+    whole = f(V, WH)
+    monkeypatch.setattr(rows, "BLOCK_ENTRIES", 15)  # blocks of 2 rows, the last of one
+    _threaded(monkeypatch)
+    by_rows = rows.elementwise_by_rows(f, V, WH)
+    assert by_rows.dtype == whole.dtype
+    np.testing.assert_array_equal(by_rows, whole)
+    np.testing.assert_array_equal(rows.elementwise_by_rows(f, V.astype(np.float32), WH.astype(np.float32)),
+                                  f(V.astype(np.float32), WH.astype(np.float32)))
+
+
+@pytest.mark.parametrize("loss", ["kl", 0.5])
+@pytest.mark.parametrize("masked", [False, True])
+def test_mu_fit_with_threaded_parts_has_the_iterates_of_the_whole_fit(rng, monkeypatch, loss, masked):
+    import nmflab
+
+    V, W0, H0 = random_problem(rng, 30, 11, 3, noise=0.3)
+    kw = dict(loss=loss, method="mu", init=(W0, H0), mask=(rng.uniform(size=V.shape) > 0.2) if masked else None,
+              max_iter=30, stop="max_iter", check_every=1, backend="numpy")
+    whole = nmflab.nmf(V, 3, **kw)
+    monkeypatch.setattr(rows, "BLOCK_ENTRIES", 44)
+    _threaded(monkeypatch)
+    threaded = nmflab.nmf(V, 3, **kw)
+    np.testing.assert_array_equal(threaded.W, whole.W)  # the same operations on every entry
+    np.testing.assert_array_equal(threaded.H, whole.H)
+    np.testing.assert_allclose(threaded.objective, whole.objective, rtol=1e-13)  # the sums in another order

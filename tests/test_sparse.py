@@ -5,7 +5,7 @@ import pytest
 import scipy.sparse as sp
 
 import nmflab
-from nmflab.data import as_data, blocked, sparse
+from nmflab.data import as_data, rows, sparse
 
 
 def _sparse(seed=0, n=300, p=200, density=0.03):
@@ -57,8 +57,8 @@ def test_sparse_beta_divergence_equals_dense(monkeypatch, beta, exponent, eps):
     from nmflab.rules.mu import MultiplicativeBeta
 
     monkeypatch.setattr(sparse, "_GATHER", 1000)  # several blocks of stored entries
-    monkeypatch.setattr(blocked, "BLOCK_ENTRIES", 1000)  # and of rows of WH
-    assert len(blocked.row_blocks(300, 200)) == 60
+    monkeypatch.setattr(rows, "BLOCK_ENTRIES", 1000)  # and of rows of WH
+    assert len(rows.row_blocks(300, 200)) == 60
     V = _sparse(seed=5)
     rng = np.random.default_rng(6)
     W0, H0 = rng.uniform(0.1, 1, (300, 5)), rng.uniform(0.1, 1, (5, 200))

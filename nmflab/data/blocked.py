@@ -19,19 +19,12 @@ import numpy as np
 
 from .. import losses
 from .dense import Dense
+from .rows import row_blocks
 
-__all__ = ["Blocked", "row_blocks", "MIN_ENTRIES", "BLOCK_ENTRIES"]
+__all__ = ["Blocked", "MIN_ENTRIES"]
 
 #: Entries of ``V`` from which a dense NumPy ``V`` is stored as :class:`Blocked`.
 MIN_ENTRIES = 2**24
-#: Entries of ``WH`` per block of rows (2 MiB of float64, about one core's L2 cache).
-BLOCK_ENTRIES = 2**18
-
-
-def row_blocks(n: int, p: int, entries: int | None = None) -> list[slice]:
-    """Ranges of the ``n`` rows of an ``n x p`` array holding about ``entries`` (:data:`BLOCK_ENTRIES`) each."""
-    step = max(1, (BLOCK_ENTRIES if entries is None else entries) // max(p, 1))
-    return [slice(lo, min(lo + step, n)) for lo in range(0, n, step)]
 
 
 class Blocked(Dense):

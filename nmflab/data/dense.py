@@ -7,8 +7,10 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from .. import _xp, losses
+from .. import _xp, losses, parallel
+from . import rows as _rows
 from ._base import Data
+from .rows import elementwise_by_rows, row_blocks
 
 __all__ = ["Dense", "FUSED_RANK", "IDENTITY_TARGET"]
 
@@ -16,8 +18,6 @@ __all__ = ["Dense", "FUSED_RANK", "IDENTITY_TARGET"]
 FUSED_RANK = 8
 #: Relative accuracy the Frobenius trace identity must reach to be used (else the residual is formed).
 IDENTITY_TARGET = 1e-9
-
-
 @dataclass(frozen=True)
 class Dense(Data):
     """``V`` held as one dense array of the namespace ``xp``.
@@ -126,16 +126,30 @@ class Dense(Data):
     def products(self, W, H, WH, side: str, stored=(), everywhere=()) -> tuple:
         if WH is None:
             WH = self.product(W, H)
-        parts = [f(self.V, WH) for f in stored] + [h(WH) for h in everywhere]
-        if self.weights is not None:
-            parts = [F * self.weights for F in parts]
+        M = self.weights
+        if self._threads(WH):
+            arrays = (self.V, WH) if M is None else (self.V, WH, M)
+            parts = [elementwise_by_rows(_part(f, M is not None, True), *arrays) for f in stored]
+            parts += [elementwise_by_rows(_part(h, M is not None, False), *arrays) for h in everywhere]
+        else:
+            parts = [f(self.V, WH) for f in stored] + [h(WH) for h in everywhere]
+            if M is not None:
+                parts = [F * M for F in parts]
         if side == "H":
             return tuple(self._left(W, F) for F in parts)
         Ht = self.xp.matrix_transpose(H)
         return tuple(F @ Ht for F in parts)
 
+    def _threads(self, WH) -> bool:
+        """Whether the elementwise passes go by blocks of rows on threads (:func:`elementwise_by_rows`): 2-d NumPy."""
+        return (_xp.is_numpy(self.xp) and self.V.ndim == 2 and WH.ndim == 2
+                and self.V.size >= _rows.THREADED_ENTRIES and parallel.pool_threads() > 1)
+
     def divergence(self, beta: float, W, H, WH):
-        return losses.beta_divergence(self.xp, self.V, self.product(W, H) if WH is None else WH, beta, self.weights)
+        WH = self.product(W, H) if WH is None else WH
+        if not self._threads(WH):
+            return losses.beta_divergence(self.xp, self.V, WH, beta, self.weights)
+        return _divergence_by_rows(self.V, WH, beta, self.weights)
 
     def frobenius(self, W, H, VHt, HHt):
         """The trace identity where it is accurate, else the residual itself.
@@ -154,3 +168,18 @@ class Dense(Data):
 
     def kkt_residual(self, beta: float, W, H, penalty=None):
         return losses.kkt_residual(self.xp, beta, self.V, W, H, self.weights, penalty)
+
+
+def _part(f, weighted: bool, of_V: bool):
+    """An elementwise part of :meth:`Dense.products` as a function of ``(V, WH[, M])``: ``f(V, WH)`` or ``f(WH)``, times ``M``."""
+    if of_V:
+        return (lambda V, WH, M: f(V, WH) * M) if weighted else f
+    return (lambda V, WH, M: f(WH) * M) if weighted else (lambda V, WH: f(WH))
+
+
+def _divergence_by_rows(V, WH, beta: float, weights):
+    """:func:`nmflab.losses.beta_divergence` of 2-d NumPy arrays, a block of rows per thread, the blocks' sums added."""
+    def part(rows):
+        return losses.beta_divergence(np, V[rows], WH[rows], beta, None if weights is None else weights[rows])
+
+    return np.sum(list(parallel.thread_pool().map(part, row_blocks(*V.shape))))

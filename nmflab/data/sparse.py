@@ -18,7 +18,7 @@ import scipy.sparse
 from .. import losses
 from ..parallel import pool_threads, thread_pool
 from ._base import Data
-from .blocked import row_blocks
+from .rows import row_blocks
 
 __all__ = ["Sparse", "is_sparse", "pattern", "at_nonzeros", "with_values", "times", "transposed_times",
            "kl_divergence", "beta_divergence", "power_product"]
@@ -126,7 +126,7 @@ def power_product(W, H, transform, side: str):
 
     The beta-divergence updates need a power of ``WH`` at the zeros of a
     sparse ``V`` too; it is formed one block of rows at a time
-    (:func:`nmflab.data.blocked.row_blocks`), never as an ``n x p`` array.
+    (:func:`nmflab.data.rows.row_blocks`), never as an ``n x p`` array.
     """
     if side == "H":
         out = np.zeros((W.shape[1], H.shape[1]), dtype=np.result_type(W, H))

@@ -38,7 +38,7 @@ from dataclasses import dataclass, field
 from typing import ClassVar
 
 from .. import _kernels, _xp
-from ..data.blocked import row_blocks
+from ..data.rows import row_blocks
 from ..losses import Penalty
 from ._registry import Rule, register
 from ._common import ProductState
