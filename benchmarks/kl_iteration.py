@@ -2,6 +2,10 @@
 
 Run: ``python -m benchmarks.kl_iteration [--data faces] [--rank 49] [--threads 2] [--rounds 3] [--profile]``
 
+``nmflab-mu-whole`` is nmflab's MU with its elementwise passes on whole
+arrays (one thread, as before :func:`nmflab.data.rows.elementwise_by_rows`),
+``nmflab-e-mu`` the extrapolated MU (one more ``n x p`` pass: its divergence).
+
 Each solver runs ``k`` and ``k + 40`` iterations from the same NNDSVDa start
 (float64, no trace: nmflab evaluates no objective during the run), and the
 difference over 40 is its time per iteration; the two alternate ``rounds``
@@ -42,7 +46,21 @@ def main(argv=None) -> int:
         nmflab.nmf(V, r, loss="kl", method="mu", init=(W0, H0), max_iter=k, stop="max_iter", trace=False)
         return time.perf_counter() - start
 
-    solvers = {"nmflab-mu": nmflab_mu}
+    def nmflab_whole(k):
+        from nmflab.data import rows
+
+        threaded, rows.THREADED_ENTRIES = rows.THREADED_ENTRIES, 2**62
+        try:
+            return nmflab_mu(k)
+        finally:
+            rows.THREADED_ENTRIES = threaded
+
+    def nmflab_e_mu(k):
+        start = time.perf_counter()
+        nmflab.nmf(V, r, loss="kl", method="e-mu", init=(W0, H0), max_iter=k, stop="max_iter", trace=False)
+        return time.perf_counter() - start
+
+    solvers = {"nmflab-mu": nmflab_mu, "nmflab-mu-whole": nmflab_whole, "nmflab-e-mu": nmflab_e_mu}
     try:
         import torch
         from torchnmf.nmf import NMF as TorchNMF

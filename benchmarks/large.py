@@ -55,13 +55,13 @@ SOLVERS = {  # (data kind, loss) -> solvers
                              "nmftorch-hals", "nmftorch-mu", "torchnmf-mu"],
     # nmflab's KL coordinate descent makes r passes over n x p per factor: at rank 40 an iteration is minutes
     # here ("auto" takes MU above rank 8); it runs on the sparse set, where its passes touch the stored entries
-    ("dense", "kl"): ["nmflab-mu", "sklearn-mu", "nimfa-mu", "nmftorch-mu", "torchnmf-mu"],
+    ("dense", "kl"): ["nmflab-mu", "nmflab-e-mu", "sklearn-mu", "nimfa-mu", "nmftorch-mu", "torchnmf-mu"],
     # nimfa, TensorLy and the torch packages densify a sparse matrix (8 GB here); scikit-learn's cd is
     # Frobenius only
     ("sparse", "frobenius"): ["nmflab-hals", "nmflab-e-hals", "nmflab-sketch-hals", "nmflab-online-anls", "nmflab-mu",
                               "sklearn-cd",
                               "sklearn-mu"],
-    ("sparse", "kl"): ["nmflab-cd", "nmflab-mu", "sklearn-mu"],
+    ("sparse", "kl"): ["nmflab-cd", "nmflab-e-cd", "nmflab-mu", "nmflab-e-mu", "sklearn-mu"],
 }
 _BLOCK = 2000  # rows per block when generating the dense set
 

@@ -295,7 +295,7 @@ def main(argv=None) -> int:
     parser.add_argument("--out", default="out/bench")
     args = parser.parse_args(argv)
     limit_threads(args.threads)
-    methods = {"frobenius": ["hals", "e-hals", "anls", "e-anls", "mu"], "kl": ["cd", "mu"]}
+    methods = {"frobenius": ["hals", "e-hals", "anls", "e-anls", "mu"], "kl": ["cd", "e-cd", "mu", "e-mu"]}
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     results = []

@@ -112,7 +112,7 @@ def rule_class(loss, method="auto", *, sparse: bool = False, rank: int | None = 
     else:
         cls = _rules.lookup(family, method)
     if sparse and not cls.supports_sparse:
-        others = [repr(m) for (f, m), c in _rules.registered().items() if f == family and c.supports_sparse]
+        others = sorted(repr(m) for (f, m), c in _rules.registered().items() if f == family and c.supports_sparse)
         raise ValueError(f"method {cls.method!r} does not take sparse input; use {', '.join(others)} or pass "
                          "V.toarray()")
     if backend not in cls.backends:
@@ -176,8 +176,8 @@ def with_fixed(rule, *, h: bool = False, w: bool = False):
     objective for the whole factor) would tie together rows of ``W`` that
     are separate problems, which ``transform`` keeps apart.
     """
-    if isinstance(rule, _rules.extrapolation.Extrapolated) and (h or w):
-        rule = rule.inner
+    if h or w:
+        rule = _rules.extrapolation.plain_rule(rule)
     fields = {f.name for f in dataclasses.fields(rule)}
     if not {"update_h", "update_w"} <= fields:
         raise ValueError(f"method {rule.method!r} cannot hold a factor fixed (its rule has no update_h and update_w "
@@ -453,7 +453,10 @@ def nmf(
         :class:`nmflab.rules.Rule`): ``"hals"`` (accelerated HALS), ``"cd"``,
         ``"mu"`` (multiplicative updates, H then W), ``"anls"`` (exact NNLS
         per factor by block principal pivoting), ``"e-hals"`` and
-        ``"e-anls"`` (extrapolated, Ang & Gillis 2019), ``"brunet"`` and
+        ``"e-anls"`` (extrapolated, Ang & Gillis 2019), ``"e-mu"`` (KL
+        multiplicative updates extrapolated along ``log W``, ``log H``) and
+        ``"e-cd"`` (KL coordinate descent extrapolated),
+        ``"brunet"`` and
         ``"lee"`` (R NMF's algorithms, iterate for iterate; they bring R's
         defaults: ``max_iter=2000``, ``check_every=10``, connectivity
         stopping with ``patience=40``), ``"snmf/r"`` and ``"snmf/l"`` (R's

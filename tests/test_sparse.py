@@ -141,7 +141,7 @@ def test_sparse_defaults_and_refusals(monkeypatch):
     assert nmflab.nmf(V, 3, max_iter=5, seed=0).method == "hals"
     assert all(cls.supports_sparse for cls in nmflab.rules.registered().values())  # every rule takes sparse input
     monkeypatch.setattr(BrunetKL, "supports_sparse", False)  # a rule that did not would be refused by name
-    with pytest.raises(ValueError, match="does not take sparse input; use 'cd', 'mu' or pass V.toarray"):
+    with pytest.raises(ValueError, match="does not take sparse input; use 'cd', 'e-cd', 'e-mu', 'mu' or pass V.toarray"):
         nmflab.nmf(V, 3, method="brunet")
     monkeypatch.undo()
     with pytest.raises(ValueError, match="backend='numpy'"):

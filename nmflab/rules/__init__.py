@@ -30,7 +30,8 @@ for _module in sorted(m.name for m in _pkgutil.iter_modules(__path__) if not m.n
 del _module
 
 from .anls import ANLS  # noqa: E402  the built-in rules under their own names
-from .extrapolation import ExtrapolatedANLS, ExtrapolatedHALS, extrapolated  # noqa: E402
+from .extrapolation import (ExtrapolatedANLS, ExtrapolatedCoordinateDescentKL, ExtrapolatedHALS,  # noqa: E402
+                            ExtrapolatedMultiplicativeKL, extrapolated)
 from .hals import HALS  # noqa: E402
 from .kl_cd import CoordinateDescentKL  # noqa: E402
 from .mu import MultiplicativeBeta, MultiplicativeFrobenius, MultiplicativeKL, mm_exponent  # noqa: E402
@@ -54,6 +55,8 @@ __all__ = [
     "ANLS",
     "ExtrapolatedHALS",
     "ExtrapolatedANLS",
+    "ExtrapolatedMultiplicativeKL",
+    "ExtrapolatedCoordinateDescentKL",
     "extrapolated",
     "CoordinateDescentKL",
     "BrunetKL",

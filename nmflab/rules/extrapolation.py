@@ -13,9 +13,19 @@ step that failed and the step shrinks by ``shrink``.
 :func:`extrapolated` wraps any rule that declares ``extrapolable = True``
 (it provides ``solve_h`` and ``solve_w``, its block steps from the
 products); ``"e-hals"`` and ``"e-anls"`` are the built-in rules wrapped.
-Multiplicative updates are not: the projection onto the orthant creates
-exact zeros, which a multiplicative step never leaves. The reported iterate is the best pair so far, so the objective the
-driver sees never increases (the safeguard the restarts alone do not give).
+The reported iterate is the best pair so far, so the objective the driver
+sees never increases (the safeguard the restarts alone do not give).
+
+Multiplicative updates cannot be extrapolated that way: the projection onto
+the orthant creates exact zeros, which a multiplicative step never leaves.
+They are extrapolated in the coordinates in which they are steps,
+``log X`` (a multiplicative update adds ``log(numerator / denominator)``
+to ``log X``): ``X_ahead = X_new * (X_new / X_last)**step``, positive
+wherever ``X_new`` is, with the same adaptive step and restarts
+(:class:`ExtrapolatedMultiplicativeKL`, ``"e-mu"``). KL coordinate descent,
+whose Newton steps leave 0 where they gain, is extrapolated as HALS is
+(:class:`ExtrapolatedCoordinateDescentKL`, ``"e-cd"``). The KL variants
+are nmflab's; Ang and Gillis extrapolate HALS and ANLS.
 
 References
 ----------
@@ -32,13 +42,18 @@ import sys
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, NamedTuple
 
+from .. import _xp
 from ..losses import Penalty
-from ._common import T
+from ._common import T, penalty_h, penalty_w
 from ._registry import Rule, check_rule_class, register
 from .anls import ANLS
 from .hals import HALS
+from .kl_cd import CoordinateDescentKL
+from .mu import MultiplicativeKL, _Multiplicative, kl_step_h, kl_step_w
 
-__all__ = ["Extrapolated", "ExtrapolationState", "extrapolated", "ExtrapolatedHALS", "ExtrapolatedANLS"]
+__all__ = ["Extrapolated", "ExtrapolationState", "extrapolated", "ExtrapolatedHALS", "ExtrapolatedANLS",
+           "ExtrapolatedKL", "KLExtrapolationState", "ExtrapolatedMultiplicativeKL", "ExtrapolatedCoordinateDescentKL",
+           "adapted_step", "plain_rule"]
 
 
 class ExtrapolationState(NamedTuple):
@@ -153,8 +168,7 @@ class Extrapolated(Rule):
         # a step that raised the error: extrapolate again from the plain iterates, with a smaller step
         W_ahead = xp.where(worse, W_new, W_ahead)
         H_ahead = xp.where(worse, H_new, H_pair)
-        next_step = xp.where(worse, step / self.shrink, xp.minimum(state.cap, step * self.grow))
-        cap = xp.where(worse, step, xp.minimum(1.0, state.cap * self.grow_cap))
+        next_step, cap = adapted_step(xp, self, worse, step, state.cap)
         better = error < state.best
         W_out, H_out = xp.where(better, W_new, W), xp.where(better, H_pair, H)
         new = ExtrapolationState(W_last=W_new, H_last=H_new, W_ahead=W_ahead, H_ahead=H_ahead, step=next_step,
@@ -164,6 +178,21 @@ class Extrapolated(Rule):
 
     def objective(self, xp, data, W, H, state, consts):
         return state.best
+
+
+def plain_rule(rule):
+    """The rule an extrapolated ``rule`` extrapolates (its block steps without extrapolation), else ``rule``."""
+    if isinstance(rule, Extrapolated):
+        return rule.inner
+    if isinstance(rule, ExtrapolatedKL):
+        return rule.plain()
+    return rule
+
+
+def adapted_step(xp, rule, worse, step, cap):
+    """The next step and cap: after a rise the cap becomes the step and the step shrinks; else both grow (to 1)."""
+    next_step = xp.where(worse, step / rule.shrink, xp.minimum(cap, step * rule.grow))
+    return next_step, xp.where(worse, step, xp.minimum(1.0, cap * rule.grow_cap))
 
 
 def extrapolated(rule_class: type, method: str | None = None, auto_priority: int | None = None) -> type:
@@ -203,3 +232,231 @@ def extrapolated(rule_class: type, method: str | None = None, auto_priority: int
 #: noise (benchmarks/NOTES.md).
 ExtrapolatedHALS = extrapolated(HALS)
 ExtrapolatedANLS = extrapolated(ANLS)
+
+
+class KLExtrapolationState(NamedTuple):
+    """The state of :class:`ExtrapolatedKL`.
+
+    ``W_last, H_last``: the last plain block steps; ``W_ahead, H_ahead``:
+    the extrapolated pair the next steps start from, whose objective the
+    next update evaluates; ``step``, ``cap`` as in :class:`ExtrapolationState`;
+    ``error``: the objective of the last pair evaluated; ``best``: that of the
+    reported pair.
+    """
+
+    W_last: Any
+    H_last: Any
+    W_ahead: Any
+    H_ahead: Any
+    step: Any
+    cap: Any
+    error: Any
+    best: Any
+
+
+def _geometric(xp, X, last, step):
+    """``X * (X / last)**step``: a move along ``log X``; entries with ``last == 0`` do not move."""
+    ratio = xp.where(last > 0, X / xp.where(last > 0, last, 1.0), 1.0)
+    return X * ratio**step
+
+
+def _linear(xp, X, last, step):
+    """``max(X + step (X - last), 0)``: Ang & Gillis's extrapolation, projected onto the orthant."""
+    return xp.maximum(X + step * (X - last), 0.0)
+
+
+@dataclass(frozen=True)
+class ExtrapolatedKL(Rule):
+    """KL block steps (H, then W) with Ang & Gillis's adaptive extrapolation and restarts; subclasses name the steps.
+
+    An iteration: the KL objective of the extrapolated pair ``(W_a, H_a)``
+    (its ``W_a H_a`` is the product the step on H needs anyway); if it rose
+    above the previous pair's, the pair is replaced by the plain iterates
+    (whose objective is evaluated in turn) and the step shrinks, else step
+    and cap grow, as in :class:`Extrapolated`; then ``H_new`` = the block step
+    from ``(W_a, H_a)``, ``H_p`` = ``H_new`` extrapolated from ``H_last``,
+    ``W_new`` = the step from ``(W_a, H_p)``, ``W_a'`` = ``W_new`` extrapolated
+    from ``W_last``. The reported pair is the best evaluated, so the
+    objective the driver sees never increases.
+
+    An iteration costs the plain rule's plus the divergence (one ``n x p``
+    logarithm pass) and the products of the extrapolated pairs; a restart
+    costs one more product and divergence (under ``vmap`` on JAX, where both
+    branches of a choice are evaluated, every iteration does).
+
+    Parameters (of every subclass)
+    ------------------------------
+    step, shrink, grow, grow_cap : float
+        As for :class:`Extrapolated` (Ang & Gillis's beta_0, eta, gamma,
+        gamma-bar).
+    penalty : Penalty
+    update_h, update_w : bool
+    """
+
+    loss: ClassVar[str] = "kl"
+    beta: ClassVar[float] = 1.0
+    supports_sparse: ClassVar[bool] = True
+    supports_weights: ClassVar[bool] = True
+    supports_penalty: ClassVar[bool] = True
+    # as for Extrapolated: a one-sided penalty has no minimizer, which extrapolation runs towards
+    auto_with_penalty: ClassVar[bool] = False
+
+    def __post_init__(self):
+        if not self.shrink >= self.grow >= self.grow_cap >= 1.0 or not 0.0 <= self.step <= 1.0:
+            raise ValueError("extrapolation needs 0 <= step <= 1 and shrink >= grow >= grow_cap >= 1, got "
+                             f"step={self.step}, shrink={self.shrink}, grow={self.grow}, grow_cap={self.grow_cap}")
+
+    # What a subclass provides.
+    def plain(self) -> Rule:
+        """The rule whose block steps are extrapolated, with this rule's settings."""
+        raise NotImplementedError
+
+    def _extrapolate(self, xp, X, last, step):
+        raise NotImplementedError
+
+    def _product(self, xp, data, W, H):
+        """``W H`` as the block steps take it (:meth:`nmflab.data.Data.fitted` unless the steps need it whole)."""
+        return data.fitted(W, H)
+
+    def _step_h(self, xp, data, W, H, WH):
+        raise NotImplementedError
+
+    def _step_w(self, xp, data, W, H, WH):
+        raise NotImplementedError
+
+    # The scheme.
+    def _error(self, xp, data, W, H, WH, dtype=None):
+        return xp.asarray(data.divergence(1.0, W, H, WH) + self.penalty.value(xp, W, H), dtype=dtype)
+
+    def init(self, xp, data, W, H, consts):
+        error = self._error(xp, data, W, H, self._product(xp, data, W, H))
+        step, cap = xp.asarray(self.step, dtype=data.dtype), xp.asarray(1.0, dtype=data.dtype)
+        # the first update evaluates the start again as its extrapolated pair: infinity is never exceeded
+        return KLExtrapolationState(W, H, W, H, step, cap, xp.full_like(error, xp.inf), error)
+
+    def update(self, xp, data, W, H, state, consts):
+        dtype = state.error.dtype
+        W_a, H_a = state.W_ahead, state.H_ahead
+        WH = self._product(xp, data, W_a, H_a)
+        error = self._error(xp, data, W_a, H_a, WH, dtype)
+        worse = error > state.error
+
+        def plain():  # a rise: the steps start from the plain iterates instead, and the step shrinks
+            WH_plain = self._product(xp, data, state.W_last, state.H_last)
+            return state.W_last, state.H_last, WH_plain, self._error(xp, data, state.W_last, state.H_last, WH_plain,
+                                                                     dtype)
+
+        W_a, H_a, WH, error = _xp.cond(xp, worse, plain, lambda: (W_a, H_a, WH, error))
+        step, cap = adapted_step(xp, self, worse, state.step, state.cap)
+        better = error < state.best
+        W_out, H_out = xp.where(better, W_a, W), xp.where(better, H_a, H)
+        H_last, H_p = state.H_last, H_a
+        if self.update_h:
+            H_last = self._step_h(xp, data, W_a, H_a, WH)
+            H_p = self._extrapolate(xp, H_last, state.H_last, step)
+        W_last, W_next = state.W_last, W_a
+        if self.update_w:
+            W_last = self._step_w(xp, data, W_a, H_p, self._product(xp, data, W_a, H_p))
+            W_next = self._extrapolate(xp, W_last, state.W_last, step)
+        new = KLExtrapolationState(W_last=W_last, H_last=H_last, W_ahead=W_next, H_ahead=H_p, step=step, cap=cap,
+                                   error=error, best=xp.where(better, error, state.best))
+        return W_out, H_out, new
+
+    def objective(self, xp, data, W, H, state, consts):
+        return state.best
+
+
+@register
+@dataclass(frozen=True)
+class ExtrapolatedMultiplicativeKL(ExtrapolatedKL, _Multiplicative):
+    """Lee–Seung KL updates extrapolated along ``log W``, ``log H`` (:class:`ExtrapolatedKL`): method ``"e-mu"``.
+
+    A multiplicative update adds ``log(numerator / denominator)`` to
+    ``log X``, so the extrapolation moves there: ``X_new (X_new /
+    X_last)**step``. No projection: an entry reaches 0 only by underflow,
+    as Lee–Seung's do (only faster). An iteration costs the four products
+    of a multiplicative one plus the divergence.
+
+    Parameters
+    ----------
+    step, shrink, grow, grow_cap : float
+    eps : float
+        Added to every denominator of the multiplicative steps.
+    penalty : Penalty
+    update_h, update_w : bool
+    """
+
+    step: float = 0.5
+    shrink: float = 1.5
+    grow: float = 1.05
+    grow_cap: float = 1.01
+    eps: float = 1e-9
+    penalty: Penalty = field(default_factory=Penalty)
+    update_h: bool = True
+    update_w: bool = True
+
+    method: ClassVar[str] = "e-mu"
+    summary: ClassVar[str] = "Lee-Seung updates extrapolated along log W, log H (adaptive step, restarts)"
+    auto_priority: ClassVar[int | None] = None
+
+    def plain(self):
+        return MultiplicativeKL(eps=self.eps, penalty=self.penalty, update_h=self.update_h, update_w=self.update_w)
+
+    def _extrapolate(self, xp, X, last, step):
+        return _geometric(xp, X, last, step)
+
+    def _step_h(self, xp, data, W, H, WH):
+        return kl_step_h(xp, data, W, H, WH, self.eps, penalty_h(self.penalty, H))
+
+    def _step_w(self, xp, data, W, H, WH):
+        return kl_step_w(xp, data, W, H, WH, self.eps, penalty_w(self.penalty, W))
+
+
+@register
+@dataclass(frozen=True)
+class ExtrapolatedCoordinateDescentKL(ExtrapolatedKL):
+    """KL coordinate descent with Ang & Gillis's extrapolation and restarts (:class:`ExtrapolatedKL`): ``"e-cd"``.
+
+    Each block step is a sweep of :class:`~nmflab.rules.kl_cd.CoordinateDescentKL`
+    over every column of the factor; the extrapolated points are projected
+    onto the orthant (a Newton step leaves 0 where it gains). Besides the
+    sweeps an iteration forms the two products of the extrapolated pairs and
+    the divergence.
+
+    Parameters
+    ----------
+    step, shrink, grow, grow_cap : float
+    newton_steps : int
+        As for :class:`~nmflab.rules.kl_cd.CoordinateDescentKL`.
+    penalty : Penalty
+    update_h, update_w : bool
+    """
+
+    step: float = 0.5
+    shrink: float = 1.5
+    grow: float = 1.05
+    grow_cap: float = 1.01
+    newton_steps: int = 1
+    penalty: Penalty = field(default_factory=Penalty)
+    update_h: bool = True
+    update_w: bool = True
+
+    method: ClassVar[str] = "e-cd"
+    summary: ClassVar[str] = "coordinate descent with Ang and Gillis's extrapolation and restarts"
+    auto_priority: ClassVar[int | None] = None
+
+    def plain(self):
+        return CoordinateDescentKL(newton_steps=self.newton_steps, penalty=self.penalty, update_h=self.update_h,
+                                   update_w=self.update_w)
+
+    def _extrapolate(self, xp, X, last, step):
+        return _linear(xp, X, last, step)
+
+    def _product(self, xp, data, W, H):
+        return self.plain().product(xp, data, W, H)
+
+    def _step_h(self, xp, data, W, H, WH):
+        return self.plain().step_h(xp, data, W, H, WH)[0]
+
+    def _step_w(self, xp, data, W, H, WH):
+        return self.plain().step_w(xp, data, W, H, WH)[0]

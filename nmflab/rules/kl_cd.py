@@ -339,19 +339,29 @@ class CoordinateDescentKL(Rule):
         limit = MAX_AUTO_RANK_COMPILED if backend == "numpy" and _kernels.available() else MAX_AUTO_RANK
         return None if sparse or (rank is not None and rank > limit) else 2
 
+    def product(self, xp, data, W, H):
+        """``W H`` as the sweeps keep it: whole on dense storage, at the stored entries of a sparse ``V``."""
+        return _storage_paths(xp, data)[0](W, H)
+
+    def step_h(self, xp, data, W, H, WH):
+        """A sweep over the rows of H: ``(H, W H)`` after it (the block step :mod:`.extrapolation` takes)."""
+        return _storage_paths(xp, data)[1](H, W, WH, self.penalty.l1_H, self.penalty.l2_H, self.newton_steps, "H")
+
+    def step_w(self, xp, data, W, H, WH):
+        """A sweep over the columns of W: ``(W, W H)`` after it."""
+        return _storage_paths(xp, data)[1](W, H, WH, self.penalty.l1_W, self.penalty.l2_W, self.newton_steps, "W")
+
     def init(self, xp, data, W, H, consts):
-        product, _ = _storage_paths(xp, data)
-        return ProductState(product(W, H))
+        return ProductState(self.product(xp, data, W, H))
 
     def update(self, xp, data, W, H, state, consts):
-        product, sweep = _storage_paths(xp, data)
-        WH, pen = state.WH, self.penalty
+        WH = state.WH
         if self.update_h:
-            H, WH = sweep(H, W, WH, pen.l1_H, pen.l2_H, self.newton_steps, "H")
+            H, WH = self.step_h(xp, data, W, H, WH)
         if self.update_w:
-            W, WH = sweep(W, H, WH, pen.l1_W, pen.l2_W, self.newton_steps, "W")
+            W, WH = self.step_w(xp, data, W, H, WH)
         # Recompute WH once per iteration so rank-one corrections do not accumulate rounding.
-        return W, H, ProductState(product(W, H))
+        return W, H, ProductState(self.product(xp, data, W, H))
 
     def objective(self, xp, data, W, H, state, consts):
         return data.divergence(1.0, W, H, state.WH) + self.penalty.value(xp, W, H)
