@@ -95,6 +95,18 @@ def test_support_bounds_match_brute_force(seed):
     assert fooling_set(S.astype(int)).bound == _brute_fooling(S)
 
 
+@pytest.mark.parametrize("seed", range(6))
+def test_the_pairwise_fooling_set_model_has_the_brute_force_value(seed, monkeypatch):
+    """The model of one constraint per pair sharing a rectangle (taken where the rectangles are too many)."""
+    from theory.nnrank import combinatorial
+
+    monkeypatch.setattr(combinatorial, "MAX_CLIQUE_INCIDENCES", 0)
+    rng = np.random.default_rng(seed)
+    S = rng.random((4, 5)) < 0.6
+    S[0, 0] = True
+    assert fooling_set(S.astype(int)).bound == _brute_fooling(S)
+
+
 @pytest.mark.parametrize("n, expected", [(3, 3), (4, 4), (5, 4), (6, 4), (7, 5)])
 def test_boolean_rank_of_complement_of_identity(n, expected):
     # de Caen, Gregory & Pullman (1981): the least k with C(k, floor(k/2)) >= n
