@@ -448,7 +448,8 @@ def nmf(
         ``"auto"`` (the registry's fastest rule for the loss and the data:
         HALS for Frobenius; for KL coordinate descent up to rank 8, or 16
         where its compiled sweeps run (``pip install 'nmflab[fast]'``, NumPy
-        backend), multiplicative updates above and for sparse data) or a name from
+        backend), the extrapolated multiplicative updates ``"e-mu"`` above and
+        for sparse data on NumPy (``"mu"`` on JAX and for penalized fits)) or a name from
         :func:`methods`, the registry (users' own rules included, see
         :class:`nmflab.rules.Rule`): ``"hals"`` (accelerated HALS), ``"cd"``,
         ``"mu"`` (multiplicative updates, H then W), ``"anls"`` (exact NNLS

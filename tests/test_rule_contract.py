@@ -206,8 +206,10 @@ def test_auto_picks_a_registered_rule_for_every_loss_and_storage():
                 assert not sparse or cls.supports_sparse
     assert nmflab.rules.auto_choice("kl", rank=3, sparse=False, backend="numpy").method == "cd"
     assert nmflab.rules.auto_choice("kl", rank=12, sparse=False, backend="jax").method == "mu"  # no compiled sweeps
-    assert nmflab.rules.auto_choice("kl", rank=17, sparse=False, backend="numpy").method == "mu"
-    assert nmflab.rules.auto_choice("kl", rank=3, sparse=True, backend="numpy").method == "mu"
+    assert nmflab.rules.auto_choice("kl", rank=17, sparse=False, backend="numpy").method == "e-mu"
+    assert nmflab.rules.auto_choice("kl", rank=3, sparse=True, backend="numpy").method == "e-mu"
+    assert nmflab.rules.auto_choice("kl", rank=17, sparse=False, backend="jax").method == "mu"
+    assert nmflab.rules.auto_choice("kl", rank=17, sparse=False, backend="numpy", penalized=True).method == "mu"
     assert nmflab.rules.auto_choice("frobenius", rank=3, sparse=True, backend="jax").method == "hals"
     assert nmflab.rules.auto_choice("frobenius", rank=3, sparse=False, backend="numpy", weighted=True).method == "hals"
 

@@ -130,14 +130,14 @@ def test_auto_kl_method_depends_on_rank_and_sparsity():
 
     limit = MAX_AUTO_RANK_COMPILED if nmflab._kernels.available() else MAX_AUTO_RANK
     assert nmflab.nmf(V, limit, loss="kl", max_iter=2, seed=0).method == "cd"
-    assert nmflab.nmf(V, limit + 1, loss="kl", max_iter=2, seed=0).method == "mu"
+    assert nmflab.nmf(V, limit + 1, loss="kl", max_iter=2, seed=0).method == "e-mu"
 
 
 def test_sparse_defaults_and_refusals(monkeypatch):
     from nmflab.rules import BrunetKL
 
     V = _sparse(3)
-    assert nmflab.nmf(V, 3, loss="kl", max_iter=5, seed=0).method == "mu"
+    assert nmflab.nmf(V, 3, loss="kl", max_iter=5, seed=0).method == "e-mu"
     assert nmflab.nmf(V, 3, max_iter=5, seed=0).method == "hals"
     assert all(cls.supports_sparse for cls in nmflab.rules.registered().values())  # every rule takes sparse input
     monkeypatch.setattr(BrunetKL, "supports_sparse", False)  # a rule that did not would be refused by name

@@ -337,7 +337,7 @@ class CoordinateDescentKL(Rule):
         """Chosen by ``"auto"`` on dense data up to :data:`MAX_AUTO_RANK`, or :data:`MAX_AUTO_RANK_COMPILED` where
         the NumPy backend runs the compiled sweeps (multiplicative updates above)."""
         limit = MAX_AUTO_RANK_COMPILED if backend == "numpy" and _kernels.available() else MAX_AUTO_RANK
-        return None if sparse or (rank is not None and rank > limit) else 2
+        return None if sparse or (rank is not None and rank > limit) else 3
 
     def product(self, xp, data, W, H):
         """``W H`` as the sweeps keep it: whole on dense storage, at the stored entries of a sparse ``V``."""
