@@ -171,7 +171,7 @@ class Dense(Data):
 
 
 def _part(f, weighted: bool, of_V: bool):
-    """An elementwise part of :meth:`Dense.products` as a function of ``(V, WH[, M])``: ``f(V, WH)`` or ``f(WH)``, times ``M``."""
+    """A part of :meth:`Dense.products` as a function of ``(V, WH[, M])``: ``f(V, WH)`` or ``f(WH)``, times ``M``."""
     if of_V:
         return (lambda V, WH, M: f(V, WH) * M) if weighted else f
     return (lambda V, WH, M: f(WH) * M) if weighted else (lambda V, WH: f(WH))

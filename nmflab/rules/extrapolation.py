@@ -52,7 +52,7 @@ from .kl_cd import CoordinateDescentKL
 from .mu import MultiplicativeKL, _Multiplicative, kl_step_h, kl_step_w
 
 __all__ = ["Extrapolated", "ExtrapolationState", "extrapolated", "ExtrapolatedHALS", "ExtrapolatedANLS",
-           "ExtrapolatedKL", "KLExtrapolationState", "ExtrapolatedMultiplicativeKL", "ExtrapolatedCoordinateDescentKL",
+           "ExtrapolatedKL", "ExtrapolatedMultiplicativeKL", "ExtrapolatedCoordinateDescentKL",
            "adapted_step", "plain_rule"]
 
 
@@ -64,7 +64,8 @@ class ExtrapolationState(NamedTuple):
     block steps start from; ``step``, ``cap``: the extrapolation parameter
     and its current bound; ``error``: the objective of the last pair;
     ``best``: that of the reported pair, whose ``V H^T`` and ``H H^T`` are
-    ``VHt``, ``HHt``.
+    ``VHt``, ``HHt`` (None for :class:`ExtrapolatedKL`, whose error is the
+    divergence of an extrapolated pair, ``error`` the last one evaluated).
     """
 
     W_last: Any
@@ -129,9 +130,7 @@ class Extrapolated(Rule):
         if not getattr(inner, "extrapolable", False):
             raise ValueError(f"{type(inner).__qualname__} does not provide the block steps solve_h and solve_w "
                              "(extrapolable = True) that extrapolation needs")
-        if not self.shrink >= self.grow >= self.grow_cap >= 1.0 or not 0.0 <= self.step <= 1.0:
-            raise ValueError("extrapolation needs 0 <= step <= 1 and shrink >= grow >= grow_cap >= 1, got "
-                             f"step={self.step}, shrink={self.shrink}, grow={self.grow}, grow_cap={self.grow_cap}")
+        _check_step_parameters(self)
         if hasattr(inner, "penalty"):
             inner = dataclasses.replace(inner, penalty=self.penalty)
         object.__setattr__(self, "inner", inner)
@@ -178,6 +177,13 @@ class Extrapolated(Rule):
 
     def objective(self, xp, data, W, H, state, consts):
         return state.best
+
+
+def _check_step_parameters(rule) -> None:
+    """Refuse a step schedule outside Ang & Gillis's conditions: 0 <= step <= 1, shrink >= grow >= grow_cap >= 1."""
+    if not rule.shrink >= rule.grow >= rule.grow_cap >= 1.0 or not 0.0 <= rule.step <= 1.0:
+        raise ValueError("extrapolation needs 0 <= step <= 1 and shrink >= grow >= grow_cap >= 1, got "
+                         f"step={rule.step}, shrink={rule.shrink}, grow={rule.grow}, grow_cap={rule.grow_cap}")
 
 
 def plain_rule(rule):
@@ -234,26 +240,6 @@ ExtrapolatedHALS = extrapolated(HALS)
 ExtrapolatedANLS = extrapolated(ANLS)
 
 
-class KLExtrapolationState(NamedTuple):
-    """The state of :class:`ExtrapolatedKL`.
-
-    ``W_last, H_last``: the last plain block steps; ``W_ahead, H_ahead``:
-    the extrapolated pair the next steps start from, whose objective the
-    next update evaluates; ``step``, ``cap`` as in :class:`ExtrapolationState`;
-    ``error``: the objective of the last pair evaluated; ``best``: that of the
-    reported pair.
-    """
-
-    W_last: Any
-    H_last: Any
-    W_ahead: Any
-    H_ahead: Any
-    step: Any
-    cap: Any
-    error: Any
-    best: Any
-
-
 def _geometric(xp, X, last, step):
     """``X * (X / last)**step``: a move along ``log X``; entries with ``last == 0`` do not move."""
     ratio = xp.where(last > 0, X / xp.where(last > 0, last, 1.0), 1.0)
@@ -308,9 +294,7 @@ class ExtrapolatedKL(Rule):
     auto_with_penalty: ClassVar[bool] = False
 
     def __post_init__(self):
-        if not self.shrink >= self.grow >= self.grow_cap >= 1.0 or not 0.0 <= self.step <= 1.0:
-            raise ValueError("extrapolation needs 0 <= step <= 1 and shrink >= grow >= grow_cap >= 1, got "
-                             f"step={self.step}, shrink={self.shrink}, grow={self.grow}, grow_cap={self.grow_cap}")
+        _check_step_parameters(self)
 
     # What a subclass provides.
     def plain(self) -> Rule:
@@ -338,7 +322,7 @@ class ExtrapolatedKL(Rule):
         error = self._error(xp, data, W, H, self._product(xp, data, W, H))
         step, cap = xp.asarray(self.step, dtype=data.dtype), xp.asarray(1.0, dtype=data.dtype)
         # the first update evaluates the start again as its extrapolated pair: infinity is never exceeded
-        return KLExtrapolationState(W, H, W, H, step, cap, xp.full_like(error, xp.inf), error)
+        return ExtrapolationState(W, H, W, H, step, cap, xp.full_like(error, xp.inf), error, None, None)
 
     def update(self, xp, data, W, H, state, consts):
         dtype = state.error.dtype
@@ -365,8 +349,8 @@ class ExtrapolatedKL(Rule):
         if self.update_w:
             W_last = self._step_w(xp, data, W_a, H_p, self._product(xp, data, W_a, H_p))
             W_next = self._extrapolate(xp, W_last, state.W_last, step)
-        new = KLExtrapolationState(W_last=W_last, H_last=H_last, W_ahead=W_next, H_ahead=H_p, step=step, cap=cap,
-                                   error=error, best=xp.where(better, error, state.best))
+        new = ExtrapolationState(W_last=W_last, H_last=H_last, W_ahead=W_next, H_ahead=H_p, step=step, cap=cap,
+                                 error=error, best=xp.where(better, error, state.best), VHt=None, HHt=None)
         return W_out, H_out, new
 
     def objective(self, xp, data, W, H, state, consts):
