@@ -10,7 +10,6 @@ import numpy as np
 from .. import _xp, losses, parallel
 from . import rows as _rows
 from ._base import Data
-from .rows import elementwise_by_rows, row_blocks
 
 __all__ = ["Dense", "FUSED_RANK", "IDENTITY_TARGET"]
 
@@ -18,6 +17,8 @@ __all__ = ["Dense", "FUSED_RANK", "IDENTITY_TARGET"]
 FUSED_RANK = 8
 #: Relative accuracy the Frobenius trace identity must reach to be used (else the residual is formed).
 IDENTITY_TARGET = 1e-9
+
+
 @dataclass(frozen=True)
 class Dense(Data):
     """``V`` held as one dense array of the namespace ``xp``.
@@ -129,8 +130,8 @@ class Dense(Data):
         M = self.weights
         if self._threads(WH):
             arrays = (self.V, WH) if M is None else (self.V, WH, M)
-            parts = [elementwise_by_rows(_part(f, M is not None, True), *arrays) for f in stored]
-            parts += [elementwise_by_rows(_part(h, M is not None, False), *arrays) for h in everywhere]
+            parts = [_rows.elementwise_by_rows(_part(f, M is not None, True), *arrays) for f in stored]
+            parts += [_rows.elementwise_by_rows(_part(h, M is not None, False), *arrays) for h in everywhere]
         else:
             parts = [f(self.V, WH) for f in stored] + [h(WH) for h in everywhere]
             if M is not None:
@@ -182,4 +183,4 @@ def _divergence_by_rows(V, WH, beta: float, weights):
     def part(rows):
         return losses.beta_divergence(np, V[rows], WH[rows], beta, None if weights is None else weights[rows])
 
-    return np.sum(list(parallel.thread_pool().map(part, row_blocks(*V.shape))))
+    return np.sum(list(parallel.thread_pool().map(part, _rows.row_blocks(*V.shape))))

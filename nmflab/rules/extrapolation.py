@@ -285,6 +285,14 @@ class ExtrapolatedKL(Rule):
     update_h, update_w : bool
     """
 
+    step: float = 0.5
+    shrink: float = 1.5
+    grow: float = 1.05
+    grow_cap: float = 1.01
+    penalty: Penalty = field(default_factory=Penalty)
+    update_h: bool = True
+    update_w: bool = True
+
     loss: ClassVar[str] = "kl"
     beta: ClassVar[float] = 1.0
     supports_sparse: ClassVar[bool] = True
@@ -377,14 +385,7 @@ class ExtrapolatedMultiplicativeKL(ExtrapolatedKL, _Multiplicative):
     update_h, update_w : bool
     """
 
-    step: float = 0.5
-    shrink: float = 1.5
-    grow: float = 1.05
-    grow_cap: float = 1.01
     eps: float = 1e-9
-    penalty: Penalty = field(default_factory=Penalty)
-    update_h: bool = True
-    update_w: bool = True
 
     method: ClassVar[str] = "e-mu"
     summary: ClassVar[str] = "Lee-Seung updates extrapolated along log W, log H (adaptive step, restarts)"
@@ -430,18 +431,10 @@ class ExtrapolatedCoordinateDescentKL(ExtrapolatedKL):
     update_h, update_w : bool
     """
 
-    step: float = 0.5
-    shrink: float = 1.5
-    grow: float = 1.05
-    grow_cap: float = 1.01
     newton_steps: int = 1
-    penalty: Penalty = field(default_factory=Penalty)
-    update_h: bool = True
-    update_w: bool = True
 
     method: ClassVar[str] = "e-cd"
     summary: ClassVar[str] = "coordinate descent with Ang and Gillis's extrapolation and restarts"
-    auto_priority: ClassVar[int | None] = None
 
     def plain(self):
         return CoordinateDescentKL(newton_steps=self.newton_steps, penalty=self.penalty, update_h=self.update_h,
