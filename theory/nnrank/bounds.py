@@ -185,6 +185,13 @@ def nonneg_rank_bounds(M, *, methods="auto", time_limit: float | None = 120.0, s
         """Seconds left for the next method (None without a clock)."""
         return None if time_limit is None else max(0.5, time_limit - (time.perf_counter() - start))
 
+    def share_of_left(share: float, *, before=None):
+        """``share`` of the seconds left (None without a clock); with ``before``, the whole of them unless one of
+        those methods is still to run."""
+        if time_limit is None:
+            return None
+        return left() * (share if before is None or any(n in names for n in before) else 1.0)
+
     def time_is_left() -> bool:
         return time_limit is None or left() > 0.5
 
@@ -241,10 +248,10 @@ def nonneg_rank_bounds(M, *, methods="auto", time_limit: float | None = 120.0, s
             break
         report(f"{name} ...")
         if name == "fooling_set":
-            absorb(fooling_set(M, time_limit=None if time_limit is None else left() * SUPPORT_MILP_SHARE))
+            absorb(fooling_set(M, time_limit=share_of_left(SUPPORT_MILP_SHARE)))
         elif name == "rectangle_cover":
             # small supports finish in moments; a large one (LEDM: all but the diagonal) would take it all
-            for e in rectangle_cover(M, time_limit=None if time_limit is None else left() * SUPPORT_MILP_SHARE):
+            for e in rectangle_cover(M, time_limit=share_of_left(SUPPORT_MILP_SHARE)):
                 absorb(e)
         elif name == "nested_polygons":
             e = nested_polygons(M) if r == 3 else Evidence(name, "upper", None, status="not applicable: rank is not 3")
@@ -254,13 +261,11 @@ def nonneg_rank_bounds(M, *, methods="auto", time_limit: float | None = 120.0, s
             absorb(geometric_bound(M, restricted) if r == 3 else
                    Evidence(name, "lower", None, status="not applicable: rank is not 3"))
         elif name == "hyperplane_separation":
-            later = any(n in names for n in ("refined_rectangle_cover", "exact_nmf_heuristic", "tau_plus", "smt"))
-            share = HYPERPLANE_SHARE if later and time_limit is not None else 1.0
-            absorb(hyperplane_separation(M, time_limit=None if time_limit is None else left() * share))
+            absorb(hyperplane_separation(M, time_limit=share_of_left(
+                HYPERPLANE_SHARE, before=("refined_rectangle_cover", "exact_nmf_heuristic", "tau_plus", "smt"))))
         elif name == "refined_rectangle_cover":
-            later = any(n in names for n in ("exact_nmf_heuristic", "tau_plus", "smt"))
-            share = REFINED_COVER_SHARE if later and time_limit is not None else 1.0
-            absorb(refined_rectangle_cover(M, time_limit=None if time_limit is None else left() * share))
+            absorb(refined_rectangle_cover(M, time_limit=share_of_left(
+                REFINED_COVER_SHARE, before=("exact_nmf_heuristic", "tau_plus", "smt"))))
         elif name == "nonneg_nuclear_norm":
             absorb(nonneg_nuclear_norm(M, time_limit=left()))
         elif name == "tau_sos":
@@ -287,9 +292,7 @@ def nonneg_rank_bounds(M, *, methods="auto", time_limit: float | None = 120.0, s
                     break
         elif name == "tau_plus":
             # the strongest lower bound gets most of what is left; the rest is for the later methods
-            later = "smt" in names
-            share = TAU_PLUS_SHARE if later and time_limit is not None else 1.0
-            absorb(tau_plus(M, time_limit=None if time_limit is None else left() * share))
+            absorb(tau_plus(M, time_limit=share_of_left(TAU_PLUS_SHARE, before=("smt",))))
         elif name == "smt":
             if lower == upper:
                 absorb(Evidence("smt", "exact", None, status="not run: the bounds already meet"))
