@@ -24,7 +24,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, NamedTuple
 
-from .. import _xp
+from .. import _kernels, _xp
 from ..losses import Penalty
 from ._common import T, alternate
 from ._registry import Rule, register
@@ -99,7 +99,13 @@ def _sweep_terms(xp, B, l2):
 
 
 def _rows(xp, X, A, B, l1, l2, max_sweeps: int, delta: float):
-    """Up to ``max_sweeps`` sweeps, stopped once a sweep moves X by <= delta * the first sweep's move."""
+    """Up to ``max_sweeps`` sweeps, stopped once a sweep moves X by <= delta * the first sweep's move.
+
+    The NumPy backend makes them compiled where numba is installed
+    (:func:`nmflab._kernels.hals_sweeps`, the same sweeps in one call).
+    """
+    if _xp.is_numpy(xp) and X.ndim == 2 and _kernels.available():
+        return _kernels.hals_sweeps(X, A, B, l1, l2, max_sweeps, delta)
     A = _xp.contiguous(xp, A)
     coupling, scale, alive = _sweep_terms(xp, B, l2)
     first = _sweep(xp, X, A, coupling, scale, alive, l1)
