@@ -135,6 +135,20 @@ def test_tau_sos_closed_form_on_two_by_two(alpha):
     assert value == pytest.approx(2 / (1 + alpha), abs=1e-5)
 
 
+def test_the_sdps_give_the_same_values_in_a_child_process_with_a_time_limit():
+    """With a time limit the SDPs are solved in a child process (stopped when the time is up): same values."""
+    L5 = gallery.ledm(5).matrix
+    for bound in (tau_sos, nonneg_nuclear_norm):
+        here, there = bound(L5), bound(L5, time_limit=600.0)
+        assert there.value == pytest.approx(here.value, rel=1e-9) and there.bound == here.bound
+
+
+def test_an_sdp_past_its_time_limit_is_stopped_and_proves_nothing():
+    """The 13-gon's τ₊^sos takes minutes (an interior-point iteration about ten seconds): stopped at 0.5 s."""
+    e = tau_sos(gallery.ngon_slack(13).matrix, time_limit=0.5)
+    assert e.bound is None and e.status.startswith("time_limit")
+
+
 def test_tau_sos_and_tau_plus_of_ledm5_match_fawzi_parrilo():
     L5 = gallery.ledm(5).matrix
     assert tau_sos(L5).value == pytest.approx(3.594, abs=1e-3)

@@ -25,6 +25,7 @@ import itertools
 import numpy as np
 
 from ._matrix import as_matrix, canonical_scaling
+from ._deadline import Timeout, call_with_deadline
 from .evidence import Evidence, ceil_bound, timed, zero_matrix
 
 __all__ = ["tau_sos", "nonneg_nuclear_norm"]
@@ -35,7 +36,7 @@ MAX_SOS_ENTRIES = 150
 MAX_NUCLEAR_SIZE = 120
 
 
-def _solve(problem, time_limit):
+def _solve(problem):
     """Solve with Clarabel (then SCS); the status says when a result is inaccurate."""
     import warnings
 
@@ -44,10 +45,9 @@ def _solve(problem, time_limit):
     for solver in ("CLARABEL", "SCS"):
         if solver in cp.installed_solvers():
             try:
-                kwargs = {"time_limit": float(time_limit)} if (time_limit and solver == "CLARABEL") else {}
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore", UserWarning)
-                    problem.solve(solver=solver, **kwargs)
+                    problem.solve(solver=solver)
                 return solver
             except cp.error.SolverError:
                 continue
@@ -55,44 +55,90 @@ def _solve(problem, time_limit):
     return "default"
 
 
-def tau_sos(M, *, time_limit: float | None = None, max_entries: int = MAX_SOS_ENTRIES) -> Evidence:
-    """The SDP relaxation τ₊^sos of the self-scaled bound (see module docstring)."""
+def _outcome(problem, solver):
+    """``(value, status, solver)`` of a solved problem; value None unless optimal (or optimal but inaccurate)."""
+    ok = problem.status in ("optimal", "optimal_inaccurate") and problem.value is not None
+    return (float(problem.value) if ok else None), problem.status, solver
+
+
+def _within(solve, args, time_limit):
+    """``solve(*args)``, in a child process stopped after ``time_limit`` seconds where one is given.
+
+    The solvers keep a time limit only between iterations, and one
+    iteration of a large SDP can take longer than the time left
+    (:mod:`._deadline`). ``(None, "time_limit: ...", None)`` when stopped.
+    """
+    if time_limit is None:
+        return solve(*args)
+    try:
+        return call_with_deadline(solve, args, seconds=time_limit)
+    except Timeout:
+        return None, f"time_limit: stopped after {time_limit:.3g} s", None
+
+
+def _tau_sos_problem(A, entries):
+    """The SDP of τ₊^sos for the scaled matrix ``A`` and its non-zero ``entries``, solved."""
     import cvxpy as cp
 
+    pos = {e: k + 1 for k, e in enumerate(entries)}
+    N = len(entries)
+    Z = cp.Variable((N + 1, N + 1), symmetric=True)
+    a = np.array([A[e] for e in entries])
+    constraints = [Z >> 0, Z[0, 1:] == a, cp.diag(Z)[1:] <= a**2]
+    zeros, same = [], []  # positions (p, q) of Z that vanish; pairs of positions that are equal
+    for ((i, j), (k, l)) in itertools.combinations(entries, 2):
+        p, q = pos[(i, j)], pos[(k, l)]
+        r, s = pos.get((i, l)), pos.get((k, j))
+        if r is None or s is None:
+            zeros.append((p, q))
+        elif {r, s} != {p, q} and (min(r, s), max(r, s)) > (p, q):
+            same.append((p, q, r, s))
+    # one constraint per kind, indexed by arrays: cvxpy compiles one object in place of thousands
+    # (the 13-gon has about 10^4 pairs of entries; one constraint each took longer to compile than to solve)
+    if zeros:
+        p, q = np.array(zeros).T
+        constraints.append(Z[p, q] == 0)
+    if same:
+        p, q, r, s = np.array(same).T
+        constraints.append(Z[p, q] == Z[r, s])
+    problem = cp.Problem(cp.Minimize(Z[0, 0]), constraints)
+    return _outcome(problem, _solve(problem))
+
+
+def tau_sos(M, *, time_limit: float | None = None, max_entries: int = MAX_SOS_ENTRIES) -> Evidence:
+    """The SDP relaxation τ₊^sos of the self-scaled bound (see module docstring).
+
+    With ``time_limit`` the SDP is solved in a child process that is
+    stopped when the time is up (status ``"time_limit: ..."``).
+    """
     M = as_matrix(M)
     if M.is_zero:
         return zero_matrix("tau_sos")
     with timed() as clock:
-        A = M.values / M.values.max()
         entries = M.entries
         if len(entries) > max_entries:
             return Evidence("tau_sos", "lower", None, None, clock(),
                             f"not applicable: {len(entries)} non-zero entries > {max_entries}")
-        pos = {e: k + 1 for k, e in enumerate(entries)}
-        N = len(entries)
-        Z = cp.Variable((N + 1, N + 1), symmetric=True)
-        a = np.array([A[e] for e in entries])
-        constraints = [Z >> 0, Z[0, 1:] == a, cp.diag(Z)[1:] <= a**2]
-        for ((i, j), (k, l)) in itertools.combinations(entries, 2):
-            p, q = pos[(i, j)], pos[(k, l)]
-            r, s = pos.get((i, l)), pos.get((k, j))
-            if r is None or s is None:
-                constraints.append(Z[p, q] == 0)
-            elif {r, s} != {p, q} and (min(r, s), max(r, s)) > (p, q):
-                constraints.append(Z[p, q] == Z[r, s])
-        problem = cp.Problem(cp.Minimize(Z[0, 0]), constraints)
-        solver = _solve(problem, time_limit)
-        ok = problem.status in ("optimal", "optimal_inaccurate") and problem.value is not None
-        value = float(problem.value) if ok else None
+        value, status, solver = _within(_tau_sos_problem, (M.values / M.values.max(), entries), time_limit)
+    ok = value is not None
     return Evidence("tau_sos", "lower", ceil_bound(value, margin=1e-5) if ok else None, value, clock(),
-                    problem.status if ok else f"failed: {problem.status}", False,
-                    {"solver": solver, "lifting_size": N + 1})
+                    status if ok or status.startswith("time_limit") else f"failed: {status}", False,
+                    {"solver": solver, "lifting_size": len(entries) + 1})
+
+
+def _nuclear_problem(A):
+    """The doubly-non-negative SDP bounding ν₊ of ``A`` (unit Frobenius norm) from below, solved."""
+    import cvxpy as cp
+
+    m, n = A.shape
+    Z = cp.Variable((m + n, m + n), symmetric=True)
+    constraints = [Z >> 0, Z >= 0, Z[:m, m:] == A]
+    problem = cp.Problem(cp.Minimize((cp.trace(Z[:m, :m]) + cp.trace(Z[m:, m:])) / 2), constraints)
+    return _outcome(problem, _solve(problem))
 
 
 def nonneg_nuclear_norm(M, *, time_limit: float | None = None) -> Evidence:
-    """(ν₊ / ||M||_F)² with ν₊ from its doubly-non-negative SDP relaxation."""
-    import cvxpy as cp
-
+    """(ν₊ / ||M||_F)² with ν₊ from its doubly-non-negative SDP relaxation (in a child process with a time limit)."""
     M = as_matrix(M)
     if M.is_zero:
         return zero_matrix("nonneg_nuclear_norm")
@@ -102,14 +148,9 @@ def nonneg_nuclear_norm(M, *, time_limit: float | None = None) -> Evidence:
             return Evidence("nonneg_nuclear_norm", "lower", None, None, clock(),
                             f"not applicable: m + n = {m + n} > {MAX_NUCLEAR_SIZE} for the SDP")
         A = canonical_scaling(M.values)
-        A = A / np.linalg.norm(A)
-        Z = cp.Variable((m + n, m + n), symmetric=True)
-        constraints = [Z >> 0, Z >= 0, Z[:m, m:] == A]
-        problem = cp.Problem(cp.Minimize((cp.trace(Z[:m, :m]) + cp.trace(Z[m:, m:])) / 2), constraints)
-        solver = _solve(problem, time_limit)
-        ok = problem.status in ("optimal", "optimal_inaccurate") and problem.value is not None
-        nu = float(problem.value) if ok else None
-        value = nu**2 if ok else None
+        nu, status, solver = _within(_nuclear_problem, (A / np.linalg.norm(A),), time_limit)
+    ok = nu is not None
+    value = nu**2 if ok else None
     return Evidence("nonneg_nuclear_norm", "lower", ceil_bound(value, margin=1e-5) if ok else None, value,
-                    clock(), problem.status if ok else f"failed: {problem.status}", False,
+                    clock(), status if ok or status.startswith("time_limit") else f"failed: {status}", False,
                     {"solver": solver, "nu_plus_lower": nu})
