@@ -22,6 +22,7 @@ from . import _xp
 __all__ = [
     "frobenius",
     "frobenius_from_products",
+    "identity_rounding",
     "kl_divergence",
     "beta_divergence",
     "divergence_terms",
@@ -65,11 +66,16 @@ def frobenius_from_products(xp, norm_sq, W, VHt, HHt):
     ``||V - WH||^2 = ||V||^2 - 2 tr(W^T V H^T) + tr((W^T W)(H H^T))``
     with ``VHt = V H^T`` and ``HHt = H H^T``; it costs ``O((n + r) r^2)``
     instead of ``O(n p r)``. Its absolute error is about
-    ``4 * eps * ||V||^2``: callers fall back to :func:`frobenius` when the
+    ``4 * eps * ||V||^2`` (:func:`identity_rounding`): callers fall back to :func:`frobenius` when the
     result is small against ``||V||^2`` (catastrophic cancellation).
     """
     WtW = xp.matrix_transpose(W) @ W
     return 0.5 * (norm_sq - 2.0 * _sum2(xp, W * VHt) + _sum2(xp, WtW * HHt))
+
+
+def identity_rounding(xp, norm_sq, dtype):
+    """The absolute rounding of :func:`frobenius_from_products`, ``4 eps ||V||^2`` (``norm_sq = ||V||^2``)."""
+    return 4.0 * xp.finfo(dtype).eps * norm_sq
 
 
 def kl_divergence(xp, V, WH, weights=None):

@@ -161,7 +161,7 @@ class Dense(Data):
         """
         xp = self.xp
         identity = losses.frobenius_from_products(xp, self.norm_sq, W, VHt, HHt)
-        floor = 4.0 * xp.finfo(self.dtype).eps / IDENTITY_TARGET * self.norm_sq
+        floor = losses.identity_rounding(xp, self.norm_sq, self.dtype) / IDENTITY_TARGET
         return _xp.cond(xp, identity > floor, lambda: identity, lambda: self.divergence(2.0, W, H, None))
 
     def residual(self, W, H):

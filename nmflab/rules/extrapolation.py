@@ -44,7 +44,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar, NamedTuple
 
 from .. import _xp
-from ..losses import Penalty
+from ..losses import Penalty, identity_rounding
 from ._common import T, penalty_h, penalty_w
 from ._registry import Rule, check_rule_class, register
 from .anls import ANLS
@@ -171,11 +171,11 @@ class Extrapolated(Rule):
         W_ahead = xp.where(worse, W_new, W_ahead)
         H_ahead = xp.where(worse, H_new, H_pair)
         next_step, cap = adapted_step(xp, self, worse, step, state.cap)
-        # The pair reported is the newest whose error is within the error's rounding (the trace identity's, about
-        # 4 eps ||V||^2: nmflab.losses.frobenius_from_products) of the lowest evaluated. With a strict "lower than
-        # the best" the pair froze once the sequence's gains fell below rounding: the pair rounding favoured was
-        # kept while the sequence went on to stationarity (a KKT residual stuck at 6e-8 where it reached 1e-13).
-        rounding = 4.0 * xp.finfo(data.dtype).eps * data.norm_sq
+        # The pair reported is the newest whose error is within the error's rounding (the trace identity's) of the
+        # lowest evaluated. With a strict "lower than the best" the pair froze once the sequence's gains fell below
+        # rounding: the pair rounding favoured was kept while the sequence went on to stationarity (a KKT residual
+        # stuck at 6e-8 where it reached 1e-13).
+        rounding = identity_rounding(xp, data.norm_sq, data.dtype)
         better = error <= state.lowest + rounding
         W_out, H_out = xp.where(better, W_new, W), xp.where(better, H_pair, H)
         new = ExtrapolationState(W_last=W_new, H_last=H_new, W_ahead=W_ahead, H_ahead=H_ahead, step=next_step,
