@@ -176,9 +176,12 @@ def check(xp, monitor, W, H, objective, kkt, iteration, criteria: StopCriteria):
     """
     w_change = relative_change(xp, W, monitor.W)
     h_change = relative_change(xp, H, monitor.H)
-    labels = assignment(xp, W)
-    same = xp.all(labels == monitor.labels)
-    unchanged = xp.where(same, monitor.unchanged + 1, 0).astype(xp.int32)
+    if "connectivity" in criteria.rules:
+        labels = assignment(xp, W)
+        same = xp.all(labels == monitor.labels)
+        unchanged = xp.where(same, monitor.unchanged + 1, 0).astype(xp.int32)
+    else:  # only the connectivity rule reads them: no argmax over W at every check
+        labels, unchanged = monitor.labels, monitor.unchanged
 
     met = {
         "objective": xp.abs(monitor.objective - objective) <= criteria.tol * xp.abs(monitor.objective),
