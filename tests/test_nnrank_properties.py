@@ -166,3 +166,16 @@ def test_the_counterexamples_hypothesis_found(M):
     assert (bounds.lower, bounds.upper) == (3, 3)
     polygons = [e for e in bounds.evidence if e.method == "nested_polygons"][0]
     assert (polygons.kind, polygons.bound, polygons.data["restricted_rank_lower"]) == ("exact", 3, 3)
+
+
+def test_floats_beyond_two_to_the_53_are_floats_not_integers():
+    """A rank-1 product of floats scaled to 1e27 (hypothesis found it): every entry is an integer-valued float,
+    and taken as those integers its rank, through the rounding, is 2; the unscaled copy got rank₊ 1. Such
+    entries are floats; a float matrix of small integers is still exact."""
+    M = np.array([[2.6246128020179737e+27, 6.987983375094637e+27],
+                  [1.0658415765839844e+16, 2.8377836197121976e+16], [0.0, 0.0]])
+    bounds = nonneg_rank_bounds(M, methods=CHEAP, time_limit=None)
+    _check(M, 1, bounds)
+    assert (bounds.lower, bounds.upper, bounds.rank) == (1, 1, 1)
+    small = nonneg_rank_bounds(np.array([[2.0**52, 1.0], [1.0, 3.0]]), time_limit=None)
+    assert small.lower == 2 and small.certificate.exact  # 3 * 2**52 - 1 != 0, which floats of it would miss

@@ -32,6 +32,8 @@ __all__ = ["NonnegMatrix", "as_matrix", "Certificate", "numerical_rank", "exact_
 
 #: Relative tolerance for float computations: singular values, residuals.
 DEFAULT_TOL = 1e-9
+#: Floats below this that hold integers are taken as those integers (exact); from 2**53 on every float does.
+FLOAT_INTEGERS = 2.0**53
 
 
 @dataclass(frozen=True)
@@ -178,8 +180,12 @@ def as_matrix(M, name: str = "M") -> NonnegMatrix:
             f"{name} has negative entries (the first is {float(values[pos])!r} at {pos}); "
             "the non-negative rank is defined for non-negative matrices only"
         )
-    if fractions is None and np.all(values == np.round(values)):
-        fractions = np.vectorize(lambda x: Fraction(int(x)), otypes=[object])(values)  # every float is exact
+    # Floats holding small integers (counts, 0/1 patterns) are those integers. From 2**53 on every float is an
+    # integer, so integrality says nothing there: such entries are taken as floats (a rank-1 product of floats
+    # scaled to 1e27 is, as integers, of rank 2 through its rounding; hypothesis found the bounds calling its
+    # rank₊ 2 where the unscaled copy got 1).
+    if fractions is None and np.all(values == np.round(values)) and np.all(values < FLOAT_INTEGERS):
+        fractions = np.vectorize(lambda x: Fraction(int(x)), otypes=[object])(values)
     support = (fractions != 0) if fractions is not None else (values > 0)
     support = np.asarray(support, dtype=bool)
     logs = np.zeros(values.shape)
