@@ -22,7 +22,7 @@ import functools
 import multiprocessing
 import traceback
 
-__all__ = ["call_with_deadline", "Timeout"]
+__all__ = ["Timeout", "call_with_deadline"]
 
 
 class Timeout(Exception):

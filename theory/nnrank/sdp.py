@@ -24,11 +24,11 @@ import itertools
 
 import numpy as np
 
-from ._matrix import as_matrix, canonical_scaling
 from ._deadline import Timeout, call_with_deadline
+from ._matrix import as_matrix, canonical_scaling
 from .evidence import Evidence, ceil_bound, timed, zero_matrix
 
-__all__ = ["tau_sos", "nonneg_nuclear_norm"]
+__all__ = ["nonneg_nuclear_norm", "tau_sos"]
 
 #: The lifting of τ₊^sos has one row per non-zero entry; above this many it is skipped.
 MAX_SOS_ENTRIES = 150
