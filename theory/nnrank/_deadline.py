@@ -65,6 +65,7 @@ def call_with_deadline(function, args=(), kwargs=None, *, seconds: float):
         try:
             kind, value = receive.recv()
         except EOFError:
+            process.join()  # its end of the pipe is closed: it is exiting; reaped, it has an exit code
             raise RuntimeError(f"the child process ended without a result (exit code {process.exitcode})") from None
     finally:
         if process.is_alive():
