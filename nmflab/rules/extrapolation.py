@@ -84,7 +84,28 @@ class ExtrapolationState(NamedTuple):
 
 
 @dataclass(frozen=True)
-class Extrapolated(Rule):
+class _AdaptiveSteps(Rule):
+    """The parameters of Ang & Gillis's adaptive step, shared by the Frobenius and the KL schemes.
+
+    ``step`` (beta_0), ``shrink`` (eta), ``grow`` (gamma), ``grow_cap``
+    (gamma-bar), checked by :func:`_check_step_parameters`; the penalty and
+    which factors are updated.
+    """
+
+    step: float = 0.5
+    shrink: float = 1.5
+    grow: float = 1.05
+    grow_cap: float = 1.01
+    penalty: Penalty = field(default_factory=Penalty)
+    update_h: bool = True
+    update_w: bool = True
+
+    def __post_init__(self):
+        _check_step_parameters(self)
+
+
+@dataclass(frozen=True)
+class Extrapolated(_AdaptiveSteps):
     """An alternating Frobenius rule with Ang & Gillis's extrapolation and restarts (see the module).
 
     Parameters
@@ -111,13 +132,6 @@ class Extrapolated(Rule):
     """
 
     inner: Any = None
-    step: float = 0.5
-    shrink: float = 1.5
-    grow: float = 1.05
-    grow_cap: float = 1.01
-    penalty: Penalty = field(default_factory=Penalty)
-    update_h: bool = True
-    update_w: bool = True
 
     inner_class: ClassVar[type]
     loss: ClassVar[str] = "frobenius"
@@ -133,7 +147,7 @@ class Extrapolated(Rule):
         if not getattr(inner, "extrapolable", False):
             raise ValueError(f"{type(inner).__qualname__} does not provide the block steps solve_h and solve_w "
                              "(extrapolable = True) that extrapolation needs")
-        _check_step_parameters(self)
+        super().__post_init__()
         if hasattr(inner, "penalty"):
             inner = dataclasses.replace(inner, penalty=self.penalty)
         object.__setattr__(self, "inner", inner)
@@ -261,7 +275,7 @@ def _linear(xp, X, last, step):
 
 
 @dataclass(frozen=True)
-class ExtrapolatedKL(Rule):
+class ExtrapolatedKL(_AdaptiveSteps):
     """KL block steps (H, then W) with Ang & Gillis's adaptive extrapolation and restarts; subclasses name the steps.
 
     An iteration: the KL objective of the extrapolated pair ``(W_a, H_a)``
@@ -294,14 +308,6 @@ class ExtrapolatedKL(Rule):
     update_h, update_w : bool
     """
 
-    step: float = 0.5
-    shrink: float = 1.5
-    grow: float = 1.05
-    grow_cap: float = 1.01
-    penalty: Penalty = field(default_factory=Penalty)
-    update_h: bool = True
-    update_w: bool = True
-
     loss: ClassVar[str] = "kl"
     beta: ClassVar[float] = 1.0
     supports_sparse: ClassVar[bool] = True
@@ -309,9 +315,6 @@ class ExtrapolatedKL(Rule):
     supports_penalty: ClassVar[bool] = True
     # as for Extrapolated: a one-sided penalty has no minimizer, which extrapolation runs towards
     auto_with_penalty: ClassVar[bool] = False
-
-    def __post_init__(self):
-        _check_step_parameters(self)
 
     # What a subclass provides.
     def plain(self) -> Rule:

@@ -56,9 +56,10 @@ def _solve(problem):
 
 
 def _outcome(problem, solver):
-    """``(value, status, solver)`` of a solved problem; value None unless optimal (or optimal but inaccurate)."""
+    """``(value, status, solver)`` of a solved problem: value None and status ``"failed: ..."`` unless optimal
+    (or optimal but inaccurate)."""
     ok = problem.status in ("optimal", "optimal_inaccurate") and problem.value is not None
-    return (float(problem.value) if ok else None), problem.status, solver
+    return (float(problem.value), problem.status, solver) if ok else (None, f"failed: {problem.status}", solver)
 
 
 def _within(solve, args, time_limit):
@@ -120,10 +121,8 @@ def tau_sos(M, *, time_limit: float | None = None, max_entries: int = MAX_SOS_EN
             return Evidence("tau_sos", "lower", None, None, clock(),
                             f"not applicable: {len(entries)} non-zero entries > {max_entries}")
         value, status, solver = _within(_tau_sos_problem, (M.values / M.values.max(), entries), time_limit)
-    ok = value is not None
-    return Evidence("tau_sos", "lower", ceil_bound(value, margin=1e-5) if ok else None, value, clock(),
-                    status if ok or status.startswith("time_limit") else f"failed: {status}", False,
-                    {"solver": solver, "lifting_size": len(entries) + 1})
+    return Evidence("tau_sos", "lower", None if value is None else ceil_bound(value, margin=1e-5), value, clock(),
+                    status, False, {"solver": solver, "lifting_size": len(entries) + 1})
 
 
 def _nuclear_problem(A):
@@ -138,7 +137,7 @@ def _nuclear_problem(A):
 
 
 def nonneg_nuclear_norm(M, *, time_limit: float | None = None) -> Evidence:
-    """(ν₊ / ||M||_F)² with ν₊ from its doubly-non-negative SDP relaxation (in a child process with a time limit)."""
+    """(ν₊ / ||M||_F)² with ν₊ from its doubly-non-negative SDP relaxation (a time limit as for :func:`tau_sos`)."""
     M = as_matrix(M)
     if M.is_zero:
         return zero_matrix("nonneg_nuclear_norm")
@@ -149,8 +148,6 @@ def nonneg_nuclear_norm(M, *, time_limit: float | None = None) -> Evidence:
                             f"not applicable: m + n = {m + n} > {MAX_NUCLEAR_SIZE} for the SDP")
         A = canonical_scaling(M.values)
         nu, status, solver = _within(_nuclear_problem, (A / np.linalg.norm(A),), time_limit)
-    ok = nu is not None
-    value = nu**2 if ok else None
-    return Evidence("nonneg_nuclear_norm", "lower", ceil_bound(value, margin=1e-5) if ok else None, value,
-                    clock(), status if ok or status.startswith("time_limit") else f"failed: {status}", False,
-                    {"solver": solver, "nu_plus_lower": nu})
+    value = None if nu is None else nu**2
+    return Evidence("nonneg_nuclear_norm", "lower", None if value is None else ceil_bound(value, margin=1e-5), value,
+                    clock(), status, False, {"solver": solver, "nu_plus_lower": nu})
