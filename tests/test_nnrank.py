@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import itertools
 import json
 import math
@@ -36,6 +37,7 @@ from theory.nnrank import (  # noqa: E402
     verify_certificate,
 )
 from theory.nnrank.polygons import cyclic_polytope_faces, geometric_lower_bound  # noqa: E402
+from theory.nnrank.refined import check_refined_cover  # noqa: E402
 
 THOMAS = gallery.thomas().matrix
 
@@ -245,22 +247,85 @@ def _brute_refined_cover(M) -> int:
     raise AssertionError("no refined cover")
 
 
+#: The refined cover's two formulations: SAT where python-sat is installed, the MILP everywhere.
+REFINED_SOLVERS = ["milp", pytest.param("sat", marks=pytest.mark.skipif(
+    importlib.util.find_spec("pysat") is None, reason="python-sat is not installed"))]
+
+
+@pytest.mark.parametrize("solver", REFINED_SOLVERS)
 @pytest.mark.parametrize("seed", range(12))  # 7 of them above the plain cover number
-def test_refined_cover_matches_its_definition_by_brute_force(seed):
+def test_refined_cover_matches_its_definition_by_brute_force(seed, solver):
     rng = np.random.default_rng(seed)
     M = rng.integers(1, 4, (3, 3)) * (rng.random((3, 3)) < 0.8)
     M[0, 0] = 1
-    assert refined_rectangle_cover(M).bound == _brute_refined_cover(M)
+    e = refined_rectangle_cover(M, solver=solver)
+    assert (e.bound, e.status) == (_brute_refined_cover(M), "optimal")
+    check_refined_cover(M, e.data["rectangles"])
 
 
-@pytest.mark.parametrize("n", range(3, 10))
-def test_refined_cover_gives_the_extension_complexity_of_the_small_ngons(n):
-    # Vandaele, Gillis & Glineur (2017): 3, 4, 5, 5, 6, 6, 7 for n = 3..9; the plain cover gives 6 at n = 9
-    # (Oelze, Vandaele & Weltge 2014 introduced the refinement that reaches 7 there)
-    e = refined_rectangle_cover(gallery.ngon_slack(n).matrix)
-    assert (e.bound, e.status) == (gallery.ngon_slack(n).nonneg_rank[0], "optimal")
-    if n == 9:
+@pytest.mark.parametrize("solver, sizes", [("milp", range(3, 10)),
+                                           pytest.param("sat", range(3, 13), marks=REFINED_SOLVERS[1].marks)])
+def test_refined_cover_gives_the_extension_complexity_of_the_small_ngons(solver, sizes):
+    # Vandaele, Gillis & Glineur (2017): 3, 4, 5, 5, 6, 6, 7, 7, 7, 7 for n = 3..12; the plain cover gives 6 at
+    # n = 9 (Oelze, Vandaele & Weltge 2014 introduced the refinement that reaches 7 there)
+    for n in sizes:
+        G = gallery.ngon_slack(n)
+        e = refined_rectangle_cover(G.matrix, solver=solver)
+        assert (e.bound, e.status) == (G.nonneg_rank[0], "optimal"), n
+        check_refined_cover(G.matrix, e.data["rectangles"])
+    if solver == "milp":
         assert [c for c in rectangle_cover(gallery.ngon_slack(9).matrix) if c.method == "rectangle_cover"][0].bound == 6
+
+
+@pytest.mark.skipif(importlib.util.find_spec("pysat") is None, reason="python-sat is not installed")
+def test_sat_refined_cover_of_a_disguised_ngon_is_the_ngons():
+    rng = np.random.default_rng(3)
+    S = gallery.ngon_slack(11).matrix
+    D = (10.0 ** rng.uniform(-3, 3, (11, 1))) * S[rng.permutation(11)][:, rng.permutation(11)].T * 10.0 ** rng.uniform(
+        -3, 3, 11)
+    assert refined_rectangle_cover(D, solver="sat").bound == refined_rectangle_cover(S, solver="sat").bound == 7
+
+
+def test_the_refined_cover_check_rejects_a_plain_cover():
+    # the 9-gon's minimum plain cover has 6 rectangles, below its refined covering number 7
+    S = gallery.ngon_slack(9).matrix
+    cover = [c for c in rectangle_cover(S) if c.method == "rectangle_cover"][0].data["rectangles"]
+    assert len(cover) == 6
+    with pytest.raises(AssertionError, match="single rectangle"):
+        check_refined_cover(S, cover)
+    with pytest.raises(AssertionError, match="do not cover"):
+        check_refined_cover(S, cover[1:] + cover[1:2] * 2)
+
+
+@pytest.mark.skipif(importlib.util.find_spec("pysat") is None, reason="python-sat is not installed")
+def test_a_sat_refined_cover_stopped_by_its_budget_keeps_a_valid_bound(monkeypatch):
+    import theory.nnrank.refined as refined
+
+    monkeypatch.setattr(refined, "SAT_CONFLICT_LIMIT", 50)  # the 12-gon's "not 6" takes thousands
+    e = refined_rectangle_cover(gallery.ngon_slack(12).matrix, solver="sat")
+    assert e.status == "conflict_limit"
+    assert e.bound == 1 + max(e.data["unsatisfiable"], default=len(e.data["fooling_set"]) - 1) <= 7
+    assert "rectangles" not in e.data
+
+
+def test_the_sat_refined_cover_without_python_sat_names_the_install(monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "pysat.solvers", None)
+    with pytest.raises(ImportError, match=r"pip install 'nmflab\[theory\]'"):
+        refined_rectangle_cover(np.eye(3), solver="sat")
+    assert refined_rectangle_cover(np.eye(3)).data["solver"] == "milp"  # auto falls back
+    with pytest.raises(ValueError, match="solver must be"):
+        refined_rectangle_cover(np.eye(3), solver="cp")
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(importlib.util.find_spec("pysat") is None, reason="python-sat is not installed")
+def test_sat_refined_cover_of_the_13gon_is_8():
+    # Vandaele, Gillis & Glineur (2017): extension complexity 8; the MILP formulation declines here
+    e = refined_rectangle_cover(gallery.ngon_slack(13).matrix, solver="sat")
+    assert (e.bound, e.status, e.data["unsatisfiable"][-1]) == (8, "optimal", 7)
+    check_refined_cover(gallery.ngon_slack(13).matrix, e.data["rectangles"])
 
 
 def test_cyclic_polytope_face_counts_match_convex_hulls():

@@ -7,10 +7,10 @@ mathematics and its sources.
 
 from ._matrix import Certificate, as_matrix, canonical_scaling, verify_certificate
 from .bounds import METHODS, NonnegRankBounds, nonneg_rank_bounds
-from .combinatorial import (fooling_set, hyperplane_separation, maximal_rectangles, rectangle_cover,
-                            refined_rectangle_cover)
+from .combinatorial import fooling_set, hyperplane_separation, maximal_rectangles, rectangle_cover
 from .evidence import Evidence
 from .exact import exact_nmf_heuristic, smt_decide
+from .refined import refined_rectangle_cover
 from .polygons import geometric_bound, low_rank_certificate, nested_polygons, restricted_rank
 from .sdp import nonneg_nuclear_norm, tau_sos
 from .tau import rank_one_oracle, tau_plus

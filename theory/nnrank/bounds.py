@@ -8,10 +8,11 @@ from dataclasses import dataclass, field
 
 
 from ._matrix import Certificate, as_matrix, matrix_rank, trivial_certificate
-from .combinatorial import fooling_set, hyperplane_separation, rectangle_cover, refined_rectangle_cover
+from .combinatorial import fooling_set, hyperplane_separation, rectangle_cover
 from .evidence import Evidence, timed
 from .exact import exact_nmf_heuristic, smt_decide
 from .polygons import geometric_bound, low_rank_certificate, nested_polygons
+from .refined import refined_rectangle_cover
 from .sdp import nonneg_nuclear_norm, tau_sos
 from .tau import tau_plus
 

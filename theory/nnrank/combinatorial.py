@@ -25,7 +25,7 @@ import itertools
 
 import numpy as np
 from scipy.optimize import Bounds, LinearConstraint, linprog, milp
-from scipy.sparse import csr_matrix, hstack, identity
+from scipy.sparse import csr_matrix
 
 from ._matrix import as_matrix, canonical_scaling, on_support
 from .evidence import Evidence, ceil_bound, timed, zero_matrix
@@ -35,7 +35,6 @@ __all__ = [
     "maximal_rectangles",
     "fooling_set",
     "rectangle_cover",
-    "refined_rectangle_cover",
     "hyperplane_separation",
 ]
 
@@ -232,130 +231,6 @@ def _minimum_cover(method: str, support, rectangles, At, constraints, time_limit
         return Evidence(method, "lower", len(cover), float(len(cover)), clock(), "optimal", True,
                         {"rectangles": cover})
     return _dual_bound(method, res, clock, "time_limit")
-
-
-#: The refined cover declines beyond this many candidate pairs (entries p, q of a rectangle R, counted per R
-#: before the enumeration; about half become constraints). The 11-gon has 43692, the 12-gon 118152; the MILP
-#: of the 10-gon (15300) already takes minutes.
-MAX_REFINED_PAIRS = 100_000
-#: Branch-and-bound nodes of the refined cover's MILP without a clock (a budget of work, the same on any
-#: machine; its dual bound stays valid). The 9-gon's 7 and LEDM(7)'s 6 take fewer.
-REFINED_NODE_LIMIT = 5000
-#: Margin on the logarithm of a cross ratio before it counts as > 1 (float input; far above rounding).
-CROSS_RATIO_MARGIN = 1e-9
-
-
-def _cross_ratio_test(M):
-    """``exceeds(i, j, k, l)``: ``M_ij M_kl > M_il M_kj`` (all four non-zero).
-
-    Exact input is compared in fractions. Float input is compared on the
-    logarithms of its entries with a margin far above their rounding (at most
-    about 1e-13 over the whole float range), so a True holds for the matrix as
-    given; a cross ratio within the margin of 1 counts as not exceeding, which
-    only weakens the bound.
-    """
-    if M.exact is not None:
-        E = M.exact
-        return lambda i, j, k, l: E[i][j] * E[k][l] > E[i][l] * E[k][j]
-    L = np.log(np.where(M.support, M.original, 1.0))
-    return lambda i, j, k, l: L[i, j] + L[k, l] - L[i, l] - L[k, j] > CROSS_RATIO_MARGIN
-
-
-def _refined_cover(rectangles, At, first, time_limit, clock) -> Evidence:
-    """The refined cover MILP over first copies ``x`` and second copies ``z`` of the maximal rectangles.
-
-    ``first`` holds one refinement constraint per row: ``Σ_{others} x - x_R`` (>= 0).
-    """
-    n = len(rectangles)
-    second = abs(first)  # Σ_{others} z + z_R: the same rectangles, each with coefficient 1
-    res = milp(
-        c=np.ones(2 * n),
-        constraints=[LinearConstraint(hstack([At, csr_matrix(At.shape)]), 1, np.inf),
-                     LinearConstraint(hstack([first, second]), 0, np.inf),
-                     LinearConstraint(hstack([-identity(n), identity(n)]), -np.inf, 0)],  # z <= x
-        integrality=np.ones(2 * n),
-        bounds=Bounds(0, 1),
-        options=_milp_options(time_limit) if time_limit is not None else {"node_limit": REFINED_NODE_LIMIT},
-    )
-    if res.status == 0:
-        x = np.round(res.x).astype(int)
-        cover = [rectangles[r] for r in np.flatnonzero(x[:n])] + [rectangles[r] for r in np.flatnonzero(x[n:])]
-        _check_refined(At, first, x[:n] + x[n:])
-        return Evidence("refined_rectangle_cover", "lower", len(cover), float(len(cover)), clock(), "optimal", True,
-                        {"rectangles": cover})
-    return _dual_bound("refined_rectangle_cover", res, clock, "time_limit" if time_limit is not None else "node_limit")
-
-
-def _check_refined(At, first, multiplicity) -> None:
-    """The solver's cover, re-checked: it covers the support and no refined pair is covered once by one rectangle."""
-    times = At @ multiplicity  # how often each support entry is covered
-    assert (times >= 1).all(), "refined cover does not cover the support"
-    # a constraint's own rectangle has coefficient -1; every other rectangle there holds p or q
-    own = np.asarray((first < 0).argmax(axis=1)).ravel()
-    elsewhere = abs(first) @ multiplicity - multiplicity[own]
-    used_once = multiplicity[own] == 1
-    assert not (used_once & (elsewhere == 0)).any(), "refined cover leaves a pair to a single term"
-
-
-def refined_rectangle_cover(M, *, time_limit: float | None = None) -> Evidence:
-    """The refined rectangle covering bound (Oelze, Vandaele & Weltge 2014), by MILP.
-
-    In a factorization ``M = Σ_t a_t b_tᵀ`` let ``R_t`` be the support of term
-    t. Take support entries ``p = (i, j)`` and ``q = (k, l)`` of one rectangle
-    R with ``M_ij M_kl > M_il M_kj``. If R were the only term at p and at q,
-    ``M_ij M_kl = a_i b_j a_k b_l <= M_il M_kj`` (the other two corners hold
-    at least R's share), which is false: so every factorization's cover has,
-    for each such pair and each of its rectangles holding both, another
-    rectangle at p or at q. The fewest rectangles of a cover with that
-    property (a multiset: several terms may share a support) is a lower
-    bound on rank₊, at least the rectangle covering number. Enlarging a
-    rectangle to a maximal one keeps the property (the entries it gains are
-    covered twice), so maximal rectangles suffice, each at most twice (a
-    second copy already covers all its entries twice): with ``x_R`` its first
-    copy and ``z_R <= x_R`` its second, ``min Σ x_R + z_R`` over covers with
-    ``x_R <= z_R + Σ_{R' ∋ p, R' != R} (x_R' + z_R') + Σ_{R' ∋ q, R' != R}
-    (x_R' + z_R')`` for every such (p, q, R).
-
-    On the regular n-gons it gives 5, 5, 6, 6, 7, 7 for n = 5..10, the
-    extension complexities of Vandaele, Gillis & Glineur (2017); the plain
-    cover gives 6 for the 9-gon. Under a time limit, or past
-    :data:`REFINED_NODE_LIMIT` nodes without one, the MILP's dual bound is
-    reported (valid, possibly weaker).
-    """
-    M = as_matrix(M)
-    if M.is_zero:
-        return zero_matrix("refined_rectangle_cover")
-    with timed() as clock:
-        support = M.support
-        rectangles, declined = _rectangles_or_decline(support, "refined_rectangle_cover", clock, rectangles=[])
-        if declined is not None:
-            return declined
-        entries = M.entries
-        index = {e: k for k, e in enumerate(entries)}
-        At = _incidence(entries, rectangles).T.tocsr()  # entries x rectangles
-        rows, cols, vals = [], [], []
-        count = 0
-        exceeds = _cross_ratio_test(M)
-        pairs = sum(len(I) * (len(I) - 1) // 2 * len(J) * (len(J) - 1) for I, J in rectangles)
-        if pairs > MAX_REFINED_PAIRS:  # decline before the enumeration, which alone would take minutes
-            return Evidence("refined_rectangle_cover", "lower", None, None, clock(),
-                            f"not applicable: {pairs} pairs of entries in rectangles to examine > {MAX_REFINED_PAIRS}")
-        for r, (I, J) in enumerate(rectangles):
-            for i, k in itertools.combinations(I, 2):
-                for j, l in itertools.permutations(J, 2):
-                    if not exceeds(i, j, k, l):
-                        continue
-                    others = At[index[(i, j)]] + At[index[(k, l)]]
-                    others[0, r] = 0
-                    others.eliminate_zeros()
-                    cols += [*others.indices.tolist(), r]
-                    vals += [*others.data.tolist(), -1.0]
-                    rows += [count] * (others.nnz + 1)  # Σ others' first copies - x_R (second copies: below)
-                    count += 1
-        first = csr_matrix((vals, (rows, cols)), shape=(count, len(rectangles)))
-        e = _refined_cover(rectangles, At, first, time_limit, clock)
-    e.data["refinement_constraints"] = count
-    return e
 
 
 def _best_subrectangles(W: np.ndarray, rectangles, count: int = 1) -> list[tuple[float, tuple, tuple]]:

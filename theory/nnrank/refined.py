@@ -1,0 +1,367 @@
+"""The refined rectangle covering bound (Oelze, Vandaele & Weltge 2014), decided by SAT.
+
+In a factorization ``M = Σ_t a_t b_tᵀ`` let ``R_t`` be the support of term t:
+a rectangle inside the support of ``M``, and together they cover it. Take
+support entries ``p = (i, j)`` and ``q = (k, l)`` with
+``M_ij M_kl > M_il M_kj``. If one term t held both and no other term held p
+or q, then ``M_ij M_kl = a_ti b_tj a_tk b_tl <= M_il M_kj`` (the other two
+corners hold at least t's share), which is false. So every factorization's
+supports form a *refined cover*: a multiset of rectangles covering the
+support in which every such pair held by a rectangle is held by a second
+rectangle at p or at q (several terms may share a support). The fewest
+rectangles of a refined cover, the refined covering number, is a lower bound
+on rank₊ and at least the rectangle covering number: it gives the 9-gon its
+7 and the 13-gon its 8, where the plain cover gives 6 and 7.
+
+"Is there a refined cover with k rectangles?" is written as a Boolean formula
+(CNF) and decided by a SAT solver (CaDiCaL through python-sat):
+
+* ``a[t, i]``, ``b[t, j]``: row i, column j belongs to rectangle t; for every
+  zero of ``M`` and every t, not both;
+* ``c[t, e]``: rectangle t holds support entry ``e = (i, j)`` (it implies
+  ``a[t, i]`` and ``b[t, j]``); every entry is held: ``c[1, e] ∨ ... ∨ c[k, e]``;
+* for every pair (p, q) as above and every t: if t holds p and q
+  (``a[t, i] ∧ b[t, j] ∧ a[t, k] ∧ b[t, l]``), some ``c[s, p]`` or ``c[s, q]``
+  with ``s != t`` is true;
+* the rectangles are interchangeable, so the entries of a fooling set (no
+  two in a common rectangle) are put in rectangles 1, 2, ... in turn.
+
+A satisfying assignment is a refined cover (re-checked against the
+definition); "unsatisfiable" for k proves the bound ``k + 1``. k runs up
+from the fooling set's size until the formula is satisfiable or the budget
+is spent; the bound reached so far is valid at every step. The formula for
+the 14-gon at k = 7 has about 1400 variables and 32 000 clauses.
+
+Where python-sat is not installed, the same bound is computed by a MILP over
+the maximal rectangles (HiGHS), slower by orders of magnitude from the
+10-gon on.
+
+References: Oelze, Vandaele & Weltge (2014), *Computing the extension
+complexities of all 4-dimensional 0/1-polytopes*, arXiv:1406.4895;
+Vandaele, Gillis & Glineur (2017), LAA 521 (the regular n-gons); Ignatiev,
+Morgado & Marques-Silva (2018), *PySAT*, SAT 2018.
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+import time
+
+import numpy as np
+from scipy.optimize import Bounds, LinearConstraint, milp
+from scipy.sparse import csr_matrix, hstack, identity
+
+from ._matrix import as_matrix
+from .combinatorial import _dual_bound, _incidence, _milp_options, _rectangles_or_decline
+from .evidence import Evidence, timed, zero_matrix
+
+__all__ = ["refined_rectangle_cover", "refined_pairs"]
+
+#: The SAT solver (python-sat's name for CaDiCaL 1.9.5).
+SAT_SOLVER = "cadical195"
+#: Conflicts per satisfiability question without a clock (a budget of work, the same on any machine). The
+#: 13-gon's "no refined cover of 7" takes about 70 000, the 14-gon's about 150 000.
+SAT_CONFLICT_LIMIT = 2_000_000
+#: The formula is declined beyond this many literals in its refinement clauses (memory: python-sat holds them
+#: as Python lists while it builds the formula).
+MAX_SAT_LITERALS = 20_000_000
+#: Margin on the logarithm of a cross ratio before it counts as > 1 (float input; far above rounding).
+CROSS_RATIO_MARGIN = 1e-9
+#: The MILP fallback declines beyond this many candidate pairs (entries p, q of a rectangle R, counted per R
+#: before the enumeration; about half become constraints). The 11-gon has 43692, the 12-gon 118152; the MILP
+#: of the 10-gon (15300) already takes minutes.
+MAX_REFINED_PAIRS = 100_000
+#: Branch-and-bound nodes of the MILP fallback without a clock (its dual bound stays valid).
+REFINED_NODE_LIMIT = 5000
+
+
+def _cross_ratio_test(M):
+    """``exceeds(i, j, k, l)``: ``M_ij M_kl > M_il M_kj`` (all four non-zero).
+
+    Exact input is compared in fractions. Float input is compared on the
+    logarithms of its entries with a margin far above their rounding (at most
+    about 1e-13 over the whole float range), so a True holds for the matrix as
+    given; a cross ratio within the margin of 1 counts as not exceeding, which
+    only weakens the bound.
+    """
+    if M.exact is not None:
+        E = M.exact
+        return lambda i, j, k, l: E[i][j] * E[k][l] > E[i][l] * E[k][j]
+    L = np.log(np.where(M.support, M.original, 1.0))
+    return lambda i, j, k, l: L[i, j] + L[k, l] - L[i, l] - L[k, j] > CROSS_RATIO_MARGIN
+
+
+def refined_pairs(M) -> list[tuple[int, int]]:
+    """The pairs ``(p, q)`` of support entries (indices into ``M.entries``) the refinement constrains.
+
+    ``p = (i, j)`` and ``q = (k, l)`` lie in a common rectangle (``M_il`` and
+    ``M_kj`` are non-zero, ``i != k``, ``j != l``) and ``M_ij M_kl > M_il M_kj``.
+    """
+    M = as_matrix(M)
+    S = M.support
+    entries = np.array(M.entries).reshape(-1, 2)
+    first, second = np.triu_indices(len(entries), k=1)
+    (i, j), (k, l) = entries[first].T, entries[second].T
+    share = (i != k) & (j != l) & S[i, l] & S[k, j]
+    exceeds = _cross_ratio_test(M)
+    return [(int(p), int(q)) for p, q in zip(first[share], second[share])
+            if exceeds(*entries[p], *entries[q])]
+
+
+#: Random orders tried by the greedy fooling set (seeded: the same set on every run).
+FOOLING_ORDERS = 200
+
+
+def _greedy_fooling_set(support: np.ndarray, entries) -> list[int]:
+    """Support entries of which no two share a rectangle (indices into ``entries``), the largest of greedy passes.
+
+    The first pass takes the entries in order, the others in seeded random
+    orders; each takes an entry when it shares no rectangle with those taken.
+    The set only breaks the rectangles' symmetry, so any one is valid; a
+    larger one fixes more of it.
+    """
+    rows = np.array([e[0] for e in entries], dtype=int)
+    cols = np.array([e[1] for e in entries], dtype=int)
+    conflict = support[rows[:, None], cols[None, :]] & support[rows[None, :], cols[:, None]]  # share a rectangle
+    rng = np.random.default_rng(0)
+    best: list[int] = []
+    for attempt in range(FOOLING_ORDERS):
+        order = np.arange(len(entries)) if attempt == 0 else rng.permutation(len(entries))
+        free = np.ones(len(entries), dtype=bool)
+        chosen = []
+        for e in order:
+            if free[e]:
+                chosen.append(int(e))
+                free &= ~conflict[e]
+        if len(chosen) > len(best):
+            best = chosen
+    return best
+
+
+class _Formula:
+    """The CNF "a refined cover with ``k`` rectangles exists" (variables numbered from 1)."""
+
+    def __init__(self, support: np.ndarray, entries, pairs, fooling, k: int):
+        m, n = support.shape
+        N = len(entries)
+        self.k, self.m, self.n = k, m, n
+        t = np.arange(k)[:, None]
+        self.a = 1 + t * m + np.arange(m)  # k x m
+        self.b = 1 + k * m + t * n + np.arange(n)  # k x n
+        self.c = 1 + k * (m + n) + t * N + np.arange(N)  # k x N
+        rows = np.array([e[0] for e in entries], dtype=int)
+        cols = np.array([e[1] for e in entries], dtype=int)
+        zi, zj = np.nonzero(~support)
+        clauses = []
+        for s in range(k):
+            clauses += np.stack([-self.a[s, zi], -self.b[s, zj]], axis=1).tolist()  # no zero in a rectangle
+            clauses += np.stack([-self.c[s], self.a[s, rows]], axis=1).tolist()  # holding an entry: its row
+            clauses += np.stack([-self.c[s], self.b[s, cols]], axis=1).tolist()  # ... and its column
+        clauses += self.c.T.tolist()  # every entry is held
+        for p, q in pairs:
+            (i, j), (i2, j2) = entries[p], entries[q]
+            held_elsewhere = np.concatenate([self.c[:, p], self.c[:, q]])
+            for s in range(k):
+                others = held_elsewhere[(np.arange(2 * k) % k) != s].tolist()
+                clauses.append([int(-self.a[s, i]), int(-self.b[s, j]), int(-self.a[s, i2]), int(-self.b[s, j2]),
+                                *others])
+        clauses += [[int(self.c[s, e])] for s, e in enumerate(fooling[:k])]  # rectangles are interchangeable
+        self.clauses = clauses
+
+    def rectangles(self, model) -> list[tuple[tuple[int, ...], tuple[int, ...]]]:
+        """The non-empty rectangles of a satisfying assignment."""
+        true = np.zeros(int(self.c.max()) + 1, dtype=bool)
+        positive = np.array([v for v in model if v > 0], dtype=int)
+        true[positive] = True
+        out = []
+        for s in range(self.k):
+            I = tuple(int(i) for i in np.flatnonzero(true[self.a[s]]))
+            J = tuple(int(j) for j in np.flatnonzero(true[self.b[s]]))
+            if I and J:
+                out.append((I, J))
+        return out
+
+
+def check_refined_cover(M, rectangles, pairs=None) -> None:
+    """Raise AssertionError unless ``rectangles`` (a multiset) is a refined cover of ``M``.
+
+    Each rectangle lies inside the support, together they cover it, and every
+    pair of :func:`refined_pairs` held by one rectangle is held at p or at q
+    by another (p or q is held at least twice).
+    """
+    M = as_matrix(M)
+    S = M.support
+    times = np.zeros(S.shape, dtype=int)
+    for I, J in rectangles:
+        assert S[np.ix_(I, J)].all(), f"rectangle {I} x {J} leaves the support"
+        times[np.ix_(I, J)] += 1
+    assert (times[S] >= 1).all(), "the rectangles do not cover the support"
+    entries = M.entries
+    for p, q in refined_pairs(M) if pairs is None else pairs:
+        (i, j), (k, l) = entries[p], entries[q]
+        together = any(i in I and k in I and j in J and l in J for I, J in rectangles)
+        assert not together or times[i, j] >= 2 or times[k, l] >= 2, \
+            f"entries {entries[p]} and {entries[q]} are left to a single rectangle"
+
+
+def _solve(clauses, deadline):
+    """``(verdict, model)``: True, False, or None when the clock or the conflict budget stopped the solver."""
+    from pysat.solvers import Solver
+
+    with Solver(name=SAT_SOLVER, bootstrap_with=clauses) as solver:
+        if deadline is None:
+            solver.conf_budget(SAT_CONFLICT_LIMIT)
+            return solver.solve_limited(), solver.get_model()
+        timer = threading.Timer(max(deadline - time.monotonic(), 0.0), solver.interrupt)
+        timer.start()
+        try:
+            verdict = solver.solve_limited(expect_interrupt=True)
+        finally:
+            timer.cancel()
+        return verdict, solver.get_model()
+
+
+def _sat_refined_cover(M, time_limit, clock) -> Evidence:
+    support, entries = M.support, M.entries
+    pairs = refined_pairs(M)
+    fooling = _greedy_fooling_set(support, entries)
+    deadline = None if time_limit is None else time.monotonic() + time_limit
+    k = max(len(fooling), 1)
+    formula = None
+    data = {"solver": SAT_SOLVER, "refined_pairs": len(pairs), "fooling_set": [entries[e] for e in fooling],
+            "unsatisfiable": []}
+    while True:
+        literals = len(pairs) * k * (2 * k + 2)
+        if literals > MAX_SAT_LITERALS:
+            status = f"declined at k = {k}: {literals} literals > {MAX_SAT_LITERALS}"
+            break
+        formula = _Formula(support, entries, pairs, fooling, k)
+        verdict, model = _solve(formula.clauses, deadline)
+        if verdict is None:
+            status = "time_limit" if deadline is not None else "conflict_limit"
+            break
+        if verdict:
+            cover = formula.rectangles(model)
+            check_refined_cover(M, cover, pairs)
+            assert len(cover) == k, "a smaller refined cover than an unsatisfiable size"
+            data["rectangles"] = cover
+            status = "optimal"
+            break
+        data["unsatisfiable"].append(k)  # no refined cover of k rectangles: the bound is k + 1
+        # the supports of the trivial factorization (one term per row, or per column) are a refined cover
+        assert k < min(support.shape), f"no refined cover of {k} rectangles, beyond the trivial factorization"
+        k += 1
+    if formula is not None:
+        data["variables"], data["clauses"] = int(formula.c.max()), len(formula.clauses)
+    return Evidence("refined_rectangle_cover", "lower", k, float(k), clock(), status, True, data)
+
+
+def refined_rectangle_cover(M, *, time_limit: float | None = None, solver: str = "auto") -> Evidence:
+    """The refined rectangle covering bound (Oelze, Vandaele & Weltge 2014).
+
+    Parameters
+    ----------
+    M : array_like
+        Non-negative matrix.
+    time_limit : float, optional
+        Seconds. Without one the work is bounded instead (:data:`SAT_CONFLICT_LIMIT`
+        conflicts per size, or :data:`REFINED_NODE_LIMIT` MILP nodes), the
+        same on any machine.
+    solver : {"auto", "sat", "milp"}
+        ``"sat"``: the formula of this module (needs python-sat); ``"milp"``:
+        a MILP over first and second copies of the maximal rectangles;
+        ``"auto"``: SAT where python-sat is installed.
+
+    Returns
+    -------
+    Evidence
+        ``bound`` is the refined covering number when ``status`` is
+        ``"optimal"`` (with the cover in ``data["rectangles"]``); stopped
+        earlier, it is the size reached, still a valid lower bound.
+
+    On the regular n-gons it gives 5, 5, 6, 6, 7, 7, 7, 7, 8 for n = 5..13,
+    the extension complexities of Vandaele, Gillis & Glineur (2017).
+    """
+    if solver not in ("auto", "sat", "milp"):
+        raise ValueError(f"solver must be 'auto', 'sat' or 'milp', not {solver!r}")
+    M = as_matrix(M)
+    if M.is_zero:
+        return zero_matrix("refined_rectangle_cover")
+    if solver == "auto":
+        try:
+            import pysat.solvers  # noqa: F401
+            solver = "sat"
+        except ImportError:
+            solver = "milp"
+    elif solver == "sat":
+        try:
+            import pysat.solvers  # noqa: F401
+        except ImportError as exc:
+            raise ImportError("the SAT refined cover needs python-sat: pip install 'nmflab[theory]'") from exc
+    with timed() as clock:
+        if solver == "sat":
+            return _sat_refined_cover(M, time_limit, clock)
+        return _milp_refined_cover(M, time_limit, clock)
+
+
+def _milp_refined_cover(M, time_limit, clock) -> Evidence:
+    """The refined cover MILP over first copies ``x`` and second copies ``z`` of the maximal rectangles.
+
+    Enlarging a rectangle to a maximal one keeps the refinement (the entries
+    it gains are covered twice), so maximal rectangles suffice, each at most
+    twice (a second copy already holds all its entries twice): ``min Σ x_R +
+    z_R`` with ``z_R <= x_R`` over covers with ``x_R <= z_R + Σ_{R' ∋ p, R' !=
+    R} (x_R' + z_R') + Σ_{R' ∋ q, R' != R} (x_R' + z_R')`` for every pair
+    (p, q) and rectangle R holding both.
+    """
+    support = M.support
+    rectangles, declined = _rectangles_or_decline(support, "refined_rectangle_cover", clock, rectangles=[])
+    if declined is not None:
+        return declined
+    entries = M.entries
+    index = {e: k for k, e in enumerate(entries)}
+    At = _incidence(entries, rectangles).T.tocsr()  # entries x rectangles
+    candidates = sum(len(I) * (len(I) - 1) // 2 * len(J) * (len(J) - 1) for I, J in rectangles)
+    if candidates > MAX_REFINED_PAIRS:  # decline before the enumeration, which alone would take minutes
+        return Evidence("refined_rectangle_cover", "lower", None, None, clock(),
+                        f"not applicable: {candidates} pairs of entries in rectangles to examine > "
+                        f"{MAX_REFINED_PAIRS} (install python-sat for the SAT formulation)")
+    exceeds = _cross_ratio_test(M)
+    rows, cols, vals = [], [], []
+    count = 0
+    for r, (I, J) in enumerate(rectangles):
+        for i, k in itertools.combinations(I, 2):
+            for j, l in itertools.permutations(J, 2):
+                if not exceeds(i, j, k, l):
+                    continue
+                others = At[index[(i, j)]] + At[index[(k, l)]]
+                others[0, r] = 0
+                others.eliminate_zeros()
+                cols += [*others.indices.tolist(), r]
+                vals += [*others.data.tolist(), -1.0]
+                rows += [count] * (others.nnz + 1)  # Σ others' first copies - x_R (second copies: below)
+                count += 1
+    first = csr_matrix((vals, (rows, cols)), shape=(count, len(rectangles)))
+    n = len(rectangles)
+    second = abs(first)  # Σ_{others} z + z_R: the same rectangles, each with coefficient 1
+    res = milp(
+        c=np.ones(2 * n),
+        constraints=[LinearConstraint(hstack([At, csr_matrix(At.shape)]), 1, np.inf),
+                     LinearConstraint(hstack([first, second]), 0, np.inf),
+                     LinearConstraint(hstack([-identity(n), identity(n)]), -np.inf, 0)],  # z <= x
+        integrality=np.ones(2 * n),
+        bounds=Bounds(0, 1),
+        options=_milp_options(time_limit) if time_limit is not None else {"node_limit": REFINED_NODE_LIMIT},
+    )
+    if res.status == 0:
+        x = np.round(res.x).astype(int)
+        cover = [rectangles[r] for r in np.flatnonzero(x[:n])] + [rectangles[r] for r in np.flatnonzero(x[n:])]
+        check_refined_cover(M, cover)
+        e = Evidence("refined_rectangle_cover", "lower", len(cover), float(len(cover)), clock(), "optimal", True,
+                     {"rectangles": cover})
+    else:
+        e = _dual_bound("refined_rectangle_cover", res, clock, "time_limit" if time_limit is not None else
+                        "node_limit")
+    e.data.update(solver="milp", refinement_constraints=count)
+    return e
