@@ -37,6 +37,7 @@ from theory.nnrank import (  # noqa: E402
     verify_certificate,
 )
 from theory.nnrank.polygons import cyclic_polytope_faces, geometric_lower_bound  # noqa: E402
+from theory.nnrank.combinatorial import greedy_fooling_set  # noqa: E402
 from theory.nnrank.refined import check_refined_cover  # noqa: E402
 
 THOMAS = gallery.thomas().matrix
@@ -284,6 +285,34 @@ def test_sat_refined_cover_of_a_disguised_ngon_is_the_ngons():
     D = (10.0 ** rng.uniform(-3, 3, (11, 1))) * S[rng.permutation(11)][:, rng.permutation(11)].T * 10.0 ** rng.uniform(
         -3, 3, 11)
     assert refined_rectangle_cover(D, solver="sat").bound == refined_rectangle_cover(S, solver="sat").bound == 7
+
+
+def test_a_time_limited_fooling_set_keeps_the_greedy_one():
+    # the 13-gon's largest fooling set has 4 entries (the MILP needs ~15 s for it here); the greedy passes find
+    # 4 at once, and a stopped MILP reports them (whichever finishes, the bound is 4)
+    S = gallery.ngon_slack(13).matrix
+    e = fooling_set(S, time_limit=0.1)
+    assert e.bound == 4 and e.status in ("optimal", "time_limit")
+    greedy = greedy_fooling_set(S > 0, [tuple(x) for x in np.argwhere(S > 0)])
+    assert len(greedy) == 4
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_the_greedy_fooling_set_is_a_fooling_set_no_larger_than_the_largest(seed):
+    rng = np.random.default_rng(seed)
+    S = rng.random((5, 6)) < 0.6
+    S[0, 0] = True
+    entries = [tuple(x) for x in np.argwhere(S)]
+    chosen = [entries[k] for k in greedy_fooling_set(S, entries)]
+    assert all(not (S[i, l] and S[k, j]) for (i, j), (k, l) in itertools.combinations(chosen, 2))
+    assert 1 <= len(chosen) <= _brute_fooling(S)
+    assert len(greedy_fooling_set(np.eye(7, dtype=bool), [(i, i) for i in range(7)])) == 7
+
+
+@pytest.mark.skipif(importlib.util.find_spec("pysat") is None, reason="python-sat is not installed")
+def test_a_sat_refined_cover_out_of_time_reports_the_fooling_set():
+    e = refined_rectangle_cover(gallery.ngon_slack(12).matrix, solver="sat", time_limit=0)
+    assert (e.status, e.bound, e.data["unsatisfiable"]) == ("time_limit", len(e.data["fooling_set"]), [])
 
 
 def test_the_refined_cover_check_rejects_a_plain_cover():

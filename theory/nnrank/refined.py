@@ -45,7 +45,6 @@ Morgado & Marques-Silva (2018), *PySAT*, SAT 2018.
 from __future__ import annotations
 
 import itertools
-import threading
 import time
 
 import numpy as np
@@ -53,16 +52,18 @@ from scipy.optimize import Bounds, LinearConstraint, milp
 from scipy.sparse import csr_matrix, hstack, identity
 
 from ._matrix import as_matrix
-from .combinatorial import _dual_bound, _incidence, _milp_options, _rectangles_or_decline
+from .combinatorial import _dual_bound, _incidence, _milp_options, _rectangles_or_decline, greedy_fooling_set
 from .evidence import Evidence, timed, zero_matrix
 
 __all__ = ["refined_rectangle_cover", "refined_pairs"]
 
 #: The SAT solver (python-sat's name for CaDiCaL 1.9.5).
 SAT_SOLVER = "cadical195"
-#: Conflicts per satisfiability question without a clock (a budget of work, the same on any machine). The
-#: 13-gon's "no refined cover of 7" takes about 70 000, the 14-gon's about 150 000.
-SAT_CONFLICT_LIMIT = 2_000_000
+#: Conflicts per satisfiability question (a budget of work, the same on any machine; a time limit may stop it
+#: sooner). The 13-gon's "no refined cover of 7" takes about 400 000.
+SAT_CONFLICT_LIMIT = 5_000_000
+#: Conflicts between two readings of the clock (about a second on the 13-gon's formula).
+SAT_CONFLICT_SLICE = 20_000
 #: The formula is declined beyond this many literals in its refinement clauses (memory: python-sat holds them
 #: as Python lists while it builds the formula).
 MAX_SAT_LITERALS = 20_000_000
@@ -107,36 +108,6 @@ def refined_pairs(M) -> list[tuple[int, int]]:
     exceeds = _cross_ratio_test(M)
     return [(int(p), int(q)) for p, q in zip(first[share], second[share])
             if exceeds(*entries[p], *entries[q])]
-
-
-#: Random orders tried by the greedy fooling set (seeded: the same set on every run).
-FOOLING_ORDERS = 200
-
-
-def _greedy_fooling_set(support: np.ndarray, entries) -> list[int]:
-    """Support entries of which no two share a rectangle (indices into ``entries``), the largest of greedy passes.
-
-    The first pass takes the entries in order, the others in seeded random
-    orders; each takes an entry when it shares no rectangle with those taken.
-    The set only breaks the rectangles' symmetry, so any one is valid; a
-    larger one fixes more of it.
-    """
-    rows = np.array([e[0] for e in entries], dtype=int)
-    cols = np.array([e[1] for e in entries], dtype=int)
-    conflict = support[rows[:, None], cols[None, :]] & support[rows[None, :], cols[:, None]]  # share a rectangle
-    rng = np.random.default_rng(0)
-    best: list[int] = []
-    for attempt in range(FOOLING_ORDERS):
-        order = np.arange(len(entries)) if attempt == 0 else rng.permutation(len(entries))
-        free = np.ones(len(entries), dtype=bool)
-        chosen = []
-        for e in order:
-            if free[e]:
-                chosen.append(int(e))
-                free &= ~conflict[e]
-        if len(chosen) > len(best):
-            best = chosen
-    return best
 
 
 class _Formula:
@@ -206,40 +177,41 @@ def check_refined_cover(M, rectangles, pairs=None) -> None:
 
 
 def _solve(clauses, deadline):
-    """``(verdict, model)``: True, False, or None when the clock or the conflict budget stopped the solver."""
+    """``(verdict, model, conflicts)``; the verdict is None when the clock or the conflict budget ran out.
+
+    The solver runs in slices of :data:`SAT_CONFLICT_SLICE` conflicts (python-sat cannot interrupt
+    CaDiCaL), keeping what it learnt between them; the clock is read between slices.
+    """
     from pysat.solvers import Solver
 
     with Solver(name=SAT_SOLVER, bootstrap_with=clauses) as solver:
-        if deadline is None:
-            solver.conf_budget(SAT_CONFLICT_LIMIT)
-            return solver.solve_limited(), solver.get_model()
-        timer = threading.Timer(max(deadline - time.monotonic(), 0.0), solver.interrupt)
-        timer.start()
-        try:
-            verdict = solver.solve_limited(expect_interrupt=True)
-        finally:
-            timer.cancel()
-        return verdict, solver.get_model()
+        verdict, spent = None, 0
+        while verdict is None and spent < SAT_CONFLICT_LIMIT and (deadline is None or time.monotonic() < deadline):
+            solver.conf_budget(min(SAT_CONFLICT_SLICE, SAT_CONFLICT_LIMIT - spent))
+            verdict = solver.solve_limited()
+            spent = solver.accum_stats()["conflicts"]
+        return verdict, solver.get_model() if verdict else None, spent
 
 
 def _sat_refined_cover(M, time_limit, clock) -> Evidence:
     support, entries = M.support, M.entries
     pairs = refined_pairs(M)
-    fooling = _greedy_fooling_set(support, entries)
+    fooling = greedy_fooling_set(support, entries)
     deadline = None if time_limit is None else time.monotonic() + time_limit
     k = max(len(fooling), 1)
     formula = None
     data = {"solver": SAT_SOLVER, "refined_pairs": len(pairs), "fooling_set": [entries[e] for e in fooling],
-            "unsatisfiable": []}
+            "unsatisfiable": [], "conflicts": []}
     while True:
         literals = len(pairs) * k * (2 * k + 2)
         if literals > MAX_SAT_LITERALS:
             status = f"declined at k = {k}: {literals} literals > {MAX_SAT_LITERALS}"
             break
         formula = _Formula(support, entries, pairs, fooling, k)
-        verdict, model = _solve(formula.clauses, deadline)
+        verdict, model, conflicts = _solve(formula.clauses, deadline)
+        data["conflicts"].append(conflicts)
         if verdict is None:
-            status = "time_limit" if deadline is not None else "conflict_limit"
+            status = "conflict_limit" if conflicts >= SAT_CONFLICT_LIMIT else "time_limit"
             break
         if verdict:
             cover = formula.rectangles(model)
@@ -265,9 +237,9 @@ def refined_rectangle_cover(M, *, time_limit: float | None = None, solver: str =
     M : array_like
         Non-negative matrix.
     time_limit : float, optional
-        Seconds. Without one the work is bounded instead (:data:`SAT_CONFLICT_LIMIT`
-        conflicts per size, or :data:`REFINED_NODE_LIMIT` MILP nodes), the
-        same on any machine.
+        Seconds. The work is bounded too, the same on any machine
+        (:data:`SAT_CONFLICT_LIMIT` conflicts per size; the MILP without a
+        time limit: :data:`REFINED_NODE_LIMIT` nodes).
     solver : {"auto", "sat", "milp"}
         ``"sat"``: the formula of this module (needs python-sat); ``"milp"``:
         a MILP over first and second copies of the maximal rectangles;
