@@ -38,7 +38,7 @@ from theory.nnrank import (  # noqa: E402
 )
 from theory.nnrank.polygons import cyclic_polytope_faces, geometric_lower_bound  # noqa: E402
 from theory.nnrank.combinatorial import greedy_fooling_set  # noqa: E402
-from theory.nnrank.refined import check_refined_cover  # noqa: E402
+from theory.nnrank.refined import check_refined_cover, refined_pairs  # noqa: E402
 
 THOMAS = gallery.thomas().matrix
 
@@ -649,3 +649,32 @@ def test_bounds_report_each_method_with_the_bounds_so_far():
                          "now 4 <= rank+ <= 4"]
     with pytest.raises(TypeError, match="progress must be"):
         nonneg_rank_bounds(M, progress="loud")
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(importlib.util.find_spec("pysat") is None, reason="python-sat is not installed")
+def test_the_14gon_has_no_refined_cover_of_7_and_its_cross_ratios_hold_exactly():
+    """rank₊ of the regular 14-gon's slack matrix is at least 8 (the literature's lower bound is 7, its upper 8).
+
+    The bound rests on the support (exact zeros) and on the signs of ``S_ij S_kl - S_il S_kj`` for the pairs
+    the formula constrains; those are checked here in interval arithmetic on the exact entries
+    ``cos(π/14) - cos(2π(d - 1/2)/14)``, so the float matrix's pairs are the regular 14-gon's.
+    """
+    mpmath = pytest.importorskip("mpmath")
+    iv = mpmath.iv
+    iv.prec = 200
+    n = 14
+    S = gallery.ngon_slack(n).matrix
+    e = refined_rectangle_cover(S, solver="sat")
+    assert (e.bound, e.status, e.data["unsatisfiable"][-1]) == (8, "optimal", 7)
+    check_refined_cover(S, e.data["rectangles"])
+    exact = [iv.cos(iv.pi / n) - iv.cos(2 * iv.pi * (iv.mpf(d) - iv.mpf(1) / 2) / n) for d in range(n)]
+    entry = lambda i, j: exact[(j - i) % n]  # noqa: E731
+    entries = as_matrix(S).entries
+    assert all(entry(i, j).a > 0 for i, j in entries)
+    assert {(j - i) % n for i, j in np.argwhere(S == 0)} == {0, 1}  # cos(π/n) - cos(∓π/n): zero exactly
+    pairs = refined_pairs(S)
+    assert len(pairs) == e.data["refined_pairs"] > 4000
+    for p, q in pairs:
+        (i, j), (k, l) = entries[p], entries[q]
+        assert (entry(i, j) * entry(k, l) - entry(i, l) * entry(k, j)).a > 0
