@@ -315,6 +315,16 @@ def test_a_sat_refined_cover_out_of_time_reports_the_fooling_set():
     assert (e.status, e.bound, e.data["unsatisfiable"]) == ("time_limit", len(e.data["fooling_set"]), [])
 
 
+@pytest.mark.skipif(importlib.util.find_spec("pysat") is None, reason="python-sat is not installed")
+def test_a_sat_refined_cover_above_a_known_bound_skips_the_sizes_below():
+    S = gallery.ngon_slack(9).matrix  # refined covering number 7, greedy fooling set 4
+    e = refined_rectangle_cover(S, solver="sat", above=6)
+    assert (e.bound, e.status, e.data["unsatisfiable"]) == (7, "optimal", [6])
+    e = refined_rectangle_cover(S, solver="sat", above=8)
+    assert (e.bound, e.data["unsatisfiable"]) == (4, []) and e.status.startswith("not above 8")
+    check_refined_cover(S, e.data["rectangles"])
+
+
 def test_the_refined_cover_check_rejects_a_plain_cover():
     # the 9-gon's minimum plain cover has 6 rectangles, below its refined covering number 7
     S = gallery.ngon_slack(9).matrix

@@ -193,12 +193,13 @@ def _solve(clauses, deadline):
         return verdict, solver.get_model() if verdict else None, spent
 
 
-def _sat_refined_cover(M, time_limit, clock) -> Evidence:
+def _sat_refined_cover(M, time_limit, above, clock) -> Evidence:
     support, entries = M.support, M.entries
     pairs = refined_pairs(M)
     fooling = greedy_fooling_set(support, entries)
     deadline = None if time_limit is None else time.monotonic() + time_limit
-    k = max(len(fooling), 1)
+    proven = max(len(fooling), 1)  # a fooling set's entries need as many rectangles
+    k = max(proven, above)
     formula = None
     data = {"solver": SAT_SOLVER, "refined_pairs": len(pairs), "fooling_set": [entries[e] for e in fooling],
             "unsatisfiable": [], "conflicts": []}
@@ -216,20 +217,24 @@ def _sat_refined_cover(M, time_limit, clock) -> Evidence:
         if verdict:
             cover = formula.rectangles(model)
             check_refined_cover(M, cover, pairs)
-            assert len(cover) == k, "a smaller refined cover than an unsatisfiable size"
             data["rectangles"] = cover
-            status = "optimal"
+            if k == proven:  # k - 1 rectangles do not suffice: the refined covering number is k
+                assert len(cover) == k, "a smaller refined cover than an unsatisfiable size"
+                status = "optimal"
+            else:  # the sizes below `above` were not tried
+                status = f"not above {above}: a refined cover of {len(cover)} rectangles exists"
             break
         data["unsatisfiable"].append(k)  # no refined cover of k rectangles: the bound is k + 1
         # the supports of the trivial factorization (one term per row, or per column) are a refined cover
         assert k < min(support.shape), f"no refined cover of {k} rectangles, beyond the trivial factorization"
         k += 1
+        proven = k
     if formula is not None:
         data["variables"], data["clauses"] = int(formula.c.max()), len(formula.clauses)
-    return Evidence("refined_rectangle_cover", "lower", k, float(k), clock(), status, True, data)
+    return Evidence("refined_rectangle_cover", "lower", proven, float(proven), clock(), status, True, data)
 
 
-def refined_rectangle_cover(M, *, time_limit: float | None = None, solver: str = "auto") -> Evidence:
+def refined_rectangle_cover(M, *, time_limit: float | None = None, solver: str = "auto", above: int = 0) -> Evidence:
     """The refined rectangle covering bound (Oelze, Vandaele & Weltge 2014).
 
     Parameters
@@ -244,13 +249,21 @@ def refined_rectangle_cover(M, *, time_limit: float | None = None, solver: str =
         ``"sat"``: the formula of this module (needs python-sat); ``"milp"``:
         a MILP over first and second copies of the maximal rectangles;
         ``"auto"``: SAT where python-sat is installed.
+    above : int
+        Decide only whether the refined covering number exceeds ``above``
+        (SAT: the sizes below it are not tried; pass a lower bound on rank₊
+        already proven, the work below it is wasted). Where it does not, the
+        record's bound is the fooling set's size and its status says that a
+        refined cover of at most ``above`` rectangles exists.
 
     Returns
     -------
     Evidence
         ``bound`` is the refined covering number when ``status`` is
         ``"optimal"`` (with the cover in ``data["rectangles"]``); stopped
-        earlier, it is the size reached, still a valid lower bound.
+        earlier (or not above ``above``), it is what was proven: one more
+        than the largest size found unsatisfiable, at least the fooling
+        set's size.
 
     On the regular n-gons it gives 5, 5, 6, 6, 7, 7, 7, 7, 8 for n = 5..13,
     the extension complexities of Vandaele, Gillis & Glineur (2017).
@@ -273,7 +286,7 @@ def refined_rectangle_cover(M, *, time_limit: float | None = None, solver: str =
             raise ImportError("the SAT refined cover needs python-sat: pip install 'nmflab[theory]'") from exc
     with timed() as clock:
         if solver == "sat":
-            return _sat_refined_cover(M, time_limit, clock)
+            return _sat_refined_cover(M, time_limit, above, clock)
         return _milp_refined_cover(M, time_limit, clock)
 
 
