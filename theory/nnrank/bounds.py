@@ -266,7 +266,8 @@ def nonneg_rank_bounds(M, *, methods="auto", time_limit: float | None = 120.0, s
             absorb(hyperplane_separation(M, time_limit=share_of_left(
                 HYPERPLANE_SHARE, before=("refined_rectangle_cover", "exact_nmf_heuristic", "tau_plus", "smt"))))
         elif name == "refined_rectangle_cover":
-            absorb(refined_rectangle_cover(M, above=lower, time_limit=share_of_left(
+            # "auto" asks only whether it beats the bound so far; a chosen list wants its value
+            absorb(refined_rectangle_cover(M, above=lower if stop_when_met else 0, time_limit=share_of_left(
                 REFINED_COVER_SHARE, before=("exact_nmf_heuristic", "tau_plus", "smt"))))
         elif name == "nonneg_nuclear_norm":
             absorb(nonneg_nuclear_norm(M, time_limit=left()))
