@@ -43,8 +43,13 @@ from theory.nnrank.refined import check_refined_cover, refined_pairs  # noqa: E4
 THOMAS = gallery.thomas().matrix
 
 
-def _cover_number(M) -> int:
-    return [e for e in rectangle_cover(M) if e.method == "rectangle_cover"][0].bound
+def _cover_number(M, solver="auto") -> int:
+    return [e for e in rectangle_cover(M, solver=solver) if e.method == "rectangle_cover"][0].bound
+
+
+#: The covers' two formulations: SAT where python-sat is installed, the MILP everywhere.
+COVER_SOLVERS = ["milp", pytest.param("sat", marks=pytest.mark.skipif(
+    importlib.util.find_spec("pysat") is None, reason="python-sat is not installed"))]
 
 
 # ----------------------------------------------------------------- brute force
@@ -88,13 +93,14 @@ def _brute_fooling(S) -> int:
     return best
 
 
+@pytest.mark.parametrize("solver", COVER_SOLVERS)
 @pytest.mark.parametrize("seed", range(6))
-def test_support_bounds_match_brute_force(seed):
+def test_support_bounds_match_brute_force(seed, solver):
     rng = np.random.default_rng(seed)
     S = rng.random((4, 5)) < 0.6
     S[0, 0] = True
     assert set(maximal_rectangles(S)) == _brute_rectangles(S)
-    assert _cover_number(S.astype(int)) == _brute_boolean_rank(S)
+    assert _cover_number(S.astype(int), solver) == _brute_boolean_rank(S)
     assert fooling_set(S.astype(int)).bound == _brute_fooling(S)
 
 
@@ -110,11 +116,12 @@ def test_the_pairwise_fooling_set_model_has_the_brute_force_value(seed, monkeypa
     assert fooling_set(S.astype(int)).bound == _brute_fooling(S)
 
 
-@pytest.mark.parametrize("n, expected", [(3, 3), (4, 4), (5, 4), (6, 4), (7, 5)])
-def test_boolean_rank_of_complement_of_identity(n, expected):
+@pytest.mark.parametrize("solver", COVER_SOLVERS)
+@pytest.mark.parametrize("n, expected", [(3, 3), (4, 4), (5, 4), (6, 4), (7, 5), (11, 6)])
+def test_boolean_rank_of_complement_of_identity(n, expected, solver):
     # de Caen, Gregory & Pullman (1981): the least k with C(k, floor(k/2)) >= n
     J = np.ones((n, n), dtype=int) - np.eye(n, dtype=int)
-    assert _cover_number(J) == expected
+    assert _cover_number(J, solver) == expected
 
 
 def test_fooling_set_is_a_fooling_set_and_cover_covers():
@@ -248,9 +255,7 @@ def _brute_refined_cover(M) -> int:
     raise AssertionError("no refined cover")
 
 
-#: The refined cover's two formulations: SAT where python-sat is installed, the MILP everywhere.
-REFINED_SOLVERS = ["milp", pytest.param("sat", marks=pytest.mark.skipif(
-    importlib.util.find_spec("pysat") is None, reason="python-sat is not installed"))]
+REFINED_SOLVERS = COVER_SOLVERS
 
 
 @pytest.mark.parametrize("solver", REFINED_SOLVERS)
@@ -338,9 +343,9 @@ def test_the_refined_cover_check_rejects_a_plain_cover():
 
 @pytest.mark.skipif(importlib.util.find_spec("pysat") is None, reason="python-sat is not installed")
 def test_a_sat_refined_cover_stopped_by_its_budget_keeps_a_valid_bound(monkeypatch):
-    import theory.nnrank.refined as refined
+    import theory.nnrank._sat as sat
 
-    monkeypatch.setattr(refined, "SAT_CONFLICT_LIMIT", 50)  # the 12-gon's "not 6" takes thousands
+    monkeypatch.setattr(sat, "SAT_CONFLICT_LIMIT", 50)  # the 12-gon's "not 6" takes thousands
     e = refined_rectangle_cover(gallery.ngon_slack(12).matrix, solver="sat")
     assert e.status == "conflict_limit"
     assert e.bound == 1 + max(e.data["unsatisfiable"], default=len(e.data["fooling_set"]) - 1) <= 7
@@ -354,6 +359,9 @@ def test_the_sat_refined_cover_without_python_sat_names_the_install(monkeypatch)
     with pytest.raises(ImportError, match=r"pip install 'nmflab\[theory\]'"):
         refined_rectangle_cover(np.eye(3), solver="sat")
     assert refined_rectangle_cover(np.eye(3)).data["solver"] == "milp"  # auto falls back
+    with pytest.raises(ImportError, match=r"pip install 'nmflab\[theory\]'"):
+        rectangle_cover(np.eye(3), solver="sat")
+    assert _cover_number(np.eye(3)) == 3 and "solver" not in rectangle_cover(np.eye(3))[1].data
     with pytest.raises(ValueError, match="solver must be"):
         refined_rectangle_cover(np.eye(3), solver="cp")
 

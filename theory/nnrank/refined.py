@@ -13,24 +13,12 @@ rectangles of a refined cover, the refined covering number, is a lower bound
 on rank₊ and at least the rectangle covering number: it gives the 9-gon its
 7 and the 13-gon its 8, where the plain cover gives 6 and 7.
 
-"Is there a refined cover with k rectangles?" is written as a Boolean formula
-(CNF) and decided by a SAT solver (CaDiCaL through python-sat):
-
-* ``a[t, i]``, ``b[t, j]``: row i, column j belongs to rectangle t; for every
-  zero of ``M`` and every t, not both;
-* ``c[t, e]``: rectangle t holds support entry ``e = (i, j)`` (it implies
-  ``a[t, i]`` and ``b[t, j]``); every entry is held: ``c[1, e] ∨ ... ∨ c[k, e]``;
-* for every pair (p, q) as above and every t: if t holds p and q
-  (``a[t, i] ∧ b[t, j] ∧ a[t, k] ∧ b[t, l]``), some ``c[s, p]`` or ``c[s, q]``
-  with ``s != t`` is true;
-* the rectangles are interchangeable, so the entries of a fooling set (no
-  two in a common rectangle) are put in rectangles 1, 2, ... in turn.
-
-A satisfying assignment is a refined cover (re-checked against the
-definition); "unsatisfiable" for k proves the bound ``k + 1``. k runs up
-from the fooling set's size until the formula is satisfiable or the budget
-is spent; the bound reached so far is valid at every step. The formula for
-the 14-gon at k = 7 has about 1400 variables and 32 000 clauses.
+"Is there a refined cover with k rectangles?" is a Boolean formula decided by
+a SAT solver (:mod:`._sat`: the plain cover's formula with one clause per
+constrained pair and rectangle), for k rising from a fooling set's size until
+it is satisfiable or the budget is spent; the bound reached is valid at every
+step. The formula for the 14-gon at k = 7 has about 1400 variables and
+32 000 clauses.
 
 Where python-sat is not installed, the same bound is computed by a MILP over
 the maximal rectangles (HiGHS), slower by orders of magnitude from the
@@ -45,28 +33,18 @@ Morgado & Marques-Silva (2018), *PySAT*, SAT 2018.
 from __future__ import annotations
 
 import itertools
-import time
 
 import numpy as np
 from scipy.optimize import Bounds, LinearConstraint, milp
 from scipy.sparse import csr_matrix, hstack, identity
 
 from ._matrix import as_matrix
+from ._sat import have_sat, require_sat, smallest_cover
 from .combinatorial import _dual_bound, _incidence, _milp_options, _rectangles_or_decline, greedy_fooling_set
 from .evidence import Evidence, timed, zero_matrix
 
 __all__ = ["refined_rectangle_cover", "refined_pairs"]
 
-#: The SAT solver (python-sat's name for CaDiCaL 1.9.5).
-SAT_SOLVER = "cadical195"
-#: Conflicts per satisfiability question (a budget of work, the same on any machine; a time limit may stop it
-#: sooner). The 13-gon's "no refined cover of 7" takes about 400 000.
-SAT_CONFLICT_LIMIT = 5_000_000
-#: Conflicts between two readings of the clock (about a second on the 13-gon's formula).
-SAT_CONFLICT_SLICE = 20_000
-#: The formula is declined beyond this many literals in its refinement clauses (memory: python-sat holds them
-#: as Python lists while it builds the formula).
-MAX_SAT_LITERALS = 20_000_000
 #: Margin on the logarithm of a cross ratio before it counts as > 1 (float input; far above rounding).
 CROSS_RATIO_MARGIN = 1e-9
 #: The MILP fallback declines beyond this many candidate pairs (entries p, q of a rectangle R, counted per R
@@ -110,50 +88,6 @@ def refined_pairs(M) -> list[tuple[int, int]]:
             if exceeds(*entries[p], *entries[q])]
 
 
-class _Formula:
-    """The CNF "a refined cover with ``k`` rectangles exists" (variables numbered from 1)."""
-
-    def __init__(self, support: np.ndarray, entries, pairs, fooling, k: int):
-        m, n = support.shape
-        N = len(entries)
-        self.k, self.m, self.n = k, m, n
-        t = np.arange(k)[:, None]
-        self.a = 1 + t * m + np.arange(m)  # k x m
-        self.b = 1 + k * m + t * n + np.arange(n)  # k x n
-        self.c = 1 + k * (m + n) + t * N + np.arange(N)  # k x N
-        rows = np.array([e[0] for e in entries], dtype=int)
-        cols = np.array([e[1] for e in entries], dtype=int)
-        zi, zj = np.nonzero(~support)
-        clauses = []
-        for s in range(k):
-            clauses += np.stack([-self.a[s, zi], -self.b[s, zj]], axis=1).tolist()  # no zero in a rectangle
-            clauses += np.stack([-self.c[s], self.a[s, rows]], axis=1).tolist()  # holding an entry: its row
-            clauses += np.stack([-self.c[s], self.b[s, cols]], axis=1).tolist()  # ... and its column
-        clauses += self.c.T.tolist()  # every entry is held
-        for p, q in pairs:
-            (i, j), (i2, j2) = entries[p], entries[q]
-            held_elsewhere = np.concatenate([self.c[:, p], self.c[:, q]])
-            for s in range(k):
-                others = held_elsewhere[(np.arange(2 * k) % k) != s].tolist()
-                clauses.append([int(-self.a[s, i]), int(-self.b[s, j]), int(-self.a[s, i2]), int(-self.b[s, j2]),
-                                *others])
-        clauses += [[int(self.c[s, e])] for s, e in enumerate(fooling[:k])]  # rectangles are interchangeable
-        self.clauses = clauses
-
-    def rectangles(self, model) -> list[tuple[tuple[int, ...], tuple[int, ...]]]:
-        """The non-empty rectangles of a satisfying assignment."""
-        true = np.zeros(int(self.c.max()) + 1, dtype=bool)
-        positive = np.array([v for v in model if v > 0], dtype=int)
-        true[positive] = True
-        out = []
-        for s in range(self.k):
-            I = tuple(int(i) for i in np.flatnonzero(true[self.a[s]]))
-            J = tuple(int(j) for j in np.flatnonzero(true[self.b[s]]))
-            if I and J:
-                out.append((I, J))
-        return out
-
-
 def check_refined_cover(M, rectangles, pairs=None) -> None:
     """Raise AssertionError unless ``rectangles`` (a multiset) is a refined cover of ``M``.
 
@@ -176,62 +110,13 @@ def check_refined_cover(M, rectangles, pairs=None) -> None:
             f"entries {entries[p]} and {entries[q]} are left to a single rectangle"
 
 
-def _solve(clauses, deadline):
-    """``(verdict, model, conflicts)``; the verdict is None when the clock or the conflict budget ran out.
-
-    The solver runs in slices of :data:`SAT_CONFLICT_SLICE` conflicts (python-sat cannot interrupt
-    CaDiCaL), keeping what it learnt between them; the clock is read between slices.
-    """
-    from pysat.solvers import Solver
-
-    with Solver(name=SAT_SOLVER, bootstrap_with=clauses) as solver:
-        verdict, spent = None, 0
-        while verdict is None and spent < SAT_CONFLICT_LIMIT and (deadline is None or time.monotonic() < deadline):
-            solver.conf_budget(min(SAT_CONFLICT_SLICE, SAT_CONFLICT_LIMIT - spent))
-            verdict = solver.solve_limited()
-            spent = solver.accum_stats()["conflicts"]
-        return verdict, solver.get_model() if verdict else None, spent
-
-
 def _sat_refined_cover(M, time_limit, above, clock) -> Evidence:
-    support, entries = M.support, M.entries
     pairs = refined_pairs(M)
-    fooling = greedy_fooling_set(support, entries)
-    deadline = None if time_limit is None else time.monotonic() + time_limit
-    proven = max(len(fooling), 1)  # a fooling set's entries need as many rectangles
-    k = max(proven, above)
-    formula = None
-    data = {"solver": SAT_SOLVER, "refined_pairs": len(pairs), "fooling_set": [entries[e] for e in fooling],
-            "unsatisfiable": [], "conflicts": []}
-    while True:
-        literals = len(pairs) * k * (2 * k + 2)
-        if literals > MAX_SAT_LITERALS:
-            status = f"declined at k = {k}: {literals} literals > {MAX_SAT_LITERALS}"
-            break
-        formula = _Formula(support, entries, pairs, fooling, k)
-        verdict, model, conflicts = _solve(formula.clauses, deadline)
-        data["conflicts"].append(conflicts)
-        if verdict is None:
-            status = "conflict_limit" if conflicts >= SAT_CONFLICT_LIMIT else "time_limit"
-            break
-        if verdict:
-            cover = formula.rectangles(model)
-            check_refined_cover(M, cover, pairs)
-            data["rectangles"] = cover
-            if k == proven:  # k - 1 rectangles do not suffice: the refined covering number is k
-                assert len(cover) == k, "a smaller refined cover than an unsatisfiable size"
-                status = "optimal"
-            else:  # the sizes below `above` were not tried
-                status = f"not above {above}: a refined cover of {len(cover)} rectangles exists"
-            break
-        data["unsatisfiable"].append(k)  # no refined cover of k rectangles: the bound is k + 1
-        # the supports of the trivial factorization (one term per row, or per column) are a refined cover
-        assert k < min(support.shape), f"no refined cover of {k} rectangles, beyond the trivial factorization"
-        k += 1
-        proven = k
-    if formula is not None:
-        data["variables"], data["clauses"] = int(formula.c.max()), len(formula.clauses)
-    return Evidence("refined_rectangle_cover", "lower", proven, float(proven), clock(), status, True, data)
+    fooling = greedy_fooling_set(M.support, M.entries)
+    e = smallest_cover("refined_rectangle_cover", M, pairs, fooling, time_limit, above,
+                       lambda cover: check_refined_cover(M, cover, pairs), clock)
+    e.data["refined_pairs"] = len(pairs)
+    return e
 
 
 def refined_rectangle_cover(M, *, time_limit: float | None = None, solver: str = "auto", above: int = 0) -> Evidence:
@@ -274,16 +159,9 @@ def refined_rectangle_cover(M, *, time_limit: float | None = None, solver: str =
     if M.is_zero:
         return zero_matrix("refined_rectangle_cover")
     if solver == "auto":
-        try:
-            import pysat.solvers  # noqa: F401
-            solver = "sat"
-        except ImportError:
-            solver = "milp"
+        solver = "sat" if have_sat() else "milp"
     elif solver == "sat":
-        try:
-            import pysat.solvers  # noqa: F401
-        except ImportError as exc:
-            raise ImportError("the SAT refined cover needs python-sat: pip install 'nmflab[theory]'") from exc
+        require_sat("the SAT refined cover")
     with timed() as clock:
         if solver == "sat":
             return _sat_refined_cover(M, time_limit, above, clock)
