@@ -696,3 +696,25 @@ def test_the_14gon_has_no_refined_cover_of_7_and_its_cross_ratios_hold_exactly()
     for p, q in pairs:
         (i, j), (k, l) = entries[p], entries[q]
         assert (entry(i, j) * entry(k, l) - entry(i, l) * entry(k, j)).a > 0
+
+
+def test_the_pattern_solve_jacobian_matches_finite_differences(monkeypatch):
+    import scipy.optimize
+    from scipy.optimize._numdiff import approx_derivative
+
+    from theory.nnrank.exact import _solve_on_pattern
+
+    rng = np.random.default_rng(0)
+    V, W, H = rng.random((5, 6)), rng.random((5, 3)) * (rng.random((5, 3)) > 0.3), rng.random((3, 6)) * (
+        rng.random((3, 6)) > 0.3)
+    seen = {}
+    solve = scipy.optimize.least_squares
+
+    def spy(fun, x0, jac=None, **kwargs):
+        seen["analytic"], seen["numeric"] = jac(x0), approx_derivative(fun, x0)
+        return solve(fun, x0, jac=jac, **kwargs)
+
+    monkeypatch.setattr(scipy.optimize, "least_squares", spy)
+    _solve_on_pattern(V, W, H)
+    assert seen["analytic"].shape == (30, (W > 0).sum() + (H > 0).sum())
+    assert np.abs(seen["analytic"] - seen["numeric"]).max() < 1e-7
