@@ -64,7 +64,7 @@ class CoverFormula:
     def __init__(self, support: np.ndarray, entries, pairs, fooling, k: int):
         m, n = support.shape
         N = len(entries)
-        self.k, self.m, self.n = k, m, n
+        self.k = k
         t = np.arange(k)[:, None]
         self.a = 1 + t * m + np.arange(m)  # k x m
         self.b = 1 + k * m + t * n + np.arange(n)  # k x n

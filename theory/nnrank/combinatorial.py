@@ -263,7 +263,7 @@ def _check_cover(support, cover) -> None:
     for I, J in cover:
         assert support[np.ix_(I, J)].all(), f"rectangle {I} x {J} leaves the support"
         covered[np.ix_(I, J)] = True
-    assert np.array_equal(covered, support), "rectangle cover does not cover the support"
+    assert np.array_equal(covered, support), "the rectangles do not cover the support"
 
 
 def _minimum_cover(method: str, support, rectangles, At, constraints, time_limit, clock) -> Evidence:

@@ -40,7 +40,8 @@ from scipy.sparse import csr_matrix, hstack, identity
 
 from ._matrix import as_matrix
 from ._sat import have_sat, require_sat, smallest_cover
-from .combinatorial import _dual_bound, _incidence, _milp_options, _rectangles_or_decline, greedy_fooling_set
+from .combinatorial import (_check_cover, _dual_bound, _incidence, _milp_options, _rectangles_or_decline,
+                            greedy_fooling_set)
 from .evidence import Evidence, timed, zero_matrix
 
 __all__ = ["refined_rectangle_cover", "refined_pairs"]
@@ -96,12 +97,10 @@ def check_refined_cover(M, rectangles, pairs=None) -> None:
     by another (p or q is held at least twice).
     """
     M = as_matrix(M)
-    S = M.support
-    times = np.zeros(S.shape, dtype=int)
+    _check_cover(M.support, rectangles)
+    times = np.zeros(M.support.shape, dtype=int)
     for I, J in rectangles:
-        assert S[np.ix_(I, J)].all(), f"rectangle {I} x {J} leaves the support"
         times[np.ix_(I, J)] += 1
-    assert (times[S] >= 1).all(), "the rectangles do not cover the support"
     entries = M.entries
     for p, q in refined_pairs(M) if pairs is None else pairs:
         (i, j), (k, l) = entries[p], entries[q]
