@@ -124,6 +124,17 @@ def test_boolean_rank_of_complement_of_identity(n, expected, solver):
     assert _cover_number(J, solver) == expected
 
 
+def test_sat_cover_does_not_need_the_maximal_rectangles():
+    # J - I of order 16 has 2^16 - 2 maximal rectangles, beyond MAX_RECTANGLES: the LP and the MILP decline,
+    # the SAT formula (which does not list them) still gives de Caen, Gregory & Pullman's 6
+    pytest.importorskip("pysat")
+    J = np.ones((16, 16), dtype=int) - np.eye(16, dtype=int)
+    lp, cover = rectangle_cover(J, solver="sat")
+    assert lp.bound is None and lp.status.startswith("not applicable")
+    assert cover.bound == 6 and cover.status == "optimal"
+    assert rectangle_cover(J, solver="milp")[0].status.startswith("not applicable")
+
+
 def test_fooling_set_is_a_fooling_set_and_cover_covers():
     M = gallery.ledm(5).matrix
     e = fooling_set(M)

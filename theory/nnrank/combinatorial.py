@@ -235,18 +235,23 @@ def rectangle_cover(M, *, time_limit: float | None = None, solver: str = "auto")
     with timed() as clock:
         support = M.support
         rectangles, declined = _rectangles_or_decline(support, "rectangle_cover", clock, rectangles=[])
-        if declined is not None:
+        # too many maximal rectangles for the LP and the MILP, which list them; the SAT formula does not
+        sat_goes_on = solver == "sat" and declined is not None and support.sum() <= MAX_SUPPORT_ENTRIES
+        if declined is not None and not sat_goes_on:
             return [declined]
         entries = M.entries
-        At = _incidence(entries, rectangles).T.tocsr()
-        lp = linprog(np.ones(len(rectangles)), A_ub=-At, b_ub=-np.ones(len(entries)), bounds=(0, None),
-                     method="highs")
-        fractional = float(lp.fun) if lp.status == 0 else None
-    out.append(Evidence(
-        "rectangle_cover_lp", "lower", None if fractional is None else ceil_bound(fractional), fractional,
-        clock(), "optimal" if lp.status == 0 else f"failed: {lp.message}", False,
-        {"n_maximal_rectangles": len(rectangles)},
-    ))
+        if sat_goes_on:
+            out.append(Evidence("rectangle_cover_lp", "lower", None, None, clock(), declined.status))
+        else:
+            At = _incidence(entries, rectangles).T.tocsr()
+            lp = linprog(np.ones(len(rectangles)), A_ub=-At, b_ub=-np.ones(len(entries)), bounds=(0, None),
+                         method="highs")
+            fractional = float(lp.fun) if lp.status == 0 else None
+            out.append(Evidence(
+                "rectangle_cover_lp", "lower", None if fractional is None else ceil_bound(fractional), fractional,
+                clock(), "optimal" if lp.status == 0 else f"failed: {lp.message}", False,
+                {"n_maximal_rectangles": len(rectangles)},
+            ))
     with timed() as clock:
         if solver == "sat":
             e = smallest_cover("rectangle_cover", M, [], greedy_fooling_set(support, entries), time_limit, 0,
