@@ -729,3 +729,28 @@ def test_the_pattern_solve_jacobian_matches_finite_differences(monkeypatch):
     _solve_on_pattern(V, W, H)
     assert seen["analytic"].shape == (30, (W > 0).sum() + (H > 0).sum())
     assert np.abs(seen["analytic"] - seen["numeric"]).max() < 1e-7
+
+
+def test_the_pattern_solve_stops_when_its_clock_runs_out():
+    """A clock read at every iteration (here a count of readings, the same on any machine): stopped after one
+    Gauss-Newton step the solve returns the best point it evaluated, better than the start and not yet at the
+    exact factorization the unstopped solve reaches; stopped before any step it returns the start."""
+    from theory.nnrank.exact import _polish, _solve_on_pattern
+
+    rng = np.random.default_rng(3)
+    W0 = rng.random((6, 3)) * (rng.random((6, 3)) < 0.7) + np.eye(6, 3)
+    H0 = rng.random((3, 5)) * (rng.random((3, 5)) < 0.7) + np.eye(3, 5)
+    V = W0 @ H0
+    W, H = W0 * (1 + 1e-4 * rng.standard_normal(W0.shape)), H0 * (1 + 1e-4 * rng.standard_normal(H0.shape))
+
+    def error(factors):
+        return np.abs(V - factors[0] @ factors[1]).max()
+
+    readings = iter(range(100))
+    start, full = error((W, H)), error(_solve_on_pattern(V, W, H))
+    one_step = error(_solve_on_pattern(V, W, H, lambda: next(readings) >= 1))
+    assert full < 1e-13 < one_step < start
+    assert all(np.array_equal(a, b) for a, b in zip(_solve_on_pattern(V, W, H, lambda: True), (W, H)))
+    # the polish reads the same clock: out of time at once, it only zeroes the tiny entries
+    Wp, Hp = _polish(V, np.where(W0 > 0, W, 1e-9), H, time_left=lambda: 0.0)
+    assert np.array_equal(Wp, np.where(W0 > 0, W, 0.0)) and np.array_equal(Hp, H)

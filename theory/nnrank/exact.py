@@ -32,18 +32,37 @@ from .evidence import Evidence, timed, zero_matrix
 __all__ = ["exact_nmf_heuristic", "smt_decide"]
 
 
-def _polish(V: np.ndarray, W: np.ndarray, H: np.ndarray, rounds: int = 30):
+#: Residual evaluations of one Gauss-Newton solve in the polish. The genuine factorizations of the gallery
+#: polish in 30 to 80; a near miss that is not one can use any number (2000 took minutes at 16 x 15).
+POLISH_EVALUATIONS = 400
+
+
+class _OutOfTime(Exception):
+    """The polish's clock ran out inside scipy's ``least_squares`` (raised from its Jacobian callback)."""
+
+
+def _polish(V: np.ndarray, W: np.ndarray, H: np.ndarray, rounds: int = 30, time_left=None):
     """Round toward an exact factorization.
 
     Entries that are numerically zero are set to zero; alternating NNLS then
     refines the rest, and when the fit is already close a bound-constrained
     Gauss-Newton solve (scipy's ``least_squares``) on the remaining entries
     converges quadratically where HALS crawls.
+
+    ``time_left``, a function giving the seconds left (or None: no clock),
+    is read between NNLS rounds and at every Gauss-Newton iteration: when it
+    reaches 0 the best factors so far are returned, so a caller's time
+    limit holds for the polish too.
     """
+    def out_of_time():
+        return time_left is not None and time_left() <= 0
+
     scale = V.max()
     W = np.where(W < 1e-7 * scale, 0.0, W)
     H = np.where(H < 1e-7 * scale, 0.0, H)
     for _ in range(rounds):
+        if out_of_time():
+            return W, H
         H = np.column_stack([nnls(W, V[:, j], maxiter=2000)[0] for j in range(V.shape[1])])
         W = np.column_stack([nnls(H.T, V[i, :], maxiter=2000)[0] for i in range(V.shape[0])]).T
         if np.abs(V - W @ H).max() <= 1e-13 * scale:
@@ -57,9 +76,11 @@ def _polish(V: np.ndarray, W: np.ndarray, H: np.ndarray, rounds: int = 30):
     # toward 0): each pass sets entries below a share of their column's (row's) largest to 0 and solves
     # for the rest on that pattern; the best fit of the passes is kept
     for share in (0.0, 1e-7, 1e-5):
+        if out_of_time():
+            break
         W0 = np.where(W < share * W.max(axis=0), 0.0, W)
         H0 = np.where(H < share * H.max(axis=1)[:, None], 0.0, H)
-        W2, H2 = _solve_on_pattern(V, W0, H0)
+        W2, H2 = _solve_on_pattern(V, W0, H0, out_of_time)
         if np.abs(V - W2 @ H2).max() < np.abs(V - W @ H).max():
             W, H = W2, H2
         if np.abs(V - W @ H).max() <= 1e-13 * scale:
@@ -67,8 +88,12 @@ def _polish(V: np.ndarray, W: np.ndarray, H: np.ndarray, rounds: int = 30):
     return W, H
 
 
-def _solve_on_pattern(V: np.ndarray, W: np.ndarray, H: np.ndarray):
-    """Bound-constrained Gauss-Newton (scipy's ``least_squares``) on the non-zero entries of ``W`` and ``H``."""
+def _solve_on_pattern(V: np.ndarray, W: np.ndarray, H: np.ndarray, out_of_time=lambda: False):
+    """Bound-constrained Gauss-Newton (scipy's ``least_squares``) on the non-zero entries of ``W`` and ``H``.
+
+    Stopped by ``out_of_time()`` (read at every iteration), it returns the
+    point of smallest largest residual it evaluated.
+    """
     from scipy.optimize import least_squares
 
     free_W, free_H = W > 0, H > 0
@@ -79,11 +104,20 @@ def _solve_on_pattern(V: np.ndarray, W: np.ndarray, H: np.ndarray):
         Hx[free_H] = x[free_W.sum():]
         return Wx, Hx
 
+    x0 = np.concatenate([W[free_W], H[free_H]])
+    best = [np.inf, x0]  # the smallest largest residual evaluated, and its point
+
     def residual(x):
         Wx, Hx = unpack(x)
-        return (Wx @ Hx - V).ravel()
+        r = (Wx @ Hx - V).ravel()
+        if np.abs(r).max() < best[0]:
+            best[:] = [np.abs(r).max(), np.array(x)]
+        return r
 
     def jacobian(x):
+        # called once per iteration: the place to stop (least_squares takes no callback that can)
+        if out_of_time():
+            raise _OutOfTime
         # d(WH)_ij / dW_ik = H_kj and d(WH)_ij / dH_kj = W_ik; columns in the order of x (finite differences
         # would cost one evaluation per free entry, minutes per candidate at 16 x 15)
         Wx, Hx = unpack(x)
@@ -95,10 +129,12 @@ def _solve_on_pattern(V: np.ndarray, W: np.ndarray, H: np.ndarray):
         return np.concatenate([JW.reshape(m * n, m * r)[:, free_W.ravel()],
                                JH.reshape(m * n, r * n)[:, free_H.ravel()]], axis=1)
 
-    x0 = np.concatenate([W[free_W], H[free_H]])
-    fit = least_squares(residual, x0, jac=jacobian, bounds=(0, np.inf), xtol=1e-15, ftol=1e-15, gtol=1e-15,
-                        max_nfev=2000)
-    return unpack(fit.x)
+    try:
+        x = least_squares(residual, x0, jac=jacobian, bounds=(0, np.inf), xtol=1e-15, ftol=1e-15, gtol=1e-15,
+                          max_nfev=POLISH_EVALUATIONS).x
+    except _OutOfTime:
+        x = best[1]
+    return unpack(x)
 
 
 def _rationalize(M: NonnegMatrix, W: np.ndarray, H: np.ndarray, source: str):
@@ -205,7 +241,7 @@ def exact_nmf_heuristic(M, rank: int, *, restarts: int | None = None, search_rou
 
         def settle(W, H):
             """Polish and verify a candidate; the certificate, or None (the best near miss is kept)."""
-            W, H = _polish(V, W, H)
+            W, H = _polish(V, W, H, time_left=remaining if time_limit is not None else None)
             residual = float(np.abs(V - W @ H).max())  # on the canonical representative, relative to its largest
             Wm, Hm = M.to_units_of_m(W * M.values.max(), H)
             certificate = _rationalize(M, Wm, Hm, "exact_nmf_heuristic") if M.exact is not None else None
