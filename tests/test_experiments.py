@@ -2,6 +2,7 @@
 
 import importlib.metadata
 import json
+import shutil
 
 import numpy as np
 import pytest
@@ -142,3 +143,51 @@ def test_rank_settle_quick_settles_the_small_gallery_as_given_and_disguised(tmp_
     D = rank_settle.disguise(g)
     assert D.shape == g.matrix.T.shape and not np.array_equal(D, g.matrix.T)
     assert sorted((D > 0).sum(axis=0)) == sorted((g.matrix > 0).sum(axis=1))
+
+
+def test_cover_proof_writes_the_formula_nmflab_decides(tmp_path):
+    """The DIMACS file, read back by python-sat's own parser, is the formula refined_rectangle_cover solves:
+    unsatisfiable for the 9-gon at 6 rectangles and satisfiable at 7 (its refined covering number is 7)."""
+    formula_module = pytest.importorskip("pysat.formula")
+    from pysat.solvers import Solver
+
+    from experiments import cover_proof
+    from theory import gallery
+    from theory.nnrank._matrix import as_matrix
+    from theory.nnrank._sat import CoverFormula
+    from theory.nnrank.combinatorial import greedy_fooling_set
+    from theory.nnrank.refined import refined_pairs
+
+    M = as_matrix(gallery.ngon_slack(9).matrix)
+    for k, satisfiable in ((6, False), (7, True)):
+        formula = CoverFormula(M.support, M.entries, refined_pairs(M), greedy_fooling_set(M.support, M.entries), k)
+        path = tmp_path / f"k{k}.cnf"
+        path.write_text(cover_proof.dimacs(formula, "test"))
+        cnf = formula_module.CNF(from_file=str(path))
+        assert cnf.clauses == formula.clauses and cnf.nv == formula.c.max()
+        with Solver(name="cadical195", bootstrap_with=cnf.clauses) as solver:
+            assert solver.solve() is satisfiable
+
+
+def test_cover_proof_names_a_missing_program(tmp_path, monkeypatch):
+    pytest.importorskip("pysat")
+    from experiments import cover_proof
+
+    monkeypatch.setattr(cover_proof.shutil, "which", lambda name: None)
+    for variable in ("CADICAL", "DRAT_TRIM", "LRAT_CHECK"):
+        monkeypatch.delenv(variable, raising=False)
+    record = cover_proof.prove(9, 6, tmp_path)
+    assert record["solver"] == "not run: cadical not found (apt-get install cadical)"
+    assert not cover_proof.checked(record) and (tmp_path / "ngon9_k6.cnf").exists()
+
+
+@pytest.mark.skipif(not all(shutil.which(p) for p in ("cadical", "drat-trim", "lrat-check")),
+                    reason="needs cadical (apt-get install cadical), drat-trim and lrat-check on PATH")
+def test_cover_proof_checks_the_9_gon_and_finds_no_proof_where_a_cover_exists(tmp_path):
+    from experiments import cover_proof
+
+    cover_proof.run(["--quick", "--out", str(tmp_path)])
+    numbers = json.loads((tmp_path / "numbers.json").read_text())
+    assert numbers["n_checked"] == 1 and not list(tmp_path.glob("*.drat"))
+    record = cover_proof.prove(9, 7, tmp_path)  # 7 rectangles suffice: nothing to prove
+    assert record["solver"] == "s SATISFIABLE" and not cover_proof.checked(record)
