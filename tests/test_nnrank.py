@@ -37,6 +37,7 @@ from theory.nnrank import (  # noqa: E402
     verify_certificate,
 )
 from theory.nnrank.polygons import cyclic_polytope_faces, geometric_lower_bound  # noqa: E402
+from theory.nnrank._matrix import matrix_rank  # noqa: E402
 from theory.nnrank.combinatorial import greedy_fooling_set  # noqa: E402
 from theory.nnrank.refined import check_refined_cover, refined_pairs  # noqa: E402
 
@@ -234,9 +235,75 @@ def test_rank_three_is_proved_with_a_rational_triangle(g):
 @pytest.mark.parametrize("a, expected", [(1.5, 3), (2.0, 3), (2.05, 4), (3.0, 4), (3.05, 5), (50.0, 6)])
 def test_nested_hexagons_restricted_rank(a, expected):
     # rank₊ is 3, 4, 5 below/at 2, 3, beyond; the restricted rank reaches 6 (the hexagon itself)
-    k, _, data = restricted_rank(gallery.nested_hexagons(a).matrix)
-    assert k == data["lower"] == expected
+    k, _, data = restricted_rank(gallery.nested_hexagons(a).matrix, arithmetic="float")
+    assert k == data["lower"] == expected and not data["exact"]
     assert all(data["gain_bounds"][j] >= data["gains"][j] for j in data["gains"])
+
+
+@pytest.mark.parametrize("a, expected", [(Fraction(3, 2), 3), (2, 3), (Fraction(1999, 1000), 3),
+                                         (Fraction(2001, 1000), 4), (3, 4), (Fraction(3001, 1000), 5),
+                                         (Fraction(61, 20), 5), (50, 6)])
+def test_nested_hexagons_restricted_rank_in_rational_arithmetic(a, expected):
+    """Gillis & Glineur's thresholds a = 2 and a = 3 decided exactly, also a thousandth from them; the polygon
+    lifts to a factorization checked in fractions."""
+    g = gallery.nested_hexagons(a)
+    k, certificate, data = restricted_rank(g.matrix, arithmetic="exact")
+    assert k == data["lower"] == expected and data["exact"] and certificate.exact and certificate.rank == k
+    W, H = np.asarray(certificate.W, dtype=object), np.asarray(certificate.H, dtype=object)
+    assert (W.dot(H) == np.asarray(g.matrix, dtype=object)).all() and (W >= 0).all() and (H >= 0).all()
+
+
+@pytest.mark.parametrize("a, b", [(Fraction(1, 2), Fraction(1, 3)), (Fraction(1, 2), Fraction(1, 3) + Fraction(1, 10**9)),
+                                  (Fraction(1, 3), Fraction(1, 2) - Fraction(1, 10**9)), (Fraction(2, 5), Fraction(3, 7)),
+                                  (Fraction(1, 10), Fraction(4, 5)), (Fraction(1, 10), Fraction(9, 11))])
+def test_nested_rectangles_threshold_in_rational_arithmetic(a, b):
+    """rank₊ = 3 exactly when (1 + a)(1 + b) <= 2, decided on the threshold itself and 1e-9 either side of it."""
+    k, certificate, data = restricted_rank(gallery.nested_rectangles(a, b).matrix, arithmetic="exact")
+    assert (k == 3) == ((1 + a) * (1 + b) <= 2) and k == data["lower"] and certificate.exact
+
+
+def _random_slack_matrix(rng, facets: int, points: int, ratio: float):
+    """M_ij = a_i . z_j + b_i for an outer polygon's facets (tangent to the unit circle) and points on a circle of
+    radius ``ratio``: rank 3, its nested polygons those of the two polygons; in fractions of small denominators."""
+    angles = np.sort(rng.uniform(0, 2 * np.pi, facets))
+    phases = np.sort(rng.uniform(0, 2 * np.pi, points))
+    q = lambda x: Fraction(round(x * 1000), 1000)  # noqa: E731
+    A = [(q(np.cos(t)), q(np.sin(t))) for t in angles]
+    Z = [(q(ratio * np.cos(t)), q(ratio * np.sin(t))) for t in phases]
+    return [[a[0] * z[0] + a[1] * z[1] + 1 for z in Z] for a in A]
+
+
+@pytest.mark.parametrize("seed", range(16))
+def test_exact_and_float_nested_polygons_agree_on_random_slack_matrices(seed):
+    """Two implementations (angles in floats, edge parameters in fractions) on the same matrices: the same
+    restricted rank and the same lower bound, where the float search's margins are clear."""
+    rng = np.random.default_rng(seed)
+    M = _random_slack_matrix(rng, int(rng.integers(5, 9)), int(rng.integers(5, 9)), float(rng.uniform(0.6, 0.97)))
+    if matrix_rank(as_matrix(M)) != 3 or min(min(row) for row in M) < 0:
+        pytest.skip("the drawn points leave the outer polygon")
+    k, certificate, data = restricted_rank(M, arithmetic="exact")
+    k_float, _, data_float = restricted_rank(M, arithmetic="float")
+    assert certificate.exact and k == data["lower"]
+    assert (k, k) == (k_float, data_float["lower"])
+
+
+@pytest.mark.parametrize("g, value", [(gallery.nested_hexagons(3), 4), (gallery.nested_rectangles(Fraction(1, 2),
+                                      Fraction(1, 2)), 4), (gallery.nested_hexagons(4), 5)], ids=lambda x: str(x))
+def test_rank_above_three_is_proved_in_rational_arithmetic(g, value):
+    """No nested triangle (or quadrilateral...) decided exactly makes the geometric bound a proof: rank₊ >= 4
+    for a = 3 and the rectangles at 1/2, >= 5 for a = 4 (restricted rank 6), the literature's values."""
+    e = geometric_bound(g.matrix)
+    assert (e.bound, e.exact_arithmetic) == (value, True) and value == g.nonneg_rank[0]
+    if value == 4:  # and the nested quadrilateral is an exact certificate: rank₊ = 4 proven both ways
+        result = nonneg_rank_bounds(g.matrix, methods=["nested_polygons", "geometric"], time_limit=None)
+        assert result.exact and result.lower == 4 and result.certificate.exact
+
+
+def test_exact_nested_polygons_need_exact_input():
+    with pytest.raises(ValueError, match="exact input"):
+        restricted_rank(gallery.ngon_slack(5).matrix, arithmetic="exact")
+    with pytest.raises(ValueError, match="arithmetic"):
+        restricted_rank(gallery.ledm(4).matrix, arithmetic="interval")
 
 
 @pytest.mark.parametrize("n", [3, 4, 5, 6, 8])
@@ -270,7 +337,7 @@ REFINED_SOLVERS = COVER_SOLVERS
 
 
 @pytest.mark.parametrize("solver", REFINED_SOLVERS)
-@pytest.mark.parametrize("seed", range(12))  # 7 of them above the plain cover number
+@pytest.mark.parametrize("seed", range(16))  # 7 of them above the plain cover number
 def test_refined_cover_matches_its_definition_by_brute_force(seed, solver):
     rng = np.random.default_rng(seed)
     M = rng.integers(1, 4, (3, 3)) * (rng.random((3, 3)) < 0.8)

@@ -244,6 +244,17 @@ def row_echelon(rows, *, reduced: bool = False) -> tuple[list[list], list[int]]:
     return work, pivots
 
 
+def independent_rows(rows) -> list[int]:
+    """Indices of a maximal linearly independent subset of ``rows`` (fractions), greedily from the first."""
+    return row_echelon([list(col) for col in zip(*rows)])[1]  # the pivot columns of the rows taken as columns
+
+
+def solve_square(A, b) -> list:
+    """``x`` with ``A x = b`` for a non-singular square matrix of fractions (Gauss-Jordan elimination)."""
+    work, _ = row_echelon([list(A[i]) + [b[i]] for i in range(len(A))], reduced=True)
+    return [row[-1] / row[i] for i, row in enumerate(work)]
+
+
 def exact_rank(rows) -> int:
     """Rank of a matrix of fractions by Gaussian elimination over the rationals."""
     return len(row_echelon(rows)[1])

@@ -244,7 +244,7 @@ def nonneg_rank_bounds(M, *, methods="auto", time_limit: float | None = 120.0, s
         report(f"{e.method}: {e.kind} {e.bound} in {e.seconds:.1f} s; now {lower} <= rank+ <= {upper}")
 
     report(f"rank {r}; {lower} <= rank+ <= {upper} to start with")
-    restricted = None
+    restricted, restricted_exact = None, False
     for name in names[1:]:
         if stop_when_met and lower == upper:
             break
@@ -258,9 +258,10 @@ def nonneg_rank_bounds(M, *, methods="auto", time_limit: float | None = 120.0, s
         elif name == "nested_polygons":
             e = nested_polygons(M) if r == 3 else Evidence(name, "upper", None, status="not applicable: rank is not 3")
             restricted = e.data.get("restricted_rank_lower")
+            restricted_exact = bool(e.data.get("restricted_rank_lower_exact"))
             absorb(e)
         elif name == "geometric":
-            absorb(geometric_bound(M, restricted) if r == 3 else
+            absorb(geometric_bound(M, restricted, restricted_exact) if r == 3 else
                    Evidence(name, "lower", None, status="not applicable: rank is not 3"))
         elif name == "hyperplane_separation":
             absorb(hyperplane_separation(M, time_limit=share_of_left(

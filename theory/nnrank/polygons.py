@@ -50,9 +50,10 @@ import numpy as np
 from scipy.optimize import minimize_scalar, nnls
 from scipy.spatial import ConvexHull
 
-from ._matrix import (Certificate, NonnegMatrix, as_matrix, matrix_rank, row_echelon, verify_certificate,
-                      zero_certificate)
+from ._matrix import (Certificate, NonnegMatrix, as_matrix, independent_rows, matrix_rank, solve_square,
+                      verify_certificate, zero_certificate)
 from .evidence import Evidence, timed
+from .exact_polygons import MAX_EXACT_SIDE, exact_restricted_rank
 
 __all__ = ["low_rank_certificate", "nested_polygons", "restricted_rank", "geometric_bound", "geometric_lower_bound",
            "section_vertices", "cyclic_polytope_faces"]
@@ -239,17 +240,6 @@ def _roomy_triangle(geo: _Geometry, theta: float, gain: float) -> np.ndarray | N
         return None
 
 
-def _independent(vectors) -> list[int]:
-    """Indices of a maximal linearly independent subset of ``vectors`` (fractions), greedily from the first."""
-    return row_echelon([list(row) for row in zip(*vectors)])[1]  # the pivot columns of the vectors as columns
-
-
-def _solve_square(A, b):
-    """``x`` with ``A x = b`` for a non-singular square matrix of fractions (Gauss-Jordan elimination)."""
-    work, _ = row_echelon([list(A[i]) + [b[i]] for i in range(len(A))], reduced=True)
-    return [row[-1] / row[i] for i, row in enumerate(work)]
-
-
 def _exact_triangle(M: NonnegMatrix, W: np.ndarray) -> Certificate | None:
     """A rational factorization with 3 terms near a float one of an exact rank-3 ``M`` (units of M), or None.
 
@@ -262,7 +252,7 @@ def _exact_triangle(M: NonnegMatrix, W: np.ndarray) -> Certificate | None:
     polygons may not, and then the float certificate stands.
     """
     columns = [list(col) for col in zip(*M.exact)]
-    basis = _independent(columns)
+    basis = independent_rows(columns)
     if len(basis) != 3:
         return None
     B = np.array([columns[j] for j in basis], dtype=object).T  # m x 3, fractions
@@ -270,19 +260,24 @@ def _exact_triangle(M: NonnegMatrix, W: np.ndarray) -> Certificate | None:
     for denominator in (10**3, 10**6, 10**9, 10**12):
         y = np.vectorize(lambda x: Fraction(float(x)).limit_denominator(denominator), otypes=[object])(coords)
         Wq = B.dot(y)
-        rows = _independent([list(r) for r in Wq])
+        rows = independent_rows([list(r) for r in Wq])
         if len(rows) != 3:
             continue
         A = [list(Wq[i]) for i in rows]
-        Hq = np.array([_solve_square(A, [M.exact[i][j] for i in rows]) for j in range(M.shape[1])], dtype=object).T
+        Hq = np.array([solve_square(A, [M.exact[i][j] for i in rows]) for j in range(M.shape[1])], dtype=object).T
         certificate = verify_certificate(M, Wq, Hq, "nested_polygons")
         if certificate is not None:
             return certificate
     return None
 
 
-def restricted_rank(M, *, max_k: int | None = None, grid: int = 4096, tol: float = 1e-9):
+def restricted_rank(M, *, max_k: int | None = None, grid: int = 4096, tol: float = 1e-9, arithmetic: str = "auto"):
     """Fewest vertices of a polygon nested between ``P_in`` and ``P_out`` (rank-3 M).
+
+    ``arithmetic``: ``"exact"`` decides it in rational arithmetic
+    (:mod:`.exact_polygons`; exact input only), ``"float"`` by the
+    floating-point search of this module, ``"auto"`` exactly for exact input
+    of at most :data:`.exact_polygons.MAX_EXACT_SIDE` rows and columns.
 
     Returns
     -------
@@ -293,16 +288,25 @@ def restricted_rank(M, *, max_k: int | None = None, grid: int = 4096, tol: float
         The factorization with k columns built from the polygon (verified).
     data : dict
         The polygon's vertices in the plane, the inner and outer polygons,
-        the gain ``max_θ G^k(θ) - θ - 2π`` found for each k tried, its upper
-        bound (``gain_bounds``, see :func:`_best_start`) and ``lower``: the
-        restricted rank is at least this (every smaller k has a gain bound
-        below ``-tol``), None when no k up to ``max_k`` shows that. A polygon
-        the search finds but whose factorization does not verify lowers
-        ``k``'s claim to nothing, so ``lower <= k`` always.
+        ``lower``: the restricted rank is at least this, and ``exact``:
+        whether ``lower`` is proven in rational arithmetic. The float search
+        adds the gain ``max_θ G^k(θ) - θ - 2π`` found for each k tried and its
+        upper bound (``gain_bounds``, see :func:`_best_start`); its ``lower``
+        rests on those bounds (every smaller k has one below ``-tol``) and is
+        None when no k up to ``max_k`` shows that. A polygon the search finds
+        but whose factorization does not verify lowers ``k``'s claim to
+        nothing, so ``lower <= k`` always.
     """
+    if arithmetic not in ("auto", "exact", "float"):
+        raise ValueError(f"arithmetic must be 'auto', 'exact' or 'float', not {arithmetic!r}")
     M = as_matrix(M)
     if matrix_rank(M) != 3:
         raise ValueError("the nested-polygon picture needs a matrix of rank 3")
+    if arithmetic == "exact" and M.exact is None:
+        raise ValueError("arithmetic='exact' needs exact input (integers or fractions)")
+    if arithmetic == "exact" or (arithmetic == "auto" and M.exact is not None and max(M.shape) <= MAX_EXACT_SIDE):
+        k, certificate, data = exact_restricted_rank(M, max_k)
+        return k, certificate, dict(data, exact=True)
     geo = _Geometry(M)
     limit = max_k or min(M.shape)
     gains, gain_bounds = {}, {}
@@ -323,8 +327,9 @@ def restricted_rank(M, *, max_k: int | None = None, grid: int = 4096, tol: float
                 certificate = _certificate_from_polygon(M, geo, vertices)
             if certificate is not None:
                 return k, certificate, {"polygon": vertices, "inner": geo.inner, "gains": gains,
-                                        "gain_bounds": gain_bounds, "lower": lower}
-    return None, None, {"inner": geo.inner, "gains": gains, "gain_bounds": gain_bounds, "lower": lower}
+                                        "gain_bounds": gain_bounds, "lower": lower, "exact": False}
+    return None, None, {"inner": geo.inner, "gains": gains, "gain_bounds": gain_bounds, "lower": lower,
+                        "exact": False}
 
 
 def nested_polygons(M, **kwargs) -> Evidence:
@@ -334,7 +339,8 @@ def nested_polygons(M, **kwargs) -> Evidence:
         if matrix_rank(M) != 3:
             return Evidence("nested_polygons", "upper", None, None, clock(), "not applicable: rank is not 3")
         k, certificate, data = restricted_rank(M, **kwargs)
-    data = dict(data, certificate=certificate, restricted_rank=k, restricted_rank_lower=data["lower"])
+    data = dict(data, certificate=certificate, restricted_rank=k, restricted_rank_lower=data["lower"],
+                restricted_rank_lower_exact=data["exact"])
     if k is None:
         return Evidence("nested_polygons", "upper", None, None, clock(), "failed: no nested polygon verified", False, data)
     kind = "exact" if k == 3 else "upper"
@@ -402,23 +408,26 @@ def geometric_lower_bound(rank: int, restricted: int) -> int:
     return p
 
 
-def geometric_bound(M, restricted: int | None = None, **kwargs) -> Evidence:
+def geometric_bound(M, restricted: int | None = None, restricted_exact: bool = False, **kwargs) -> Evidence:
     """rank₊ >= :func:`geometric_lower_bound` (3, k) from a lower bound k on the restricted rank (rank-3 M).
 
     ``restricted`` is such a lower bound (``nested_polygons``'s
-    ``restricted_rank_lower``); without it :func:`restricted_rank` is run for
-    its ``lower``. The restricted rank *found* is only an upper bound on the
+    ``restricted_rank_lower``), ``restricted_exact`` whether it is proven in
+    rational arithmetic; without it :func:`restricted_rank` is run for its
+    ``lower``. The restricted rank *found* is only an upper bound on the
     true one (a search that misses a polygon finds too many vertices), so it
-    is never used here.
+    is never used here. The face counting is exact: the bound is a proof
+    when the restricted rank's lower bound is.
     """
     M = as_matrix(M)
     with timed() as clock:
         if matrix_rank(M) != 3:
             return Evidence("geometric", "lower", None, None, clock(), "not applicable: rank is not 3")
         if restricted is None:
-            restricted = restricted_rank(M, **kwargs)[2]["lower"]
+            data = restricted_rank(M, **kwargs)[2]
+            restricted, restricted_exact = data["lower"], data["exact"]
         if restricted is None:
             return Evidence("geometric", "lower", None, None, clock(), "failed: no lower bound on the restricted rank")
         bound = geometric_lower_bound(3, restricted)
-    return Evidence("geometric", "lower", bound, float(bound), clock(), "optimal", False,
+    return Evidence("geometric", "lower", bound, float(bound), clock(), "optimal", restricted_exact,
                     {"restricted_rank_lower": restricted, "goemans": math.ceil(math.log2(2 * restricted + 1) - 1e-12)})
