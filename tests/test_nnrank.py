@@ -819,5 +819,5 @@ def test_the_pattern_solve_stops_when_its_clock_runs_out():
     assert full < 1e-13 < one_step < start
     assert all(np.array_equal(a, b) for a, b in zip(_solve_on_pattern(V, W, H, lambda: True), (W, H)))
     # the polish reads the same clock: out of time at once, it only zeroes the tiny entries
-    Wp, Hp = _polish(V, np.where(W0 > 0, W, 1e-9), H, time_left=lambda: 0.0)
+    Wp, Hp = _polish(V, np.where(W0 > 0, W, 1e-9), H, out_of_time=lambda: True)
     assert np.array_equal(Wp, np.where(W0 > 0, W, 0.0)) and np.array_equal(Hp, H)

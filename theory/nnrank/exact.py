@@ -41,7 +41,7 @@ class _OutOfTime(Exception):
     """The polish's clock ran out inside scipy's ``least_squares`` (raised from its Jacobian callback)."""
 
 
-def _polish(V: np.ndarray, W: np.ndarray, H: np.ndarray, rounds: int = 30, time_left=None):
+def _polish(V: np.ndarray, W: np.ndarray, H: np.ndarray, rounds: int = 30, out_of_time=lambda: False):
     """Round toward an exact factorization.
 
     Entries that are numerically zero are set to zero; alternating NNLS then
@@ -49,14 +49,10 @@ def _polish(V: np.ndarray, W: np.ndarray, H: np.ndarray, rounds: int = 30, time_
     Gauss-Newton solve (scipy's ``least_squares``) on the remaining entries
     converges quadratically where HALS crawls.
 
-    ``time_left``, a function giving the seconds left (or None: no clock),
-    is read between NNLS rounds and at every Gauss-Newton iteration: when it
-    reaches 0 the best factors so far are returned, so a caller's time
-    limit holds for the polish too.
+    ``out_of_time()``, the caller's clock, is read between NNLS rounds and
+    at every Gauss-Newton iteration: once it is true the best factors so far
+    are returned, so a caller's time limit holds for the polish too.
     """
-    def out_of_time():
-        return time_left is not None and time_left() <= 0
-
     scale = V.max()
     W = np.where(W < 1e-7 * scale, 0.0, W)
     H = np.where(H < 1e-7 * scale, 0.0, H)
@@ -110,8 +106,9 @@ def _solve_on_pattern(V: np.ndarray, W: np.ndarray, H: np.ndarray, out_of_time=l
     def residual(x):
         Wx, Hx = unpack(x)
         r = (Wx @ Hx - V).ravel()
-        if np.abs(r).max() < best[0]:
-            best[:] = [np.abs(r).max(), np.array(x)]
+        largest = np.abs(r).max()
+        if largest < best[0]:
+            best[:] = [largest, np.array(x)]
         return r
 
     def jacobian(x):
@@ -239,9 +236,12 @@ def exact_nmf_heuristic(M, rank: int, *, restarts: int | None = None, search_rou
 
         best = [np.inf, None]  # the smallest residual and its polished factors (in the units of M)
 
+        def out_of_time():
+            return time_limit is not None and remaining() <= 0
+
         def settle(W, H):
             """Polish and verify a candidate; the certificate, or None (the best near miss is kept)."""
-            W, H = _polish(V, W, H, time_left=remaining if time_limit is not None else None)
+            W, H = _polish(V, W, H, out_of_time=out_of_time)
             residual = float(np.abs(V - W @ H).max())  # on the canonical representative, relative to its largest
             Wm, Hm = M.to_units_of_m(W * M.values.max(), H)
             certificate = _rationalize(M, Wm, Hm, "exact_nmf_heuristic") if M.exact is not None else None
@@ -250,9 +250,6 @@ def exact_nmf_heuristic(M, rank: int, *, restarts: int | None = None, search_rou
             if residual < best[0]:
                 best[:] = [residual, (Wm, Hm)]
             return certificate
-
-        def out_of_time():
-            return time_limit is not None and remaining() <= 0
 
         certificate, starts_used, rounds_used = None, 0, 0
         while certificate is None and starts_used < restarts and not out_of_time():

@@ -201,17 +201,16 @@ class _Greedy:
             cuts = self._breaks(e, [(p, _sub(q, p)) for q in self.Q if q != p], s0, s1)
             for t0, t1 in zip(cuts, cuts[1:]):
                 mid = (t0 + t1) / 2
-                x = self.point(e, mid)
-                p = self.tangent(x)
+                p = self.tangent(self.point(e, mid))
                 f, s = self.step(e, mid)
                 assert f != e, "F stays on its edge"
                 offset = (f - e) % self.m
-                if _cross(self.u[e], _sub(p, self.Q[e])) == 0:  # the tangent runs along edge e: exit at its end
-                    matrix = (0, s, 0, 1)
-                else:
-                    a0, a1 = _sub(self.Q[e], p), self.u[e]
-                    b0, b1 = _sub(self.Q[f], p), self.u[f]
-                    matrix = _normalized((-_cross(a1, b0), -_cross(a0, b0), _cross(a1, b1), _cross(a0, b1)), mid)
+                # the line through x(t) and p meets edge f at the parameter t' with
+                # cross(x(t) - p, q_f + t' u_f - p) = 0; singular (a constant) when p lies on either line, as
+                # when the tangent runs along edge e to its end
+                a0, a1 = _sub(self.Q[e], p), self.u[e]
+                b0, b1 = _sub(self.Q[f], p), self.u[f]
+                matrix = _normalized((-_cross(a1, b0), -_cross(a0, b0), _cross(a1, b1), _cross(a0, b1)), mid)
                 assert _apply(matrix, mid) == s, "a piece's map disagrees with F"
                 out.append((t0, t1, offset, matrix))
         return out
