@@ -39,8 +39,7 @@ from nmflab.io import atomic_write_bytes
 from theory import gallery
 from theory.nnrank._matrix import as_matrix
 from theory.nnrank._sat import CoverFormula
-from theory.nnrank.combinatorial import greedy_fooling_set
-from theory.nnrank.refined import refined_pairs
+from theory.nnrank.refined import refined_cover_formula
 
 from .common import Experiment, parse_args
 
@@ -51,10 +50,14 @@ QUICK_CASES = [(9, 6)]
 
 
 def dimacs(formula: CoverFormula, comment: str) -> str:
-    """The formula in DIMACS CNF (variables are already numbered from 1)."""
-    lines = [f"c {comment}", f"p cnf {int(formula.c.max())} {len(formula.clauses)}"]
-    lines += [" ".join(map(str, clause)) + " 0" for clause in formula.clauses]
-    return "\n".join(lines) + "\n"
+    """The formula in DIMACS CNF, written by python-sat (every variable occurs in some clause)."""
+    import io
+
+    from pysat.formula import CNF
+
+    text = io.StringIO()
+    CNF(from_clauses=formula.clauses).to_fp(text, comments=[f"c {comment}"])
+    return text.getvalue()
 
 
 def _program(name: str, variable: str) -> str | None:
@@ -78,16 +81,12 @@ def _status_line(output: str) -> str | None:
 
 def prove(n: int, k: int, folder, keep_proofs: bool = False) -> dict:
     """Write the n-gon's formula for k rectangles, prove it unsatisfiable and check the proof; the record."""
-    M = as_matrix(gallery.ngon_slack(n).matrix)
-    pairs = refined_pairs(M)
-    fooling = greedy_fooling_set(M.support, M.entries)
-    formula = CoverFormula(M.support, M.entries, pairs, fooling, k)
+    formula = refined_cover_formula(as_matrix(gallery.ngon_slack(n).matrix), k)
     stem = folder / f"ngon{n}_k{k}"
     cnf, drat, lrat = (stem.with_suffix(suffix) for suffix in (".cnf", ".drat", ".lrat"))
-    atomic_write_bytes(cnf, dimacs(formula, f"regular {n}-gon slack matrix: a refined cover with {k} rectangles "
-                                            f"({len(pairs)} refined pairs, fooling set of {len(fooling)})").encode())
-    record = {"n": n, "k": k, "variables": int(formula.c.max()), "clauses": len(formula.clauses),
-              "refined_pairs": len(pairs), "cnf": cnf.name}
+    atomic_write_bytes(cnf, dimacs(formula, f"regular {n}-gon slack matrix: a refined cover with {k} "
+                                            f"rectangles").encode())
+    record = {"n": n, "k": k, "variables": int(formula.c.max()), "clauses": len(formula.clauses), "cnf": cnf.name}
     cadical, drat_trim, lrat_check = (_program("cadical", "CADICAL"), _program("drat-trim", "DRAT_TRIM"),
                                       _program("lrat-check", "LRAT_CHECK"))
     if cadical is None:

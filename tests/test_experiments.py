@@ -154,13 +154,11 @@ def test_cover_proof_writes_the_formula_nmflab_decides(tmp_path):
     from experiments import cover_proof
     from theory import gallery
     from theory.nnrank._matrix import as_matrix
-    from theory.nnrank._sat import CoverFormula
-    from theory.nnrank.combinatorial import greedy_fooling_set
-    from theory.nnrank.refined import refined_pairs
+    from theory.nnrank.refined import refined_cover_formula
 
     M = as_matrix(gallery.ngon_slack(9).matrix)
     for k, satisfiable in ((6, False), (7, True)):
-        formula = CoverFormula(M.support, M.entries, refined_pairs(M), greedy_fooling_set(M.support, M.entries), k)
+        formula = refined_cover_formula(M, k)
         path = tmp_path / f"k{k}.cnf"
         path.write_text(cover_proof.dimacs(formula, "test"))
         cnf = formula_module.CNF(from_file=str(path))

@@ -39,12 +39,12 @@ from scipy.optimize import Bounds, LinearConstraint, milp
 from scipy.sparse import csr_matrix, hstack, identity
 
 from ._matrix import as_matrix
-from ._sat import have_sat, require_sat, smallest_cover
+from ._sat import CoverFormula, have_sat, require_sat, smallest_cover
 from .combinatorial import (_check_cover, _dual_bound, _incidence, _milp_options, _rectangles_or_decline,
                             greedy_fooling_set)
 from .evidence import Evidence, timed, zero_matrix
 
-__all__ = ["refined_rectangle_cover", "refined_pairs"]
+__all__ = ["refined_rectangle_cover", "refined_pairs", "refined_cover_formula"]
 
 #: Margin on the logarithm of a cross ratio before it counts as > 1 (float input; far above rounding).
 CROSS_RATIO_MARGIN = 1e-9
@@ -109,9 +109,19 @@ def check_refined_cover(M, rectangles, pairs=None) -> None:
             f"entries {entries[p]} and {entries[q]} are left to a single rectangle"
 
 
+def _formula_inputs(M):
+    """The refined pairs and the fooling set (its symmetry breaking) of the SAT formulation."""
+    return refined_pairs(M), greedy_fooling_set(M.support, M.entries)
+
+
+def refined_cover_formula(M, k: int) -> CoverFormula:
+    """The CNF "a refined cover of ``M`` with ``k`` rectangles exists", the one :func:`refined_rectangle_cover`
+    decides (``M`` as from :func:`as_matrix`): for a proof checked outside python-sat."""
+    return CoverFormula(M.support, M.entries, *_formula_inputs(M), k)
+
+
 def _sat_refined_cover(M, time_limit, above, clock) -> Evidence:
-    pairs = refined_pairs(M)
-    fooling = greedy_fooling_set(M.support, M.entries)
+    pairs, fooling = _formula_inputs(M)
     e = smallest_cover("refined_rectangle_cover", M, pairs, fooling, time_limit, above,
                        lambda cover: check_refined_cover(M, cover, pairs), clock)
     e.data["refined_pairs"] = len(pairs)
