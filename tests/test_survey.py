@@ -467,6 +467,18 @@ def test_a_sparse_matrix_is_surveyed_sparse(tmp_path, monkeypatch):
     assert again.computed_tasks == 0
 
 
+@pytest.mark.parametrize("fmt", ["csc", "csr"])
+def test_the_sparse_null_leaves_the_callers_matrix_as_it_was(fmt):
+    """A CSC V shared its arrays with the shuffled copy, whose sort_indices then permuted the caller's values."""
+    import scipy.sparse
+
+    V = scipy.sparse.random(30, 20, density=0.3, format=fmt, random_state=0)
+    before = V.toarray()
+    null = shuffled_null(V, 0)
+    np.testing.assert_array_equal(V.toarray(), before)
+    np.testing.assert_array_equal(np.sort(null.toarray(), axis=0), np.sort(before, axis=0))
+
+
 def test_progress_off_a_terminal_is_a_line_per_task(capsys):
     """The bar showed only on a terminal: a batch job's log got nothing. Off a terminal it gets a line per task."""
     V, _ = _planted(seed=7)
