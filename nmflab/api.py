@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import importlib.util
 import time
 import warnings
@@ -787,10 +788,20 @@ def _units_of_v(rule, scale: float, V, weights):
     else:
         unit = lambda x: np.where(x == 0, 0.0, np.asarray(x) * 2.0**power)  # noqa: E731
     floor = np.finfo(V.dtype).tiny / np.finfo(V.dtype).eps
-    values = V.data if is_sparse(V) else (V if weights is None else V[weights > 0])
-    smallest = float(np.min(values, where=values > 0, initial=np.inf)) / scale
-    lossy = scale != 1.0 and rule.beta > 0 and np.isfinite(smallest) and smallest**rule.beta < floor
-    return unit, (lambda x: ~(lossy & (np.abs(np.asarray(x, dtype=float)) < floor)))
+
+    @functools.cache
+    def lossy() -> bool:  # a pass over V, made only for a value near the bottom of the range
+        if scale == 1.0 or rule.beta <= 0:
+            return False
+        values = V.data if is_sparse(V) else (V if weights is None else V[weights > 0])
+        smallest = float(np.min(values, where=values > 0, initial=np.inf)) / scale
+        return bool(np.isfinite(smallest) and smallest**rule.beta < floor)
+
+    def representable(x):
+        tiny = np.abs(np.asarray(x, dtype=float)) < floor
+        return ~(tiny & lossy()) if np.any(tiny) else ~tiny
+
+    return unit, representable
 
 
 def _loss_in_units_of_v(rule, V, weights, scale, unit, representable, W, H, scaled_value) -> float:

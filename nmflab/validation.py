@@ -63,8 +63,13 @@ def check_sparse_matrix(X, name: str = "V", dtype=None):
     if X.dtype == object or X.dtype.kind not in "biuf":
         raise TypeError(f"{name} must hold real numbers, got a sparse matrix of dtype {X.dtype}")
     target = resolve_dtype(dtype, X.dtype)
-    csr = X.tocsr().astype(target, copy=True)
-    csr.sum_duplicates()
+    csr = X.tocsr()
+    # The fit only reads V: a CSR matrix in the target dtype, canonical and without stored zeros, is used as
+    # it is; anything else is converted in a copy (sum_duplicates and eliminate_zeros work in place).
+    as_is = csr is X and csr.dtype == target and csr.has_canonical_format and csr.data.all()
+    if not as_is:
+        csr = csr.astype(target, copy=csr is X)
+        csr.sum_duplicates()
     data = csr.data
     if not np.isfinite(data).all():
         k = int(np.argmax(~np.isfinite(data)))
@@ -76,7 +81,8 @@ def check_sparse_matrix(X, name: str = "V", dtype=None):
         row = int(np.searchsorted(csr.indptr, k, side="right") - 1)
         raise ValueError(f"Negative values in data passed as {name}: NMF needs non-negative data; the first is "
                          f"{float(data[k])!r} at ({row}, {int(csr.indices[k])})")
-    csr.eliminate_zeros()
+    if not as_is:
+        csr.eliminate_zeros()
     return csr
 
 

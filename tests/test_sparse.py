@@ -162,3 +162,52 @@ def test_sparse_nndsvd_matches_dense():
     W, H = nmflab.init.nndsvd(V, 4, rng=np.random.default_rng(0))
     Wd, Hd = nmflab.init.nndsvd(V.toarray(), 4)
     np.testing.assert_allclose(W @ H, Wd @ Hd, rtol=1e-8, atol=1e-10)
+
+
+def test_a_canonical_csr_is_fitted_as_it_is_and_any_other_is_left_untouched():
+    """V is read, never written: a canonical CSR matrix in the fit's dtype is used without a copy; one with
+    duplicates, unsorted indices or stored zeros is converted in a copy, and the caller's arrays keep
+    every value (the fit is that of the canonical matrix, to rounding)."""
+    from nmflab.validation import check_sparse_matrix
+
+    V = _sparse(5)
+    assert check_sparse_matrix(V) is V
+    assert check_sparse_matrix(V, dtype="float32") is not V
+    # the same matrix with its first row's entries reversed, its first entry split in two and a stored zero
+    start, stop = V.indptr[0], V.indptr[1]
+    assert stop - start >= 2
+    row_values, row_columns = V.data[start:stop][::-1].copy(), V.indices[start:stop][::-1].copy()
+    absent = int(np.setdiff1d(np.arange(V.shape[1]), row_columns)[0])
+    row_values = np.concatenate([row_values[:-1], [row_values[-1] / 2, row_values[-1] / 2, 0.0]])
+    row_columns = np.concatenate([row_columns, [row_columns[-1], absent]])
+    messy = sp.csr_matrix((np.concatenate([row_values, V.data[stop:]]),
+                           np.concatenate([row_columns, V.indices[stop:]]),
+                           np.concatenate([[0], V.indptr[1:] + 2])), shape=V.shape)
+    before = (messy.data.copy(), messy.indices.copy(), messy.indptr.copy())
+    converted = check_sparse_matrix(messy)
+    assert converted is not messy and converted.has_canonical_format and converted.data.all()
+    assert (converted != V.tocsr()).nnz == 0
+    for kept, now in zip(before, (messy.data, messy.indices, messy.indptr)):
+        np.testing.assert_array_equal(kept, now)
+    kw = dict(init="nndsvda", max_iter=20, stop="max_iter")
+    np.testing.assert_allclose(nmflab.nmf(messy, 4, **kw).W, nmflab.nmf(V, 4, **kw).W, rtol=1e-9, atol=1e-12)
+
+
+def test_blas_runs_one_thread_during_a_sparse_fit_and_as_it_was_during_a_dense_one():
+    """The sparse products run on nmflab's thread pool; BLAS workers spinning beside them would take its
+    cores, so a sparse fit runs BLAS on one thread (read from inside the fit, at each check)."""
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    from nmflab.parallel import pool_threads
+
+    def blas_threads():
+        return [lib["num_threads"] for lib in threadpoolctl.threadpool_info() if lib["user_api"] == "blas"]
+
+    outside = blas_threads()
+    if pool_threads() < 2 or not outside or max(outside) < 2:
+        pytest.skip("needs two cores and a BLAS with two threads")
+    seen = {}
+    for kind, V in (("sparse", _sparse(2)), ("dense", _sparse(2).toarray())):
+        nmflab.nmf(V, 3, max_iter=10, check_every=5, seed=0,
+                   progress=lambda check, kind=kind: seen.setdefault(kind, blas_threads()))
+    assert seen["sparse"] == [1] * len(outside) and seen["dense"] == outside
+    assert blas_threads() == outside  # restored after the fit

@@ -28,6 +28,9 @@ class Data:
     """
 
     kind: ClassVar[str] = ""
+    #: BLAS threads that suit a NumPy fit on this storage (:func:`nmflab.parallel.blas_threads`); None leaves
+    #: them as they are. A storage whose heavy products run on nmflab's own thread pool sets 1.
+    blas_threads: ClassVar[int | None] = None
 
     # What the data are.
     @property

@@ -170,6 +170,9 @@ class Sparse(Data):
 
     kind: ClassVar[str] = "sparse"
     xp: ClassVar[Any] = np
+    # The products with V run on the thread pool; BLAS only forms r x r Grams and n x r updates. OpenBLAS's
+    # workers spin for a while after each call and take the pool's cores (benchmarks/NOTES.md).
+    blas_threads: ClassVar[int | None] = 1
 
     @classmethod
     def build(cls, xp, V, weights=None):

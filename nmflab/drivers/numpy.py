@@ -8,6 +8,7 @@ import numpy as np
 
 from .._malloc import tune_allocator
 from ..data import as_data
+from ..parallel import blas_threads
 from ..result import Status, Trace
 from ..stopping import StopCriteria, restart_deadline
 from . import RunRecord, loop
@@ -73,6 +74,8 @@ def run(rule, V, W0s, H0s, criteria: StopCriteria, check_every: int, weights=Non
 
     The first call fixes glibc's allocator thresholds for the process
     (:mod:`nmflab._malloc`; ``NMFLAB_MALLOC=default`` leaves them alone).
+    BLAS runs with the threads the storage asks for while the fit runs
+    (:attr:`nmflab.data.Data.blas_threads`: one for sparse ``V``).
 
     Floating-point warnings are silenced inside the loop: a non-finite
     objective is caught by the stopping rules and reported as
@@ -84,14 +87,15 @@ def run(rule, V, W0s, H0s, criteria: StopCriteria, check_every: int, weights=Non
     start = time.perf_counter()
     with np.errstate(divide="ignore", over="ignore", under="ignore", invalid="ignore"):
         data = as_data(np, V, weights)
-        consts = rule.prepare(np, data)
-        records, now = [], start
-        for i, (W0, H0) in enumerate(zip(W0s, H0s)):
-            deadline = np.inf
-            if criteria.time_limit is not None:
-                deadline = restart_deadline(now, start + criteria.time_limit, len(W0s) - i)
-            report = None if progress is None else (lambda *check, i=i: progress(i, *check))
-            records.append(_run_one(rule, data, consts, W0, H0, criteria, check_every, start, deadline, report))
-            times = records[-1].trace.times
-            now = start + float(times[-1]) if len(times) else time.perf_counter()  # the clock's last reading
+        with blas_threads(data.blas_threads):
+            consts = rule.prepare(np, data)
+            records, now = [], start
+            for i, (W0, H0) in enumerate(zip(W0s, H0s)):
+                deadline = np.inf
+                if criteria.time_limit is not None:
+                    deadline = restart_deadline(now, start + criteria.time_limit, len(W0s) - i)
+                report = None if progress is None else (lambda *check, i=i: progress(i, *check))
+                records.append(_run_one(rule, data, consts, W0, H0, criteria, check_every, start, deadline, report))
+                times = records[-1].trace.times
+                now = start + float(times[-1]) if len(times) else time.perf_counter()  # the clock's last reading
         return records
