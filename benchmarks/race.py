@@ -206,20 +206,20 @@ def targets(curves: dict) -> tuple[float, dict]:
     return best, table
 
 
-def _figure(cell: dict) -> tuple:
+def figure(cell: dict) -> tuple:
     """``(seconds, iterations)`` of a table cell: the refined figure where there is one (:func:`refine`)."""
     chosen = cell.get("refined") or cell
     return chosen["seconds"], chosen["iterations"]
 
 
 def speedups(table: dict) -> None:
-    """Set each cell's ``speedup_vs_fastest_peer`` from its figure (:func:`_figure`) and the fastest peer's."""
+    """Set each cell's ``speedup_vs_fastest_peer`` from its figure (:func:`figure`) and the fastest peer's."""
     for label, _ in TARGETS:
-        peer_times = [_figure(row[label])[0] for s, row in table.items()
-                      if not s.startswith("nmflab") and _figure(row[label])[0]]
+        peer_times = [figure(row[label])[0] for s, row in table.items()
+                      if not s.startswith("nmflab") and figure(row[label])[0]]
         fastest_peer = min(peer_times) if peer_times else None
         for row in table.values():
-            t = _figure(row[label])[0]
+            t = figure(row[label])[0]
             row[label]["speedup_vs_fastest_peer"] = (fastest_peer / t) if (t and fastest_peer) else None
 
 
@@ -323,7 +323,7 @@ def _print(result):
         cells = []
         for label in ("1%", "0.1%"):
             c = row[label]
-            seconds, iterations = _figure(c)
+            seconds, iterations = figure(c)
             mark = "*" if "refined" in c else ""
             cells += [f"{seconds:.4f}{mark}" if seconds is not None else "-",
                       str(iterations) if iterations is not None else "-",

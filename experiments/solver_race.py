@@ -4,7 +4,8 @@ This experiment times nothing. It reads the output of
 ``python -m benchmarks.race`` (objective traces of every solver from the same
 start, same data, same threads, one run) and reduces it for the paper: per
 data set and loss, the time and iterations each solver needs to come within
-1 % and 0.1 % of the best objective any solver reached, the ratio to the
+1 % and 0.1 % of the best objective any solver reached (the refined figure
+where the race timed one, :func:`benchmarks.race.refine`), the ratio to the
 fastest peer, and the traces as (seconds, relative gap) curves.
 
 Input, first found: ``--bench FILE``; ``results/bench/race_numpy.json``
@@ -22,6 +23,8 @@ import json
 from pathlib import Path
 
 import numpy as np
+
+from benchmarks.race import figure
 
 from .common import Experiment, parse_args
 
@@ -56,7 +59,7 @@ def run(argv=None):
         ours = [s for s in r["table"] if s.startswith("nmflab")]
 
         def fastest(names, target):
-            times = [(r["table"][s][target]["seconds"], s) for s in names if r["table"][s][target]["seconds"]]
+            times = [(figure(r["table"][s][target])[0], s) for s in names if figure(r["table"][s][target])[0]]
             return min(times) if times else (None, None)
 
         summary = {}
