@@ -54,6 +54,15 @@ def resolve_dtype(dtype, data_dtype: np.dtype) -> np.dtype:
     return resolved
 
 
+def _nonnegative_and_finite(values) -> bool:
+    """Whether every value is finite and >= 0, in two passes without temporaries: min and max propagate NaN
+    and expose +-Inf and negatives (an empty array passes)."""
+    if values.size == 0:
+        return True
+    lowest, highest = values.min(), values.max()
+    return bool(np.isfinite(lowest) and np.isfinite(highest) and lowest >= 0)
+
+
 def check_sparse_matrix(X, name: str = "V", dtype=None):
     """Validate a scipy.sparse data matrix; return it as CSR in the resolved dtype (stored zeros dropped)."""
     if X.ndim != 2:
@@ -71,14 +80,13 @@ def check_sparse_matrix(X, name: str = "V", dtype=None):
         csr = csr.astype(target, copy=csr is X)
         csr.sum_duplicates()
     data = csr.data
-    if not np.isfinite(data).all():
-        k = int(np.argmax(~np.isfinite(data)))
+    if not _nonnegative_and_finite(data):  # the slow search for the first bad entry only when there is one
+        finite = np.isfinite(data)
+        k = int(np.argmax(~finite)) if not finite.all() else int(np.argmax(data < 0))
         row = int(np.searchsorted(csr.indptr, k, side="right") - 1)
-        raise ValueError(f"{name} contains non-finite stored entries; the first is {float(data[k])!r} at "
-                         f"({row}, {int(csr.indices[k])})")
-    if (data < 0).any():
-        k = int(np.argmax(data < 0))
-        row = int(np.searchsorted(csr.indptr, k, side="right") - 1)
+        if not finite[k]:
+            raise ValueError(f"{name} contains non-finite stored entries; the first is {float(data[k])!r} at "
+                             f"({row}, {int(csr.indices[k])})")
         raise ValueError(f"Negative values in data passed as {name}: NMF needs non-negative data; the first is "
                          f"{float(data[k])!r} at ({row}, {int(csr.indices[k])})")
     if not as_is:
@@ -131,26 +139,22 @@ def check_data_matrix(X, name: str = "V", dtype=None) -> np.ndarray:
         raise ValueError(f"{name} is empty: shape {arr.shape}; it needs at least one row and one column")
     target = resolve_dtype(dtype, arr.dtype)
     arr = np.ascontiguousarray(arr, dtype=target)
-    # min and max propagate NaN and expose +-Inf and negatives in two passes
-    # without temporaries; the slow search for the first bad entry runs only
-    # when there is one.
-    lowest, highest = arr.min(), arr.max()
-    if not (np.isfinite(lowest) and np.isfinite(highest)):
-        finite = np.isfinite(arr)
+    if _nonnegative_and_finite(arr):  # the slow search for the first bad entry only when there is one
+        return arr
+    finite = np.isfinite(arr)
+    if not finite.all():
         pos = _first_position(~finite)
         raise ValueError(
             f"{name} contains {int((~finite).sum())} non-finite entries (NaN or Inf); "
             f"the first is {float(arr[pos])!r} at {pos}. To fit the NaN entries as missing ones pass "
             "missing=\"mask\" (nmflab fit --missing mask), or mask them with mask=; Inf entries must be removed"
         )
-    if lowest < 0:
-        negative = arr < 0
-        pos = _first_position(negative)
-        raise ValueError(
-            f"Negative values in data passed as {name}: NMF needs non-negative data; "
-            f"{int(negative.sum())} entries are negative, the first is {float(arr[pos])!r} at {pos}"
-        )
-    return arr
+    negative = arr < 0
+    pos = _first_position(negative)
+    raise ValueError(
+        f"Negative values in data passed as {name}: NMF needs non-negative data; "
+        f"{int(negative.sum())} entries are negative, the first is {float(arr[pos])!r} at {pos}"
+    )
 
 
 def hidden_as_weights(V, nan_is_missing: bool):

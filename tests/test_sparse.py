@@ -1,5 +1,7 @@
 """Sparse input (NumPy backend): the same iterates as the dense fit, without dense n x p arrays."""
 
+import re
+
 import numpy as np
 import pytest
 import scipy.sparse as sp
@@ -211,3 +213,15 @@ def test_blas_runs_one_thread_during_a_sparse_fit_and_as_it_was_during_a_dense_o
                    progress=lambda check, kind=kind: seen.setdefault(kind, blas_threads()))
     assert seen["sparse"] == [1] * len(outside) and seen["dense"] == outside
     assert blas_threads() == outside  # restored after the fit
+
+
+@pytest.mark.parametrize("bad,message", [(-2.5, "Negative values"), (np.nan, "non-finite"), (-np.inf, "non-finite")])
+def test_a_bad_stored_entry_is_named_with_its_position(bad, message):
+    """The error names the first bad entry in row order, the one a dense scan of V.toarray() finds first."""
+    from nmflab.validation import check_sparse_matrix
+
+    V = _sparse(4)
+    V.data[[17, 40]] = [bad, -1.0]  # a later negative must not hide a non-finite entry, nor come first
+    row, col = np.argwhere(np.isnan(V.toarray()) | np.isinf(V.toarray()) | (V.toarray() == bad))[0]
+    with pytest.raises(ValueError, match=rf"{message}.*the first is {re.escape(repr(float(bad)))} at \({row}, {col}\)"):
+        check_sparse_matrix(V)
